@@ -1,0 +1,43 @@
+# The two commands of the README do all set-up on a fresh machine:
+#   make demo   creates .venv on first use, runs the full pipeline on the embedded demo, prints where the report is
+#   make test   the same set-up, then the whole test suite
+# torch is installed first as torch==2.13.0 (a CPU build): an unpinned torch pulls a multi-GB CUDA build.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: demo test lint bench clean browser
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev,wandb,modal,roboflow]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: $(STAMP)
+	@rc=0; $(BIN)/evalaction run -c examples/digits/evalaction.yml -o out || rc=$$?; \
+	  if [ $$rc -gt 1 ]; then exit $$rc; fi; \
+	  echo "Open out/report.html (also out/report.md, out/results.json)"
+
+# Headless Chromium checks that report.html's images load (issue 5); Debian's package, installed when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: install Debian's chromium package for the browser test"; fi; }
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check evalaction tests benchmarks
+	$(BIN)/ruff format --check evalaction tests benchmarks
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit $$?; done
+
+clean:
+	rm -rf out .pytest_cache

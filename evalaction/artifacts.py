@@ -1,0 +1,238 @@
+"""Typed results each stage hands to the next.
+
+Every result is a frozen pydantic model, persisted by the pipeline as `<out>/<stage>.json` (per-sample predictions
+as Parquet beside them, referenced by relative path), so any report can be re-rendered from the output folder
+without re-running anything (`evalaction report out/`).
+
+    PlanResult -> InferenceResult -> MetricsResult -> ErrorsResult -> CompareResult -> ReadinessResult
+               -> VerdictResult, all gathered in RunResult (results.json)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evalaction.config import Plan
+
+
+class Artifact(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def write(self, path: Path) -> Path:
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> Any:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------------- plan stage
+
+
+class DatasetCard(Artifact):
+    """What the plan stage learned about the test set."""
+
+    source: str
+    format: str
+    n_samples: int
+    n_features: int | None
+    classes: list[str]
+    class_counts: dict[str, int]
+    duplicate_samples: int = Field(description="Samples whose features repeat an earlier sample exactly.")
+    duplicate_ids: int
+    labels_outside_classes: dict[str, int] = Field(
+        description="Label value -> count, for labels not in the class list."
+    )
+    missing_values: int = Field(description="Missing (NaN/empty) feature or label cells.")
+    slices: dict[str, dict[str, int]] = Field(default_factory=dict, description="Slice column -> value -> count.")
+    classes_absent: list[str] = Field(default_factory=list, description="Classes with no test sample.")
+    train_overlap: int | None = Field(default=None, description="Test samples also in the training set.")
+    fingerprint: str = Field(description="sha256 over ids, labels and feature bytes.")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class PlanResult(Artifact):
+    plan: Plan
+    plan_path: str
+    base_dir: str
+    dataset: DatasetCard
+
+
+# ----------------------------------------------------------------------------------------------- inference stage
+
+
+class ModelRun(Artifact):
+    """One model's pass over the test set."""
+
+    role: Literal["candidate", "baseline"]
+    path: str
+    sha256: str
+    size_bytes: int
+    format: str
+    runner: str
+    provider: str
+    threads: int
+    batch_size: int
+    n_samples: int
+    n_batches: int
+    wall_s: float
+    samples_per_s: float
+    predictions_path: str = Field(description="Parquet, relative to the output folder.")
+    versions: dict[str, str] = Field(default_factory=dict)
+
+
+class InferenceResult(Artifact):
+    candidate: ModelRun
+    baseline: ModelRun | None
+    classes: list[str]
+    task: str
+
+
+# ------------------------------------------------------------------------------------------------- metrics stage
+
+
+class ModelMetrics(Artifact):
+    overall: dict[str, float | None]
+    per_class: dict[str, dict[str, float | None]] = Field(
+        default_factory=dict, description="Metric -> class -> value."
+    )
+    per_slice: dict[str, dict[str, dict[str, float | None]]] = Field(
+        default_factory=dict, description="Slice column -> value -> metric -> value (`n` holds the count)."
+    )
+    undefined: dict[str, str] = Field(default_factory=dict, description="Metric -> why it is undefined here.")
+
+
+class MetricsResult(Artifact):
+    candidate: ModelMetrics
+    baseline: ModelMetrics | None
+    classes: list[str]
+    class_support: dict[str, int]
+
+
+# -------------------------------------------------------------------------------------------------- errors stage
+
+
+class ErrorSample(Artifact):
+    id: str
+    label: str
+    predicted: str
+    confidence: float
+    baseline_predicted: str | None = None
+    baseline_confidence: float | None = None
+
+
+class ErrorsResult(Artifact):
+    n_errors: int
+    error_rate: float
+    most_confident_errors: list[ErrorSample]
+    negative_flips: list[ErrorSample] = Field(description="Baseline right, candidate wrong.")
+    n_negative_flips: int
+    n_positive_flips: int
+    confusion_pairs: list[tuple[str, str, int]] = Field(
+        description="(true, predicted, count), most frequent first."
+    )
+
+
+# ------------------------------------------------------------------------------------------------- compare stage
+
+
+Outcome = Literal["better", "worse", "equivalent", "inconclusive"]
+
+
+class MetricComparison(Artifact):
+    metric: str
+    baseline: float
+    candidate: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    p_value: float
+    test: str
+    outcome: Outcome
+
+
+class CompareResult(Artifact):
+    comparisons: list[MetricComparison]
+    n_bootstrap: int
+    alpha: float
+    seed: int
+    n_samples: int
+
+    def get(self, metric: str) -> MetricComparison | None:
+        return next((c for c in self.comparisons if c.metric == metric), None)
+
+
+# ----------------------------------------------------------------------------------------------- readiness stage
+
+
+class ModelReadiness(Artifact):
+    size_mb: float
+    load_s: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    repeats: int
+    peak_memory_mb: float | None = None
+
+
+class ReadinessResult(Artifact):
+    candidate: ModelReadiness | None
+    baseline: ModelReadiness | None
+    skipped: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------- verdict stage
+
+
+Decision = Literal["GO", "GO WITH CONDITIONS", "NO-GO"]
+
+
+class GateResult(Artifact):
+    name: str
+    kind: Literal["threshold", "vs_baseline", "budget", "plan"]
+    rule: str
+    observed: float | None
+    interval: tuple[float, float] | None = None
+    status: Literal["pass", "fail", "skipped"]
+    blocking: bool
+    reason: str
+
+
+class VerdictResult(Artifact):
+    decision: Decision
+    gates: list[GateResult]
+    summary: str
+    conditions: list[str] = Field(default_factory=list)
+    next_steps: list[str] = Field(default_factory=list)
+
+    @property
+    def failed(self) -> list[GateResult]:
+        return [g for g in self.gates if g.status == "fail"]
+
+
+# ----------------------------------------------------------------------------------------------------- the run
+
+
+class StageTiming(Artifact):
+    stage: str
+    seconds: float
+
+
+class RunResult(Artifact):
+    """Everything a report needs; written as results.json."""
+
+    evalaction_version: str
+    started_at: str
+    plan: PlanResult
+    inference: InferenceResult
+    metrics: MetricsResult
+    errors: ErrorsResult
+    compare: CompareResult | None
+    readiness: ReadinessResult
+    verdict: VerdictResult
+    timings: list[StageTiming]

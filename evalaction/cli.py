@@ -1,0 +1,164 @@
+"""The `evalaction` command: the only place that maps errors to exit codes.
+
+Exit codes: 0 GO (or GO WITH CONDITIONS); 1 NO-GO when the plan's `fail_on_no_go` is true; 2 bad input;
+3 internal or external-service error. Errors are one line on stderr; a traceback only with `--debug`.
+Heavy modules are imported inside the commands, so `evalaction --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from evalaction import __version__
+
+EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _handle_errors(fn: F) -> F:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from evalaction.errors import EvalActionError
+
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except EvalActionError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # an internal error: say so in one line, traceback with --debug
+            if debug:
+                traceback.print_exc()
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            click.echo(
+                f"internal error: {type(exc).__name__}: {first} (re-run with --debug for the traceback)",
+                err=True,
+            )
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="evalaction")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def main(debug: bool) -> None:
+    """Decide, with evidence, whether a new model version may ship."""
+
+
+@main.command()
+@click.option(
+    "-c",
+    "--config",
+    "config",
+    type=click.Path(path_type=Path),
+    default=Path("evalaction.yml"),
+    show_default=True,
+    help="The evaluation plan.",
+)
+@_handle_errors
+def plan(config: Path) -> None:
+    """Validate the plan and print it as markdown, with the test set's card."""
+    from evalaction.config import load_plan
+    from evalaction.datasets import load_dataset
+    from evalaction.report.plan_card import render_plan_markdown
+    from evalaction.stages.plan import run_plan
+
+    loaded = load_plan(config)
+    p = loaded.plan
+    dataset = load_dataset(p.dataset, loaded.base_dir, p.task)
+    train = (
+        load_dataset(p.dataset.model_copy(update={"path": p.dataset.train_path}), loaded.base_dir, p.task)
+        if p.dataset.train_path
+        else None
+    )
+    click.echo(render_plan_markdown(run_plan(loaded=loaded, dataset=dataset, train=train)))
+
+
+@main.command()
+@_handle_errors
+def schema() -> None:
+    """Print the JSON Schema of the plan (for editor completion)."""
+    import json
+
+    from evalaction.config import plan_json_schema
+
+    click.echo(json.dumps(plan_json_schema(), indent=2))
+
+
+@main.command()
+@click.option(
+    "-c",
+    "--config",
+    "config",
+    type=click.Path(path_type=Path),
+    default=Path("evalaction.yml"),
+    show_default=True,
+    help="The evaluation plan.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Output folder for reports and stage artifacts.",
+)
+@click.option("--candidate", type=click.Path(path_type=Path), default=None, help="Override the candidate's path.")
+@click.option("--baseline", type=click.Path(path_type=Path), default=None, help="Override the baseline's path.")
+@_handle_errors
+def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None) -> None:
+    """Run every stage: plan, inference, metrics, errors, compare, readiness, verdict, report."""
+    from evalaction.config import load_plan
+    from evalaction.pipeline import PipelineHooks, run_pipeline
+
+    loaded = load_plan(config)
+    hooks = PipelineHooks(stage_finished=lambda stage, s: click.echo(f"  {stage:<10} {s:7.2f} s", err=True))
+    kwargs: dict[str, Any] = {}
+    if baseline is not None:
+        kwargs["baseline_path"] = baseline.resolve()
+    click.echo(f"evalaction {__version__}: {loaded.path.name} -> {out}/", err=True)
+    result = run_pipeline(
+        loaded=loaded,
+        out_dir=out,
+        candidate_path=candidate.resolve() if candidate else None,
+        hooks=hooks,
+        **kwargs,
+    )
+    total = sum(t.seconds for t in result.timings)
+    click.echo(f"  {'total':<10} {total:7.2f} s", err=True)
+    v = result.verdict
+    click.echo(f"verdict: {v.decision} — {v.summary}")
+    click.echo(f"report: {out / 'report.html'} (also report.md, results.json)")
+    if v.decision == "NO-GO" and loaded.plan.gates.fail_on_no_go:
+        sys.exit(EXIT_NO_GO)
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path), default=Path("out"))
+@_handle_errors
+def report(out: Path) -> None:
+    """Re-render report.md and report.html from a saved run's results.json (nothing is re-run)."""
+    from evalaction.report.render import load_run, write_reports
+
+    run_result = load_run(out)
+    paths = write_reports(run_result, out)
+    click.echo(f"verdict: {run_result.verdict.decision}")
+    click.echo(f"report: {paths['html']} (also report.md, results.json)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

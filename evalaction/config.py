@@ -1,0 +1,514 @@
+"""The evaluation plan (`evalaction.yml`): what to evaluate, on which data, and what decides GO / NO-GO.
+
+`load_plan(path)` reads the YAML, validates it with pydantic, checks it against the files on disk, and raises
+`InvalidPlan` with one line: the file, the line, the field, what was expected, what was found, and the fix.
+Unknown keys are rejected with a did-you-mean.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from evalaction.errors import InvalidPlan
+from evalaction.metrics.catalog import CATALOG, metric_names
+
+Task = Literal["binary", "multiclass", "regression"]
+DatasetFormat = Literal["csv", "parquet", "npz", "npy", "image_folder"]
+ModelFormat = Literal["onnx"]
+
+_SUFFIX_FORMATS: dict[str, DatasetFormat] = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".npz": "npz",
+    ".npy": "npy",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """The test set: where it is, how to read it, and what its columns mean."""
+
+    path: str = Field(description="Test set file or folder, relative to the plan's folder.")
+    format: DatasetFormat | None = Field(
+        default=None,
+        description="csv, parquet, npz, npy or image_folder; inferred from the suffix when omitted.",
+    )
+    label_column: str = Field(default="label", description="Column (or .npz array) holding the true labels.")
+    id_column: str | None = Field(
+        default=None, description="Column holding a stable sample id; row numbers are used when omitted."
+    )
+    feature_columns: list[str] | None = Field(
+        default=None,
+        description="Feature columns, in model input order; shell-style globs allowed (`p*`). "
+        "Default: every column that is not the label, the id or a slice.",
+    )
+    features_key: str = Field(default="x", description="The .npz array holding the features.")
+    class_names: list[str] | None = Field(
+        default=None, description="Class names in model output order; default: the sorted distinct labels."
+    )
+    slice_columns: list[str] = Field(default_factory=list, description="Columns to compute every metric by.")
+    train_path: str | None = Field(
+        default=None, description="Training set (same format), to check the test set for leakage."
+    )
+
+    @property
+    def resolved_format(self) -> DatasetFormat:
+        if self.format is not None:
+            return self.format
+        suffix = Path(self.path).suffix.lower()
+        return _SUFFIX_FORMATS.get(suffix, "image_folder")
+
+
+class Preprocessing(_Strict):
+    """How raw features become the model's input tensor: x * scale + shift, then (x - mean) / std per channel."""
+
+    scale: float = 1.0
+    shift: float = 0.0
+    mean: list[float] | None = Field(default=None, description="Per-channel mean (image normalization).")
+    std: list[float] | None = Field(default=None, description="Per-channel std (image normalization).")
+    input_shape: list[int] | None = Field(
+        default=None,
+        description="Shape of one sample as the model wants it, e.g. [1, 8, 8] (batch axis excluded).",
+    )
+    dtype: Literal["float32", "float64", "int64"] = "float32"
+    image_size: list[int] | None = Field(
+        default=None, description="[height, width] images are resized to (image folders)."
+    )
+    grayscale: bool = False
+
+    @model_validator(mode="after")
+    def _mean_std_pair(self) -> Preprocessing:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("give both `mean` and `std`, or neither")
+        if self.std is not None and any(s <= 0 for s in self.std):
+            raise ValueError(f"every `std` must be > 0, got {self.std}")
+        if self.input_shape is not None and any(d <= 0 for d in self.input_shape):
+            raise ValueError(f"every `input_shape` dimension must be > 0, got {self.input_shape}")
+        return self
+
+
+class ModelSpec(_Strict):
+    """One model to evaluate."""
+
+    path: str = Field(description="Model file, relative to the plan's folder.")
+    format: ModelFormat | None = Field(default=None, description="onnx; inferred from the suffix when omitted.")
+    input_name: str | None = Field(default=None, description="Input tensor name; read from the model if omitted.")
+    output_name: str | None = Field(default=None, description="Output tensor name; the first output if omitted.")
+    outputs: Literal["logits", "probabilities"] = Field(
+        default="probabilities",
+        description="Whether the output is logits (softmax/sigmoid applied) or probabilities.",
+    )
+    preprocessing: Preprocessing = Field(default_factory=Preprocessing)
+
+    @property
+    def resolved_format(self) -> ModelFormat:
+        return self.format or "onnx"
+
+
+class Models(_Strict):
+    candidate: ModelSpec
+    baseline: ModelSpec | None = Field(default=None, description="Omit when there is no baseline to compare to.")
+
+
+class InferenceSpec(_Strict):
+    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 256
+    threads: Annotated[int, Field(ge=0, le=256)] = Field(
+        default=0, description="ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose."
+    )
+
+
+class MetricsSpec(_Strict):
+    compute: list[str] = Field(
+        default_factory=list, description="Metrics to compute (the primary is always added)."
+    )
+    primary: str = Field(description="The metric the headline and the bootstrap interval are about.")
+
+
+class CompareSpec(_Strict):
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    n_bootstrap: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
+    seed: int = 0
+
+
+class ReadinessSpec(_Strict):
+    enabled: bool = True
+    latency_repeats: Annotated[int, Field(ge=5, le=100_000)] = 50
+    warmup: Annotated[int, Field(ge=0, le=10_000)] = 5
+
+
+_THRESHOLD = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*$")
+MetricRef = str
+
+
+def parse_metric_ref(ref: str) -> tuple[str, str | None]:
+    """`recall[7]` -> ("recall", "7"); `accuracy` -> ("accuracy", None)."""
+    m = re.fullmatch(r"([a-z0-9_]+)(?:\[([^\]]+)\])?", ref.strip())
+    if not m:
+        raise ValueError(f"expected a metric name like `accuracy` or `recall[7]`, got {ref!r}")
+    return m.group(1), m.group(2)
+
+
+class ThresholdGate(_Strict):
+    rule: str = Field(description="`>= 0.95`, `> 0.9`, `<= 0.1`, `< 0.2`.")
+    blocking: bool = True
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, v: str) -> str:
+        if not _THRESHOLD.match(v):
+            raise ValueError(f"expected a comparison like '>= 0.95', got {v!r}")
+        return v.strip()
+
+    @property
+    def op(self) -> str:
+        m = _THRESHOLD.match(self.rule)
+        assert m  # validated above
+        return m.group(1)
+
+    @property
+    def value(self) -> float:
+        m = _THRESHOLD.match(self.rule)
+        assert m
+        return float(m.group(2))
+
+
+class BaselineGate(_Strict):
+    rule: Literal["not_worse", "better", "equivalent"]
+    margin: Annotated[float, Field(ge=0, le=1)] = 0.0
+    blocking: bool = True
+
+
+class BudgetGate(_Strict):
+    max: Annotated[float, Field(gt=0)]
+    blocking: bool = True
+
+
+BudgetName = Literal["latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "model_size_mb", "peak_memory_mb"]
+
+
+class Gates(_Strict):
+    thresholds: dict[MetricRef, ThresholdGate] = Field(
+        default_factory=dict, description="Absolute rules: `accuracy: '>= 0.95'`."
+    )
+    vs_baseline: dict[MetricRef, BaselineGate] = Field(
+        default_factory=dict,
+        description="Rules against the baseline: `macro_f1: {rule: not_worse, margin: 0.01}`.",
+    )
+    budgets: dict[BudgetName, BudgetGate] = Field(
+        default_factory=dict, description="Readiness budgets: `latency_p95_ms: 5`, `model_size_mb: 50`."
+    )
+    fail_on_no_go: bool = Field(default=True, description="Exit with code 1 on NO-GO.")
+
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _short_thresholds(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: ({"rule": r} if isinstance(r, str) else r) for k, r in v.items()}
+        return v
+
+    @field_validator("vs_baseline", mode="before")
+    @classmethod
+    def _short_rules(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: ({"rule": r} if isinstance(r, str) else r) for k, r in v.items()}
+        return v
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _short_budgets(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {
+                k: ({"max": r} if isinstance(r, int | float) and not isinstance(r, bool) else r)
+                for k, r in v.items()
+            }
+        return v
+
+    @property
+    def count(self) -> int:
+        return len(self.thresholds) + len(self.vs_baseline) + len(self.budgets)
+
+
+class Plan(_Strict):
+    """The evaluation plan: `evalaction.yml`."""
+
+    version: Literal[1] = 1
+    name: str | None = Field(default=None, description="A title for reports; the plan file name by default.")
+    task: Task
+    dataset: DatasetSpec
+    models: Models
+    inference: InferenceSpec = Field(default_factory=InferenceSpec)
+    metrics: MetricsSpec
+    compare: CompareSpec = Field(default_factory=CompareSpec)
+    readiness: ReadinessSpec = Field(default_factory=ReadinessSpec)
+    gates: Gates = Field(default_factory=Gates)
+
+    @model_validator(mode="after")
+    def _metrics_known(self) -> Plan:
+        known = metric_names(self.task)
+        for where, names in (
+            ("metrics.compute", self.metrics.compute),
+            ("metrics.primary", [self.metrics.primary]),
+            ("gates.thresholds", list(self.gates.thresholds)),
+            ("gates.vs_baseline", list(self.gates.vs_baseline)),
+        ):
+            for ref in names:
+                name, cls_name = parse_metric_ref(ref)
+                key = "" if where == "metrics.primary" else ref
+                if name not in known:
+                    hint = difflib.get_close_matches(name, known, n=1)
+                    if name in CATALOG:
+                        tasks = "/".join(sorted(CATALOG[name].tasks))
+                        fix = f"`{name}` is a {tasks} metric: pick a {self.task} metric or change `task`"
+                    else:
+                        fix = f"did you mean `{hint[0]}`?" if hint else f"use one of: {', '.join(known)}"
+                    raise _FieldError(where, key, f"a {self.task} metric name", repr(name), fix)
+                if cls_name is not None and not CATALOG[name].per_class:
+                    raise _FieldError(
+                        where, key, "a per-class metric before `[class]`", repr(name), "drop `[...]`"
+                    )
+        return self
+
+    @property
+    def metric_list(self) -> list[str]:
+        """The metrics to compute: primary first, then the plan's list, then every gated metric."""
+        out: list[str] = []
+        for ref in [
+            self.metrics.primary,
+            *self.metrics.compute,
+            *self.gates.thresholds,
+            *self.gates.vs_baseline,
+        ]:
+            name = parse_metric_ref(ref)[0]
+            if name not in out:
+                out.append(name)
+        return out
+
+
+class _FieldError(ValueError):
+    """A validation error that already knows its field, its found value, and the fix."""
+
+    def __init__(self, field: str, key: str, expected: str, found: str, fix: str) -> None:
+        super().__init__(f"expected {expected}, found {found}; {fix}")
+        self.field = f"{field}.{key}" if key else field
+        self.expected, self.found, self.fix = expected, found, fix
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading, with line numbers
+
+
+class LoadedPlan(BaseModel):
+    """A validated plan together with where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    plan: Plan
+    path: Path
+    base_dir: Path
+
+    def resolve(self, relative: str) -> Path:
+        return (self.base_dir / relative).resolve()
+
+
+def _line_index(text: str) -> dict[tuple[str, ...], int]:
+    """Map every key path in the YAML document to its 1-based line."""
+    import yaml
+
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, str(key.value))
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*path, str(i))] = item.start_mark.line + 1
+                walk(item, (*path, str(i)))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _line_for(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | None:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+    """The field names allowed at the mapping that holds `loc[-1]` (for did-you-mean)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            ann = current.model_fields[part].annotation
+            current = _unwrap_model(ann)
+        elif current is dict or current is None:
+            return []
+        else:
+            current = (
+                _unwrap_model(current)
+                if not (isinstance(current, type) and issubclass(current, BaseModel))
+                else None
+            )
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap_model(ann: Any) -> Any:
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    args = typing.get_args(ann)
+    origin = typing.get_origin(ann)
+    if origin is dict and len(args) == 2:
+        return _unwrap_model(args[1]) if _is_model(args[1]) else None
+    for a in args:
+        if _is_model(a):
+            return a
+    return None
+
+
+def _is_model(a: Any) -> bool:
+    return isinstance(a, type) and issubclass(a, BaseModel)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _first_error(exc: ValidationError, plan_file: Path, lines: dict[tuple[str, ...], int]) -> InvalidPlan:
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+    # pydantic puts the union/literal tag into loc for some errors; keep only real keys
+    loc = tuple(p for p in loc if not p.startswith(("function", "constrained")) and p != "[key]")
+    field = ".".join(loc) or "(top level)"
+    etype = err["type"]
+    ctx_err = err.get("ctx", {}).get("error") if err.get("ctx") else None
+    where = f"{plan_file.name}"
+    line = _line_for(lines, loc)
+    where += f" line {line}" if line else ""
+    if isinstance(ctx_err, _FieldError):
+        line = _line_for(lines, tuple(ctx_err.field.split(".")))
+        where = plan_file.name + (f" line {line}" if line else "")
+        return InvalidPlan(
+            f"{where}: `{ctx_err.field}`: expected {ctx_err.expected}, found {ctx_err.found}; {ctx_err.fix}"
+        )
+    if etype == "extra_forbidden":
+        key = loc[-1]
+        allowed = _allowed_keys(Plan, loc)
+        hint = difflib.get_close_matches(key, allowed, n=1)
+        fix = f"did you mean `{hint[0]}`?" if hint else f"allowed keys: {', '.join(allowed)}"
+        return InvalidPlan(f"{where}: `{field}`: unknown key; {fix}")
+    if etype == "missing":
+        return InvalidPlan(f"{where}: `{field}`: required, but missing; add it (see `evalaction schema`)")
+    found = _describe(err.get("input"))
+    msg = err["msg"]
+    if etype in ("literal_error", "enum"):
+        expected = err.get("ctx", {}).get("expected", msg)
+        bad = str(err.get("input"))
+        options = re.findall(r"'([^']+)'", str(expected))
+        hint = difflib.get_close_matches(bad, options, n=1)
+        fix = f"did you mean `{hint[0]}`?" if hint else "use one of the listed values"
+        return InvalidPlan(f"{where}: `{field}`: expected one of {expected}, found {found}; {fix}")
+    if etype == "value_error":
+        text = msg.removeprefix("Value error, ")
+        return InvalidPlan(f"{where}: `{field}`: {text}")
+    return InvalidPlan(f"{where}: `{field}`: expected {msg.lower()}, found {found}; fix the value")
+
+
+def parse_plan(text: str, plan_file: Path) -> Plan:
+    """Validate YAML text as a plan (no file checks)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InvalidPlan(f"{plan_file.name}{line}: not valid YAML ({problem}); fix the syntax") from None
+    if not isinstance(data, dict):
+        raise InvalidPlan(
+            f"{plan_file.name}: expected a mapping with task, dataset, models, metrics; "
+            f"found {type(data).__name__}; see `evalaction schema`"
+        )
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc, plan_file, _line_index(text)) from None
+
+
+def load_plan(path: Path) -> LoadedPlan:
+    """Read, validate and check a plan against the files it names."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidPlan(f"{path}: plan file not found; pass the path with `-c` (default evalaction.yml)")
+    text = path.read_text(encoding="utf-8")
+    plan = parse_plan(text, path)
+    loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
+    _check_files(loaded, _line_index(text))
+    return loaded
+
+
+def _check_files(loaded: LoadedPlan, lines: dict[tuple[str, ...], int]) -> None:
+    plan, name = loaded.plan, loaded.path.name
+
+    def at(*loc: str) -> str:
+        line = _line_for(lines, loc)
+        return f"{name} line {line}" if line else name
+
+    data = loaded.resolve(plan.dataset.path)
+    if not data.exists():
+        raise InvalidPlan(
+            f"{at('dataset', 'path')}: `dataset.path`: expected an existing file or folder, found no "
+            f"{plan.dataset.path!r} next to the plan; fix the path (relative to {loaded.base_dir})"
+        )
+    if plan.dataset.resolved_format == "image_folder" and not data.is_dir():
+        raise InvalidPlan(
+            f"{at('dataset', 'path')}: `dataset.path`: expected a folder of class subfolders (or a .csv, "
+            f".parquet, .npz, .npy file), found {plan.dataset.path!r}; set `dataset.format`"
+        )
+    roles = [("candidate", plan.models.candidate)]
+    if plan.models.baseline is not None:
+        roles.append(("baseline", plan.models.baseline))
+    for role, spec in roles:
+        p = loaded.resolve(spec.path)
+        if not p.is_file():
+            raise InvalidPlan(
+                f"{at('models', role, 'path')}: `models.{role}.path`: expected a model file, found no "
+                f"{spec.path!r}; fix the path (relative to {loaded.base_dir})"
+            )
+    if plan.metrics.primary in plan.gates.vs_baseline and plan.models.baseline is None:
+        pass  # gates against a missing baseline are skipped, not failed (the verdict says so)
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """The plan's JSON Schema, for editor completion."""
+    schema = Plan.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "evalaction evaluation plan (evalaction.yml)"
+    return schema

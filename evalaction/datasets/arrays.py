@@ -1,0 +1,75 @@
+"""NumPy `.npz` (features, labels, optional ids and slices) and `.npy` (a structured or 2-D array) test sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evalaction.datasets.base import Dataset, encode_labels
+from evalaction.errors import InvalidDataset
+
+if TYPE_CHECKING:
+    from evalaction.config import DatasetSpec
+
+
+def read_arrays(path: Path, spec: DatasetSpec, fmt: str, task: str) -> Dataset:
+    import numpy as np
+
+    try:
+        # allow_pickle=False: an object array in a test set could run code when loaded
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise InvalidDataset(
+            f"{path.name}: cannot read as {fmt} ({exc}); object arrays are refused, save plain arrays"
+        ) from None
+    if fmt == "npy":
+        arr = np.asarray(loaded)
+        if arr.ndim != 2 or arr.shape[1] < 2:
+            raise InvalidDataset(
+                f"{path.name}: expected a 2-D array whose last column is the label, found shape {arr.shape}; "
+                "or save features and labels in an .npz"
+            )
+        x, raw = arr[:, :-1].astype(np.float64), arr[:, -1]
+        ids = np.array([str(i) for i in range(len(arr))], dtype=object)
+        slices: dict[str, np.ndarray] = {}
+    else:
+        keys = list(loaded.files)
+        for role, key in (("features_key", spec.features_key), ("label_column", spec.label_column)):
+            if key not in keys:
+                raise InvalidDataset(
+                    f"{path.name}: `dataset.{role}` {key!r} is not an array in the file; found {keys}"
+                )
+        x = loaded[spec.features_key]
+        raw = loaded[spec.label_column]
+        if len(x) != len(raw):
+            raise InvalidDataset(
+                f"{path.name}: {spec.features_key!r} has {len(x)} rows but {spec.label_column!r} has {len(raw)}; "
+                "they must match"
+            )
+        if spec.id_column:
+            if spec.id_column not in keys:
+                raise InvalidDataset(
+                    f"{path.name}: `dataset.id_column` {spec.id_column!r} is not an array; found {keys}"
+                )
+            ids = loaded[spec.id_column].astype(str).astype(object)
+        else:
+            ids = np.array([str(i) for i in range(len(x))], dtype=object)
+        slices = {}
+        for col in spec.slice_columns:
+            if col not in keys:
+                raise InvalidDataset(f"{path.name}: slice {col!r} is not an array in the file; found {keys}")
+            slices[col] = loaded[col].astype(str).astype(object)
+        x = x.reshape(len(x), -1).astype(np.float64)
+    missing = int(np.isnan(x).sum())
+    y, classes = encode_labels(raw, spec.class_names, task, path.name)
+    return Dataset(
+        source=path,
+        format=fmt,
+        ids=ids,
+        raw_labels=raw,
+        y=y,
+        classes=classes,
+        features=x,
+        slices=slices,
+        missing_values=missing,
+    )

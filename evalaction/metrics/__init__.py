@@ -1,0 +1,1 @@
+"""Metrics: the names a plan may use, and (deeper) the metric registry."""

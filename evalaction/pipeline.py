@@ -1,0 +1,122 @@
+"""Runs the stages in order and persists each result as it completes; sequencing only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evalaction import __version__
+from evalaction.artifacts import RunResult, StageTiming
+from evalaction.config import LoadedPlan
+
+STAGES = ("plan", "inference", "metrics", "errors", "compare", "readiness", "verdict", "report")
+
+
+@dataclass
+class PipelineHooks:
+    """Called around each stage (the CLI prints timings; the action opens ::group:: blocks)."""
+
+    stage_started: Callable[[str], None] = lambda stage: None
+    stage_finished: Callable[[str, float], None] = lambda stage, seconds: None
+    timings: list[StageTiming] = field(default_factory=list)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.stage_started(name)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds = time.perf_counter() - t0
+            self.timings.append(StageTiming(stage=name, seconds=round(seconds, 4)))
+            self.stage_finished(name, seconds)
+
+
+_UNSET = object()
+
+
+def run_pipeline(
+    *,
+    loaded: LoadedPlan,
+    out_dir: Path,
+    candidate_path: Path | None = None,
+    baseline_path: Path | None | object = _UNSET,
+    hooks: PipelineHooks | None = None,
+    run_url: str | None = None,
+) -> RunResult:
+    """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report, each persisted.
+
+    `candidate_path`/`baseline_path` override the plan's model paths (the action passes the PR's file and the
+    base branch's copy); `baseline_path=None` means there is no baseline (a model added by the PR).
+    """
+    from evalaction.datasets import load_dataset
+    from evalaction.report.render import write_reports
+    from evalaction.stages.compare import run_compare
+    from evalaction.stages.errors import run_errors
+    from evalaction.stages.inference import run_inference
+    from evalaction.stages.metrics import run_metrics
+    from evalaction.stages.plan import run_plan
+    from evalaction.stages.readiness import run_readiness
+    from evalaction.stages.verdict import run_verdict
+
+    hooks = hooks or PipelineHooks()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    p = loaded.plan
+    cand_path = candidate_path or loaded.resolve(p.models.candidate.path)
+    if baseline_path is _UNSET:
+        base_path = loaded.resolve(p.models.baseline.path) if p.models.baseline else None
+    else:
+        base_path = baseline_path  # type: ignore[assignment]
+
+    with hooks.stage("plan"):
+        dataset = load_dataset(p.dataset, loaded.base_dir, p.task)
+        train = (
+            load_dataset(p.dataset.model_copy(update={"path": p.dataset.train_path}), loaded.base_dir, p.task)
+            if p.dataset.train_path
+            else None
+        )
+        plan = run_plan(loaded=loaded, dataset=dataset, train=train)
+        plan.write(out_dir / "plan.json")
+    with hooks.stage("inference"):
+        inference = run_inference(
+            plan=plan, dataset=dataset, candidate_path=cand_path, baseline_path=base_path, out_dir=out_dir
+        )
+        inference.write(out_dir / "inference.json")
+    with hooks.stage("metrics"):
+        metrics = run_metrics(plan=plan, inference=inference, out_dir=out_dir)
+        metrics.write(out_dir / "metrics.json")
+    with hooks.stage("errors"):
+        errors = run_errors(inference=inference, out_dir=out_dir)
+        errors.write(out_dir / "errors.json")
+    with hooks.stage("compare"):
+        compare = run_compare(plan=plan, inference=inference, out_dir=out_dir)
+        if compare is not None:
+            compare.write(out_dir / "compare.json")
+    with hooks.stage("readiness"):
+        readiness = run_readiness(
+            plan=plan, inference=inference, dataset=dataset, candidate_path=cand_path, baseline_path=base_path
+        )
+        readiness.write(out_dir / "readiness.json")
+    with hooks.stage("verdict"):
+        verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness)
+        verdict.write(out_dir / "verdict.json")
+    with hooks.stage("report"):
+        result = RunResult(
+            evalaction_version=__version__,
+            started_at=started,
+            plan=plan,
+            inference=inference,
+            metrics=metrics,
+            errors=errors,
+            compare=compare,
+            readiness=readiness,
+            verdict=verdict,
+            timings=list(hooks.timings),
+        )
+        write_reports(result, out_dir, run_url=run_url)
+    return result

@@ -1,0 +1,100 @@
+"""Per-sample predictions: written as Parquet by the inference stage, read back by every later stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SCORE_PREFIX = "score:"
+SLICE_PREFIX = "slice:"
+
+
+@dataclass
+class Predictions:
+    """One model's predictions, in dataset order."""
+
+    ids: np.ndarray
+    y: np.ndarray  # class index (-1: label outside the class list) or regression target
+    pred: np.ndarray  # predicted class index, or regression prediction
+    scores: np.ndarray | None  # (N, K) probabilities; None for regression
+    slices: dict[str, np.ndarray]
+    classes: list[str]
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.y == self.pred
+
+    @property
+    def confidence(self) -> np.ndarray:
+        assert self.scores is not None
+        return self.scores.max(axis=1)
+
+
+def write_predictions(
+    path: Path,
+    *,
+    ids: np.ndarray,
+    y: np.ndarray,
+    scores: np.ndarray,
+    classes: list[str],
+    slices: dict[str, np.ndarray],
+    batch_index: np.ndarray,
+    batch_latency_ms: np.ndarray,
+    task: str,
+) -> Path:
+    """Parquet with id, label, prediction, per-class scores, confidence, top-2 margin, batch and its latency."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols: dict[str, object] = {"id": pa.array([str(i) for i in ids], pa.string())}
+    if task == "regression":
+        cols["label"] = pa.array(y.astype(np.float64))
+        cols["pred"] = pa.array(scores.astype(np.float64))
+    else:
+        cols["label"] = pa.array(y.astype(np.int64))
+        cols["pred"] = pa.array(scores.argmax(axis=1).astype(np.int64))
+        for k, name in enumerate(classes):
+            cols[f"{SCORE_PREFIX}{name}"] = pa.array(scores[:, k].astype(np.float64))
+        top2 = np.sort(scores, axis=1)[:, -2:] if scores.shape[1] > 1 else np.c_[scores, scores]
+        cols["confidence"] = pa.array(top2[:, -1])
+        cols["margin"] = pa.array(top2[:, -1] - top2[:, 0])
+    for name, vals in slices.items():
+        cols[f"{SLICE_PREFIX}{name}"] = pa.array([str(v) for v in vals], pa.string())
+    cols["batch"] = pa.array(batch_index.astype(np.int32))
+    cols["batch_latency_ms"] = pa.array(batch_latency_ms[batch_index].astype(np.float64))
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    table = pa.table(cols).replace_schema_metadata({"classes": "\x1f".join(classes), "task": task, "written": now})
+    pq.write_table(table, path)
+    return path
+
+
+def read_predictions(path: Path) -> Predictions:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    classes_text = meta.get(b"classes", b"").decode()
+    classes = classes_text.split("\x1f") if classes_text else []
+    names = table.column_names
+    score_cols = [c for c in names if c.startswith(SCORE_PREFIX)]
+    scores = np.column_stack([table[c].to_numpy() for c in score_cols]) if score_cols else None
+    return Predictions(
+        ids=np.asarray(table["id"].to_pylist(), dtype=object),
+        y=table["label"].to_numpy(),
+        pred=table["pred"].to_numpy(),
+        scores=scores,
+        slices={
+            c[len(SLICE_PREFIX) :]: np.asarray(table[c].to_pylist(), dtype=object)
+            for c in names
+            if c.startswith(SLICE_PREFIX)
+        },
+        classes=classes,
+    )

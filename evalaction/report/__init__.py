@@ -1,0 +1,1 @@
+"""Reports: markdown (PR comment, job summary), self-contained HTML, JSON."""

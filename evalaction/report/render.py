@@ -1,0 +1,139 @@
+"""Render a RunResult as markdown (PR comment, job summary) and as one self-contained HTML file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evalaction.artifacts import RunResult
+
+DECISION_ICON = {"GO": "✅", "GO WITH CONDITIONS": "⚠️", "NO-GO": "❌"}
+STATUS_ICON = {"pass": "✅ pass", "fail": "❌ fail", "skipped": "➖ skipped"}
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number for a table: 4 significant digits; `n/a` for missing."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def delta_pt(value: float | None, digits: int = 1) -> str:
+    """A difference of proportions in percentage points, signed."""
+    return "n/a" if value is None else f"{100 * value:+.{digits}f} pt"
+
+
+def bar(value: float, scale: float = 1.0, width: int = 10) -> str:
+    """A small text bar (no image host needed in a PR comment)."""
+    n = min(width, round(abs(value) / scale * width)) if scale > 0 else 0
+    return "▇" * n
+
+
+def _env() -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("evalaction", "report/templates"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(fmt=fmt, pct=pct, delta_pt=delta_pt, bar=bar)
+    env.globals.update(DECISION_ICON=DECISION_ICON, STATUS_ICON=STATUS_ICON)
+    return env
+
+
+def _context(run: RunResult, run_url: str | None) -> dict[str, Any]:
+    metrics = run.metrics
+    per_class_rows = []
+    if metrics.baseline is not None:
+        cand = metrics.candidate.per_class.get("recall", {})
+        base = metrics.baseline.per_class.get("recall", {})
+        for c in metrics.classes:
+            b, k = base.get(c), cand.get(c)
+            d = None if b is None or k is None else k - b
+            per_class_rows.append(
+                {"cls": c, "n": metrics.class_support.get(c, 0), "base": b, "cand": k, "delta": d}
+            )
+        per_class_rows.sort(key=lambda r: (r["delta"] is None, -abs(r["delta"] or 0)))
+    else:
+        cand = metrics.candidate.per_class.get("recall", {})
+        per_class_rows = [
+            {"cls": c, "n": metrics.class_support.get(c, 0), "base": None, "cand": cand.get(c), "delta": None}
+            for c in metrics.classes
+        ]
+    max_delta = max((abs(r["delta"]) for r in per_class_rows if r["delta"] is not None), default=0.0)
+    plan = run.plan.plan
+    return {
+        "run": run,
+        "plan": plan,
+        "title": plan.name or Path(run.plan.plan_path).name,
+        "candidate_path": plan.models.candidate.path,
+        "per_class_rows": per_class_rows,
+        "max_delta": max_delta,
+        "run_url": run_url,
+        "total_seconds": sum(t.seconds for t in run.timings),
+    }
+
+
+def render_markdown(run: RunResult, *, run_url: str | None = None) -> str:
+    """The report as GitHub-flavoured markdown: verdict first, then why, then the evidence in <details>."""
+    return _env().get_template("report.md.j2").render(**_context(run, run_url))
+
+
+def render_html(run: RunResult, *, run_url: str | None = None) -> str:
+    """The report as one self-contained HTML file (works when downloaded as an artifact)."""
+    return _env().get_template("report.html.j2").render(**_context(run, run_url))
+
+
+def write_reports(run: RunResult, out_dir: Path, *, run_url: str | None = None) -> dict[str, Path]:
+    """results.json, report.md and report.html in the output folder."""
+    paths = {
+        "results": out_dir / "results.json",
+        "markdown": out_dir / "report.md",
+        "html": out_dir / "report.html",
+    }
+    paths["results"].write_text(run.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(render_markdown(run, run_url=run_url), encoding="utf-8")
+    paths["html"].write_text(render_html(run, run_url=run_url), encoding="utf-8")
+    return paths
+
+
+def load_run(out_dir: Path) -> RunResult:
+    """Read a saved run back (for `evalaction report`)."""
+    from evalaction.artifacts import RunResult
+    from evalaction.errors import BadInput
+
+    path = out_dir / "results.json"
+    if not path.is_file():
+        raise BadInput(f"{path}: no results.json in {out_dir}; pass the output folder of `evalaction run`")
+    try:
+        return RunResult.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        first = str(exc).splitlines()[0]
+        raise BadInput(
+            f"{path}: not a results.json of this evalaction version ({first}); re-run `evalaction run`"
+        ) from None
+
+
+def results_summary(run: RunResult) -> dict[str, Any]:
+    """A small JSON-able summary (action outputs, CLI)."""
+    return json.loads(
+        json.dumps(
+            {
+                "decision": run.verdict.decision,
+                "summary": run.verdict.summary,
+                "failed_gates": [g.name for g in run.verdict.failed],
+            }
+        )
+    )

@@ -1,0 +1,1 @@
+"""The six stages, in order: plan, inference, metrics, errors, compare, readiness, verdict."""

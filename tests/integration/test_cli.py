@@ -1,0 +1,231 @@
+"""The CLI end to end on the embedded demo: verdict, reports, artifacts, re-rendering, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evalaction.artifacts import CompareResult, InferenceResult, MetricsResult, PlanResult, RunResult
+from evalaction.cli import main
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    """One run of the demo through the CLI, shared by the tests of this module."""
+    out = tmp_path_factory.mktemp("demo") / "out"
+    result = CliRunner().invoke(main, ["run", "-c", str(ROOT / "examples/digits/evalaction.yml"), "-o", str(out)])
+    return out, result
+
+
+def test_demo_runs_every_stage_and_writes_reports(demo_run) -> None:
+    out, result = demo_run
+    assert result.exit_code in (0, 1), result.output
+    for stage in (
+        "plan",
+        "inference",
+        "metrics",
+        "errors",
+        "compare",
+        "readiness",
+        "verdict",
+        "report",
+        "total",
+    ):
+        assert f"  {stage:<10}" in result.stderr
+    assert result.stdout.startswith("verdict: ")
+    for name in (
+        "report.md",
+        "report.html",
+        "results.json",
+        "predictions_candidate.parquet",
+        "predictions_baseline.parquet",
+        "plan.json",
+        "inference.json",
+        "metrics.json",
+        "compare.json",
+    ):
+        assert (out / name).is_file(), name
+    run = RunResult.read(out / "results.json")
+    expected_exit = 1 if run.verdict.decision == "NO-GO" else 0
+    assert result.exit_code == expected_exit
+    assert run.verdict.decision in result.stdout
+
+
+def test_metrics_match_scikit_learn(demo_run) -> None:
+    import pandas as pd
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    out, _ = demo_run
+    run = RunResult.read(out / "results.json")
+    for role, m in (("candidate", run.metrics.candidate), ("baseline", run.metrics.baseline)):
+        frame = pd.read_parquet(out / f"predictions_{role}.parquet")
+        assert m.overall["accuracy"] == pytest.approx(accuracy_score(frame.label, frame.pred))
+        assert m.overall["macro_f1"] == pytest.approx(f1_score(frame.label, frame.pred, average="macro"))
+        recalls = recall_score(frame.label, frame.pred, average=None)
+        assert [m.per_class["recall"][str(k)] for k in range(10)] == pytest.approx(list(recalls))
+
+
+def test_predictions_are_complete_probabilities(demo_run) -> None:
+    import numpy as np
+    import pandas as pd
+
+    out, _ = demo_run
+    frame = pd.read_parquet(out / "predictions_candidate.parquet")
+    test = pd.read_csv(ROOT / "examples/digits/data/test.csv")
+    assert list(frame.id) == list(test.id)
+    scores = frame[[f"score:{k}" for k in range(10)]].to_numpy()
+    assert np.allclose(scores.sum(axis=1), 1.0)
+    assert (frame.pred.to_numpy() == scores.argmax(axis=1)).all()
+    assert np.allclose(frame.confidence, scores.max(axis=1))
+    assert {"margin", "batch", "batch_latency_ms", "slice:ink"} <= set(frame.columns)
+
+
+def test_artifacts_round_trip_through_json(demo_run) -> None:
+    out, _ = demo_run
+    for cls, name in (
+        (PlanResult, "plan"),
+        (InferenceResult, "inference"),
+        (MetricsResult, "metrics"),
+        (CompareResult, "compare"),
+        (RunResult, "results"),
+    ):
+        text = (out / f"{name}.json").read_text()
+        obj = cls.model_validate_json(text)
+        assert cls.model_validate_json(obj.model_dump_json()) == obj
+
+
+def test_report_rerenders_a_saved_run_without_running(demo_run, tmp_path: Path) -> None:
+    import shutil
+
+    out, _ = demo_run
+    copy = tmp_path / "saved"
+    shutil.copytree(out, copy)
+    (copy / "report.md").unlink()
+    (copy / "report.html").unlink()
+    for parquet in copy.glob("*.parquet"):
+        parquet.unlink()  # proof that nothing is recomputed from predictions
+    result = CliRunner().invoke(main, ["report", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert (copy / "report.md").read_text() == (out / "report.md").read_text()
+    assert (copy / "report.html").read_text() == (out / "report.html").read_text()
+
+
+def test_report_of_a_folder_without_results(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {tmp_path}/results.json: no results.json in {tmp_path}; pass the output folder of `evalaction run`"
+    )
+
+
+def test_same_seed_same_results(demo_run, tmp_path: Path) -> None:
+    out, _ = demo_run
+    result = CliRunner().invoke(
+        main, ["run", "-c", str(ROOT / "examples/digits/evalaction.yml"), "-o", str(tmp_path)]
+    )
+    assert result.exit_code in (0, 1)
+    first, second = RunResult.read(out / "results.json"), RunResult.read(tmp_path / "results.json")
+    assert first.metrics == second.metrics
+    assert first.compare == second.compare
+    assert first.errors == second.errors
+    assert [g.status for g in first.verdict.gates] == [g.status for g in second.verdict.gates]
+
+
+def _write_plan(demo_dir: Path, text: str) -> Path:
+    path = demo_dir / "evalaction.yml"
+    path.write_text(text)
+    return path
+
+
+def test_exit_code_0_on_go_and_1_on_no_go(demo_dir: Path) -> None:
+    plan = (demo_dir / "evalaction.yml").read_text()
+    base = plan.split("gates:")[0]
+    go = _write_plan(demo_dir, base + 'gates:\n  thresholds:\n    accuracy: ">= 0.5"\n')
+    result = CliRunner().invoke(main, ["run", "-c", str(go), "-o", str(demo_dir / "out-go")])
+    assert result.exit_code == 0, result.output
+    assert "verdict: GO" in result.stdout
+    no_go = _write_plan(demo_dir, base + 'gates:\n  thresholds:\n    accuracy: ">= 0.999"\n')
+    result = CliRunner().invoke(main, ["run", "-c", str(no_go), "-o", str(demo_dir / "out-nogo")])
+    assert result.exit_code == 1
+    assert "verdict: NO-GO" in result.stdout
+    lenient = _write_plan(
+        demo_dir, base + 'gates:\n  thresholds:\n    accuracy: ">= 0.999"\n  fail_on_no_go: false\n'
+    )
+    result = CliRunner().invoke(main, ["run", "-c", str(lenient), "-o", str(demo_dir / "out-lenient")])
+    assert result.exit_code == 0
+    assert "verdict: NO-GO" in result.stdout
+
+
+def test_exit_code_2_on_bad_input_with_one_line_and_no_traceback(demo_dir: Path) -> None:
+    plan = (demo_dir / "evalaction.yml").read_text().replace("label_column: label", "label_column: digit")
+    path = _write_plan(demo_dir, plan)
+    result = CliRunner().invoke(main, ["run", "-c", str(path), "-o", str(demo_dir / "out")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(
+        "error: test.csv: `dataset.label_column` 'digit' is not a column; found columns [id, "
+    )
+    assert "Traceback" not in result.stderr
+    debug = CliRunner().invoke(main, ["--debug", "plan", "-c", str(path)])
+    assert debug.exit_code == 2
+    assert "Traceback" in debug.stderr
+
+
+def test_exit_code_2_on_lfs_pointer_model(demo_dir: Path) -> None:
+    (demo_dir / "models/candidate.onnx").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n"
+    )
+    result = CliRunner().invoke(main, ["run", "-c", str(demo_dir / "evalaction.yml"), "-o", str(demo_dir / "o")])
+    assert result.exit_code == 2
+    assert "found a Git LFS pointer" in result.stderr and "git lfs pull" in result.stderr
+    # nothing is lost: the plan stage had finished and is on disk
+    assert (demo_dir / "o" / "plan.json").is_file()
+
+
+def test_exit_code_3_on_internal_error(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import evalaction.stages.metrics as metrics_stage
+
+    def boom(**_: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(metrics_stage, "run_metrics", boom)
+    result = CliRunner().invoke(main, ["run", "-c", str(demo_dir / "evalaction.yml"), "-o", str(demo_dir / "o")])
+    assert result.exit_code == 3
+    assert "internal error: RuntimeError: simulated bug (re-run with --debug for the traceback)" in result.stderr
+
+
+def test_plan_command_prints_the_card() -> None:
+    result = CliRunner().invoke(main, ["plan", "-c", str(ROOT / "examples/digits/evalaction.yml")])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "task: **multiclass**" in out
+    assert "- samples: 360" in out
+    assert "| 8 |" in out
+    assert "- duplicate samples: 0" in out
+    assert "- labels outside the class list: 0" in out
+    assert "- overlap with the training set: 0" in out
+
+
+def test_schema_command_prints_json_schema() -> None:
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert "gates" in schema["properties"]
+
+
+def test_help_imports_nothing_heavy() -> None:
+    """`evalaction --help` stays fast because heavy modules load only inside the stages that need them."""
+    code = (
+        "import sys; from evalaction.cli import main\n"
+        "heavy = {'numpy', 'pandas', 'torch', 'onnxruntime', 'sklearn', 'scipy', 'matplotlib', 'pydantic', "
+        "'captum', 'wandb', 'modal', 'roboflow', 'github', 'yaml', 'jinja2'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
