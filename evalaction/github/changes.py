@@ -279,3 +279,55 @@ def _first_line(raw: bytes) -> str:
         if line.strip():
             return line.strip()
     return ""
+
+
+# ---------------------------------------------------------------------------------------- refs
+
+
+def resolve_commit(repo_dir: Path, ref: str) -> str:
+    """The commit sha a ref names; a branch only fetched as `origin/<ref>` (actions/checkout) counts too."""
+    for candidate in (ref, f"origin/{ref}"):
+        done = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"],
+            cwd=repo_dir,
+            capture_output=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+        if done.returncode == 0:
+            return done.stdout.decode().strip()
+    raise GitCommandFailed(
+        f"Cannot find the git ref `{ref}` (nor `origin/{ref}`) in {repo_dir}; check the ref's spelling and "
+        "check out with `fetch-depth: 0` on actions/checkout so every branch and tag is present."
+    )
+
+
+def exists_at(repo_dir: Path, rev: str, path: str) -> bool:
+    """True when `path` is a file in commit `rev`."""
+    done = subprocess.run(
+        ["git", "cat-file", "-e", f"{rev}:{path}"],
+        cwd=repo_dir,
+        capture_output=True,
+        timeout=GIT_TIMEOUT_S,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def fetch_commit(repo_dir: Path, sha: str) -> bool:
+    """Best effort `git fetch --depth=1 origin <sha>` for a shallow clone; False when it fails.
+
+    actions/checkout leaves the token in the local git config, so this works in a workflow; elsewhere the
+    caller's later `git show` fails with the `fetch-depth: 0` fix.
+    """
+    try:
+        done = subprocess.run(
+            ["git", "fetch", "--no-tags", "--quiet", "--depth=1", "origin", sha],
+            cwd=repo_dir,
+            capture_output=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0

@@ -34,9 +34,7 @@ def escape_property(value: str) -> str:
 def command(name: str, message: str = "", properties: Mapping[str, str | int | None] | None = None) -> str:
     """Format one workflow command line, e.g. `::error file=a.py,line=3::boom`."""
     props = ",".join(
-        f"{key}={escape_property(str(value))}"
-        for key, value in (properties or {}).items()
-        if value is not None
+        f"{key}={escape_property(str(value))}" for key, value in (properties or {}).items() if value is not None
     )
     return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
 
@@ -69,16 +67,12 @@ def append_summary(path: str | Path, markdown: str) -> None:
         fh.write(data)
 
 
-def error(
-    message: str, *, title: str | None = None, file: str | None = None, out: TextIO | None = None
-) -> None:
+def error(message: str, *, title: str | None = None, file: str | None = None, out: TextIO | None = None) -> None:
     """Print an `::error::` annotation."""
     _emit(command("error", message, {"title": title, "file": file}), out)
 
 
-def warning(
-    message: str, *, title: str | None = None, file: str | None = None, out: TextIO | None = None
-) -> None:
+def warning(message: str, *, title: str | None = None, file: str | None = None, out: TextIO | None = None) -> None:
     """Print a `::warning::` annotation."""
     _emit(command("warning", message, {"title": title, "file": file}), out)
 

@@ -95,8 +95,7 @@ def parse_event(
             "write token); trigger it on `pull_request` and comment from `workflow_run` for fork PRs."
         )
     return NoAction(
-        f"evalaction runs on `pull_request` and `workflow_dispatch` events, not `{event_name}`; "
-        "nothing to do."
+        f"evalaction runs on `pull_request` and `workflow_dispatch` events, not `{event_name}`; nothing to do."
     )
 
 
@@ -121,11 +120,7 @@ def _pull_request(payload: Mapping[str, Any]) -> EventContext | NoAction:
     sender = payload.get("sender")
     user = pr.get("user")
     actor = (
-        sender.get("login")
-        if isinstance(sender, dict)
-        else user.get("login")
-        if isinstance(user, dict)
-        else ""
+        sender.get("login") if isinstance(sender, dict) else user.get("login") if isinstance(user, dict) else ""
     )
     return EventContext(
         event_name="pull_request",

@@ -155,9 +155,7 @@ def fit_comment(body: str, *, report_url: str | None, limit: int = COMMENT_MAX_C
     for start, end in reversed(_top_level_details(body)):
         summary = _SUMMARY.search(body, start, end)
         title = re.sub(r"<[^>]+>", "", summary.group(1)).strip() if summary else "Details"
-        note = (
-            f"_{title}: cut to fit GitHub's {COMMENT_MAX_CHARS:,}-character comment limit; see the {link}._"
-        )
+        note = f"_{title}: cut to fit GitHub's {COMMENT_MAX_CHARS:,}-character comment limit; see the {link}._"
         # Blank lines around the note: a text line right after a table would render as one more row.
         body = body[:start] + f"\n{note}\n" + body[end:]
         if len(body) < limit:
@@ -225,7 +223,7 @@ class GitHubPublisher:
         *,
         max_attempts: int = 4,
         backoff_s: float = 2.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         # Lazy: objects are built from URLs, so each method makes exactly the calls it names (no
         # GET /repos/{o}/{r} or GET .../issues/{n} to "complete" an object first).
@@ -235,7 +233,7 @@ class GitHubPublisher:
         self._repository = repository
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else time.sleep  # looked up now: tests may patch it
 
     # ------------------------------------------------------------------ comments
 
@@ -277,9 +275,7 @@ class GitHubPublisher:
                 if wait is None:
                     spent = _is_transient(exc) and attempt >= self._max_attempts
                     attempts = self._max_attempts if spent else None
-                    raise self._comment_error(
-                        "post a comment on", pr_number, exc, attempts=attempts
-                    ) from None
+                    raise self._comment_error("post a comment on", pr_number, exc, attempts=attempts) from None
             # The POST may have reached GitHub before the failure: look before posting again.
             self._sleep(wait)
             existing = self.find_comment(pr_number, marker)

@@ -69,7 +69,7 @@ class Settings(BaseModel):
     config: str = "evalaction.yml"
     models: tuple[str, ...] = ()  # globs; empty = the plan's model paths
     baseline_ref: str | None = None  # empty = the PR's base commit
-    fail_on_no_go: bool = True
+    fail_on_no_go: bool | None = None  # empty = the plan's `gates.fail_on_no_go`
     comment_mode: CommentMode = CommentMode.ALWAYS
     status_context: str = "evalaction"
     working_directory: str = "."

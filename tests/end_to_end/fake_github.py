@@ -30,9 +30,7 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[1] / "fixtures" / "github" / "github-rest-api.subset.openapi.json"
-)
+SPEC_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "github" / "github-rest-api.subset.openapi.json"
 SECONDARY_RATE_LIMIT_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
     "If you reach out to GitHub Support for help, please include the request ID 1234:5678."
@@ -50,9 +48,7 @@ def _to_json_schema(node: Any) -> Any:
         return [_to_json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {
-        k: _to_json_schema(v) for k, v in node.items() if k not in ("nullable", "example", "x-multi-segment")
-    }
+    out = {k: _to_json_schema(v) for k, v in node.items() if k not in ("nullable", "example", "x-multi-segment")}
     if node.get("nullable") is True:
         if "type" in out:
             out["type"] = [out["type"], "null"]
@@ -157,11 +153,7 @@ def _rewrite_refs(node: Any, uri: str) -> Any:
         return [_rewrite_refs(n, uri) for n in node]
     if isinstance(node, dict):
         return {
-            k: (
-                f"{uri}{v}"
-                if k == "$ref" and isinstance(v, str) and v.startswith("#")
-                else _rewrite_refs(v, uri)
-            )
+            k: (f"{uri}{v}" if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rewrite_refs(v, uri))
             for k, v in node.items()
         }
     return node
@@ -285,9 +277,7 @@ class FakeGitHub:
     def _api(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def _create_comment(
-        self, pr_number: int, body: str, *, login: str = "github-actions[bot]"
-    ) -> dict[str, Any]:
+    def _create_comment(self, pr_number: int, body: str, *, login: str = "github-actions[bot]") -> dict[str, Any]:
         self._next_id += 1
         cid = self._next_id
         comment = self._example("issue-comment")
@@ -303,9 +293,7 @@ class FakeGitHub:
         self.comments.setdefault(pr_number, []).append(comment)
         return comment
 
-    def handle(
-        self, method: str, path: str, query: dict[str, str], body: Any
-    ) -> tuple[int, Any, dict[str, str]]:
+    def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
         """Route a validated request; returns (status, JSON body, extra headers)."""
         repo = f"/repos/{self.repository}"
         f = self.faults
@@ -362,9 +350,7 @@ class FakeGitHub:
             return 200, pull, {}
         return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
 
-    def _paginate(
-        self, items: list[Any], path: str, query: dict[str, str]
-    ) -> tuple[list[Any], dict[str, str]]:
+    def _paginate(self, items: list[Any], path: str, query: dict[str, str]) -> tuple[list[Any], dict[str, str]]:
         per_page = min(int(query.get("per_page", 30)), 100)
         page = max(int(query.get("page", 1)), 1)
         last = max(1, -(-len(items) // per_page))
@@ -385,9 +371,7 @@ class FakeGitHub:
         chunk, headers = self._paginate(self.comments.get(pr_number, []), path, query)
         return 200, chunk, headers
 
-    def _list_files(
-        self, pr_number: int, path: str, query: dict[str, str]
-    ) -> tuple[int, Any, dict[str, str]]:
+    def _list_files(self, pr_number: int, path: str, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         chunk, headers = self._paginate(self.pr_files.get(pr_number, []), path, query)
         return 200, chunk, headers
 

@@ -44,7 +44,7 @@ def test_empty_inputs_are_unset_and_take_defaults() -> None:
     assert s.config == "evalaction.yml"
     assert s.models == ()
     assert s.baseline_ref is None
-    assert s.fail_on_no_go is True
+    assert s.fail_on_no_go is None  # the plan decides
     assert s.comment_mode is CommentMode.ALWAYS
     assert s.status_context == "evalaction"
     assert s.working_directory == "."

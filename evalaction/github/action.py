@@ -1,0 +1,475 @@
+"""The action's glue: settings -> event -> changed models -> pending status -> the pipeline -> publishing.
+
+`main()` is the edge (the `entrypoint` script calls it): it reads the environment and builds the GitHub
+client. `Action` receives both, runs the same `run_pipeline` as `evalaction run` once per changed model,
+and publishes: the sticky PR comment, the commit status on the PR head, the job summary, the step outputs
+and one annotation per failed gate. Its exit code is the verdict's (0 GO, 1 NO-GO when failing on NO-GO),
+or the error's (2 bad input, 3 GitHub or internal failure).
+
+A read-only token (fork PRs) does not fail the run: the comment is saved as `<output-dir>/pr-comment.md`
+(+ `.json`) for a follow-up `workflow_run` job, and the job summary still carries the report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from evalaction import __version__
+from evalaction.errors import BadInput, CannotPostComment, EvalActionError, ExternalServiceError
+from evalaction.github import changes, commands
+from evalaction.github.event import EventContext, NoAction, load_event, parse_event
+from evalaction.github.settings import CommentMode, Settings
+
+if TYPE_CHECKING:
+    from evalaction.artifacts import GateResult, RunResult
+    from evalaction.config import LoadedPlan
+    from evalaction.github.publish import GitHubPublisher, StatusState
+
+EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+SUPPORTED_EVENTS = ("pull_request", "workflow_dispatch")
+_DECISION_RANK = {"GO": 0, "GO WITH CONDITIONS": 1, "NO-GO": 2}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One model to evaluate: its repo-relative path, the candidate file, and the baseline (None: none)."""
+
+    path: str
+    candidate: Path
+    baseline: Path | None
+    note: str  # one line for the comment: which commits are compared
+
+
+@dataclass
+class Outcome:
+    """What the run decided, for the status, the outputs and the exit code."""
+
+    verdict: str  # GO, GO WITH CONDITIONS, NO-GO, SKIPPED, ERROR
+    summary: str
+    state: StatusState
+    exit_code: int
+    report_path: Path | None = None
+    comment_url: str = ""
+    runs: list[tuple[Evaluation, RunResult]] = field(default_factory=list)
+
+
+def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run the action from the environment GitHub sets; returns the process exit code."""
+    env = os.environ if env is None else env
+    stream = out if out is not None else sys.stdout
+    try:
+        settings = Settings.from_env(env)
+    except EvalActionError as exc:
+        commands.error(str(exc), title="evalaction", out=stream)
+        return exc.exit_code
+    token = settings.token_value()
+    if token:
+        commands.add_mask(token, out=stream)
+
+    def publisher_for(repository: str) -> GitHubPublisher | None:
+        if not token:
+            return None
+        from evalaction.github.publish import GitHubPublisher, make_client
+
+        return GitHubPublisher(make_client(api_url=settings.api_url, token=token), repository)
+
+    return Action(settings, publisher_for=publisher_for, out=stream, git_lfs=shutil.which("git-lfs")).run()
+
+
+class Action:
+    """One run of the action; every side-effecting collaborator is handed in."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        publisher_for: Callable[[str], GitHubPublisher | None],
+        out: TextIO,
+        git_lfs: str | None,
+    ) -> None:
+        self.settings = settings
+        self._publisher_for = publisher_for
+        self.out = out
+        self.git_lfs = git_lfs
+        workspace = Path(settings.workspace) if settings.workspace else Path.cwd()
+        self.repo_dir = (workspace / settings.working_directory).resolve()
+        self.out_dir = self.repo_dir / settings.output_dir
+        self.publisher: GitHubPublisher | None = None
+        self.marker = ""
+
+    # ------------------------------------------------------------------ entry
+
+    def run(self) -> int:
+        s = self.settings
+        if s.event_name not in SUPPORTED_EVENTS:
+            return self._skip(parse_event(s.event_name, {}))  # type: ignore[arg-type]
+        try:
+            if not s.event_path:
+                raise BadInput("GITHUB_EVENT_PATH is empty; run inside GitHub Actions (it names the event file).")
+            ctx = parse_event(
+                s.event_name,
+                load_event(s.event_path),
+                github_sha=s.sha,
+                default_baseline_ref=s.baseline_ref,
+            )
+        except EvalActionError as exc:
+            commands.error(str(exc), title="evalaction", out=self.out)
+            self._outputs(Outcome("ERROR", str(exc), "error", exc.exit_code))
+            return exc.exit_code
+        if isinstance(ctx, NoAction):
+            return self._skip(ctx)
+
+        from evalaction.github.publish import comment_marker
+
+        self.marker = comment_marker(s.config)
+        self.publisher = self._publisher_for(s.repository or ctx.repository)
+        self._status(ctx, "pending", f"Evaluating {s.config}…")
+        try:
+            outcome = self._evaluate(ctx)
+        except EvalActionError as exc:
+            outcome = Outcome("ERROR", str(exc), "error", exc.exit_code)
+            commands.error(str(exc), title="evalaction", out=self.out)
+        except Exception as exc:  # an internal error: one line here; the traceback would help only us
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            message = f"internal error: {type(exc).__name__}: {first}"
+            outcome = Outcome("ERROR", message, "error", EXIT_INTERNAL)
+            commands.error(message, title="evalaction", out=self.out)
+        self._status(ctx, outcome.state, f"{outcome.verdict}: {outcome.summary}")
+        self._outputs(outcome)
+        return outcome.exit_code
+
+    def _skip(self, reason: NoAction) -> int:
+        commands.notice(reason.reason, title="evalaction", out=self.out)
+        self._outputs(Outcome("SKIPPED", reason.reason, "success", EXIT_GO))
+        return EXIT_GO
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _evaluate(self, ctx: EventContext) -> Outcome:
+        from evalaction.config import load_plan
+
+        s = self.settings
+        loaded = load_plan(self.repo_dir / s.config)
+        globs = s.models or (self._repo_relative(loaded.resolve(loaded.plan.models.candidate.path)),)
+        scratch = Path(tempfile.mkdtemp(prefix="evalaction-"))
+        try:
+            with commands.group("evalaction: changed models", out=self.out):
+                evaluations, notes = self._plan_evaluations(ctx, globs, scratch)
+                for line in notes:
+                    self._say(line)
+                for e in evaluations:
+                    self._say(f"{e.path}: {e.note}")
+            if not evaluations:
+                return self._no_change(ctx, globs, notes)
+            runs = [(e, self._run_one(loaded, e, multiple=len(evaluations) > 1)) for e in evaluations]
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return self._publish(ctx, loaded, runs)
+
+    def _plan_evaluations(
+        self, ctx: EventContext, globs: tuple[str, ...], scratch: Path
+    ) -> tuple[list[Evaluation], list[str]]:
+        if ctx.event_name == "workflow_dispatch":
+            return [self._dispatch_evaluation(ctx, globs, scratch)], []
+        assert ctx.base_sha is not None  # pull_request always has one
+        base = (
+            changes.resolve_commit(self.repo_dir, self.settings.baseline_ref)
+            if self.settings.baseline_ref
+            else ctx.base_sha
+        )
+        found = changes.model_changes(self._pr_changes(ctx), globs)
+        notes = [f"{c.path}: deleted by this PR, nothing to evaluate" for c in found if c.status == "deleted"]
+        evaluations: list[Evaluation] = []
+        for change in (c for c in found if c.status != "deleted"):
+            candidate = self.repo_dir / change.path
+            # The checkout is the merge commit on pull_request; its copy of a file the PR changed is the PR's.
+            changes.check_not_lfs_pointer(candidate)
+            baseline = changes.extract_baseline(
+                self.repo_dir, base, change, scratch / str(len(evaluations)), git_lfs=self.git_lfs
+            )
+            if baseline is None:
+                note = f"new in this PR at `{ctx.head_sha[:7]}`: no baseline, so gates against it are skipped"
+            else:
+                ref = self.settings.baseline_ref or ctx.base_ref
+                note = f"candidate `{ctx.head_sha[:7]}` ({ctx.head_ref}) vs baseline `{base[:7]}` ({ref})"
+                if change.previous_path:
+                    note += f", previously `{change.previous_path}`"
+            evaluations.append(Evaluation(change.path, candidate, baseline, note))
+        return evaluations, notes
+
+    def _pr_changes(self, ctx: EventContext) -> list[changes.FileChange]:
+        assert ctx.base_sha is not None and ctx.pr_number is not None
+        if not changes.is_shallow(self.repo_dir):
+            try:
+                return changes.changes_from_git(self.repo_dir, ctx.base_sha, ctx.head_sha)
+            except changes.GitCommandFailed:
+                if self.publisher is None:
+                    raise
+        elif self.publisher is None:
+            raise changes.GitCommandFailed(
+                f"{self.repo_dir} is a shallow clone and no token was given for the PR files API; "
+                "check out with `fetch-depth: 0` on actions/checkout."
+            )
+        # Shallow history: the API lists the files; the base commit is fetched for the baselines.
+        assert self.publisher is not None
+        listed = changes.changes_from_api(self.publisher.pr_files(ctx.pr_number))
+        changes.fetch_commit(self.repo_dir, ctx.base_sha)
+        return listed
+
+    def _dispatch_evaluation(self, ctx: EventContext, globs: tuple[str, ...], scratch: Path) -> Evaluation:
+        assert ctx.base_ref is not None
+        default_path = next((g for g in globs if not any(c in g for c in "*?[")), None)
+        requested = ctx.candidate
+        if requested and (self.repo_dir / requested).is_file():
+            path, candidate, where = requested, self.repo_dir / requested, f"`{ctx.head_sha[:7]}`"
+        else:
+            if default_path is None:
+                raise BadInput(
+                    f"workflow_dispatch needs one model path, but the `models` input holds only globs "
+                    f"({', '.join(globs)}); pass `candidate: <path>` or set `models` to a path."
+                )
+            path = default_path
+            if requested:  # a ref: the model as it is at that ref
+                sha = changes.resolve_commit(self.repo_dir, requested)
+                extracted = changes.extract_baseline(
+                    self.repo_dir,
+                    sha,
+                    changes.FileChange(path, "modified"),
+                    scratch / "candidate",
+                    git_lfs=self.git_lfs,
+                )
+                assert extracted is not None
+                candidate, where = extracted, f"`{requested}` @ `{sha[:7]}`"
+            else:
+                candidate, where = self.repo_dir / path, f"`{ctx.head_sha[:7]}`"
+        changes.check_not_lfs_pointer(candidate)
+        base = changes.resolve_commit(self.repo_dir, ctx.base_ref)
+        if changes.exists_at(self.repo_dir, base, path):
+            baseline = changes.extract_baseline(
+                self.repo_dir,
+                base,
+                changes.FileChange(path, "modified"),
+                scratch / "baseline",
+                git_lfs=self.git_lfs,
+            )
+            note = f"candidate {where} vs baseline `{base[:7]}` ({ctx.base_ref})"
+        else:
+            baseline = None
+            note = f"candidate {where}; `{path}` does not exist at `{ctx.base_ref}`, so there is no baseline"
+        return Evaluation(path, candidate, baseline, note)
+
+    def _run_one(self, loaded: LoadedPlan, evaluation: Evaluation, *, multiple: bool) -> RunResult:
+        from evalaction.pipeline import PipelineHooks, run_pipeline
+
+        out_dir = self.out_dir / _slug(evaluation.path) if multiple else self.out_dir
+
+        def started(stage: str) -> None:
+            self._say(commands.command("group", f"evalaction: {stage} ({evaluation.path})"))
+
+        def finished(stage: str, seconds: float) -> None:
+            self._say(f"{stage} took {seconds:.2f} s")
+            self._say(commands.command("endgroup"))
+
+        return run_pipeline(
+            loaded=loaded,
+            out_dir=out_dir,
+            candidate_path=evaluation.candidate,
+            baseline_path=evaluation.baseline,
+            hooks=PipelineHooks(stage_started=started, stage_finished=finished),
+            run_url=self.settings.run_url,
+        )
+
+    # ------------------------------------------------------------------ publishing
+
+    def _publish(self, ctx: EventContext, loaded: LoadedPlan, runs: list[tuple[Evaluation, RunResult]]) -> Outcome:
+        s = self.settings
+        overrides = _parse_overrides(s.override)
+        decision = max((r.verdict.decision for _, r in runs), key=lambda d: _DECISION_RANK[d])
+        failed_blocking = [g.name for _, r in runs for g in r.verdict.failed if g.blocking]
+        unknown = sorted(set(overrides) - {g.name for _, r in runs for g in r.verdict.gates})
+        for name in unknown:
+            commands.warning(f"override `{name}` names no gate of {s.config}; check the spelling", out=self.out)
+        overridden = decision == "NO-GO" and bool(failed_blocking) and all(g in overrides for g in failed_blocking)
+        if len(runs) == 1:
+            summary = runs[0][1].verdict.summary
+        else:
+            summary = "; ".join(f"{e.path}: {r.verdict.decision}" for e, r in runs)
+        summary = " ".join(summary.split())
+        fail_on_no_go = s.fail_on_no_go if s.fail_on_no_go is not None else loaded.plan.gates.fail_on_no_go
+        if decision == "NO-GO" and not overridden:
+            state: StatusState = "failure"
+            exit_code = EXIT_NO_GO if fail_on_no_go else EXIT_GO
+        else:
+            state, exit_code = "success", EXIT_GO
+        if overridden:
+            summary = f"overridden ({', '.join(failed_blocking)}): {summary}"
+
+        reports = []
+        for evaluation, result in runs:
+            report = (self._run_dir(evaluation, len(runs)) / "report.md").read_text(encoding="utf-8")
+            heading, _, rest = report.partition("\n")
+            # The report's heading names the plan's candidate path; name the evaluated file when it differs.
+            planned = self._repo_relative(loaded.resolve(loaded.plan.models.candidate.path))
+            prefix = "" if evaluation.path == planned else f"`{evaluation.path}`: "
+            reports.append(f"{heading}\n\n_{prefix}{evaluation.note}._\n{rest}")
+            self._annotate(evaluation, result.verdict.gates, overrides)
+        if overrides:
+            lines = [f"- `{gate}`: {reason}" for gate, reason in overrides.items()]
+            reports[0] += "\n\n**Recorded overrides:**\n" + "\n".join(lines) + "\n"
+        markdown = "\n\n---\n\n".join(r.rstrip("\n") for r in reports) + "\n"
+        if len(runs) == 1:
+            report_path = self._run_dir(runs[0][0], 1) / "report.md"
+        else:
+            report_path = self.out_dir / "report.md"
+            report_path.write_text(markdown, encoding="utf-8")
+
+        status_text = f"{decision}: {summary}"
+        outcome = Outcome(decision, summary, state, exit_code, report_path=report_path, runs=runs)
+        outcome.comment_url = self._comment(ctx, markdown, changed=True, status=(state, status_text))
+        self._summary(markdown)
+        return outcome
+
+    def _no_change(self, ctx: EventContext, globs: tuple[str, ...], notes: list[str]) -> Outcome:
+        patterns = ", ".join(f"`{g}`" for g in globs)
+        summary = f"no model weights changed (watching {', '.join(globs)})"
+        lines = [
+            f"## ➖ No model weights changed — `{self.settings.config}`",
+            "",
+            f"This pull request changes no file matching {patterns}, so there is nothing to evaluate.",
+        ]
+        lines += [f"- {n}" for n in notes]
+        link = f"[Run]({self.settings.run_url}) · " if self.settings.run_url else ""
+        lines += ["", f"{link}evalaction {__version__}"]
+        markdown = "\n".join(lines) + "\n"
+        outcome = Outcome("SKIPPED", summary, "success", EXIT_GO)
+        outcome.comment_url = self._comment(ctx, markdown, changed=False, status=("success", summary))
+        self._summary(markdown)
+        return outcome
+
+    def _comment(self, ctx: EventContext, markdown: str, *, changed: bool, status: tuple[str, str]) -> str:
+        from evalaction.github.publish import fit_comment, save_comment_for_later, status_description
+
+        mode = self.settings.comment_mode
+        if mode is CommentMode.NEVER or ctx.pr_number is None:
+            return ""
+        body = fit_comment(f"{self.marker}\n{markdown}", report_url=self.settings.run_url)
+        meta_status = {
+            "state": status[0],
+            "description": status_description(status[1]),
+            "context": self.settings.status_context,
+        }
+        create = mode is CommentMode.ALWAYS or changed
+        if self.publisher is None:
+            reason = "no github-token was given"
+        else:
+            try:
+                with commands.group("evalaction: PR comment", out=self.out):
+                    result = self.publisher.upsert_comment(ctx.pr_number, body, self.marker, create=create)
+                    if result is not None:
+                        self._say(f"comment {result.action}: {result.url}")
+                return result.url if result is not None else ""
+            except CannotPostComment as exc:
+                reason = str(exc)
+        if not create:
+            return ""
+        path = save_comment_for_later(
+            self.out_dir, body=body, pr_number=ctx.pr_number, marker=self.marker, reason=reason, status=meta_status
+        )
+        commands.warning(
+            f"{reason} The comment was saved to {self._workspace_relative(path)} for a workflow_run job "
+            "(see examples/workflows/fork-safe-comment.yml); the job summary has the report.",
+            title="evalaction: PR comment not posted",
+            out=self.out,
+        )
+        return ""
+
+    def _status(self, ctx: EventContext, state: StatusState, description: str) -> None:
+        if self.publisher is None:
+            return
+        try:
+            self.publisher.set_status(
+                ctx.head_sha,
+                state,
+                description,
+                context=self.settings.status_context,
+                target_url=self.settings.run_url,
+            )
+        except ExternalServiceError as exc:
+            # A missing `statuses: write` must not hide the verdict: the comment and summary still say it.
+            commands.warning(str(exc), title="evalaction: commit status not set", out=self.out)
+
+    def _annotate(self, evaluation: Evaluation, gates: list[GateResult], overrides: dict[str, str]) -> None:
+        for gate in gates:
+            if gate.status != "fail":
+                continue
+            message = f"{gate.rule}: {gate.reason}"
+            title = f"evalaction gate {gate.name} failed"
+            if gate.name in overrides:
+                commands.warning(
+                    f"{message} (overridden: {overrides[gate.name]})",
+                    title=title,
+                    file=evaluation.path,
+                    out=self.out,
+                )
+            elif gate.blocking:
+                commands.error(message, title=title, file=evaluation.path, out=self.out)
+            else:
+                commands.warning(message, title=title, file=evaluation.path, out=self.out)
+
+    def _summary(self, markdown: str) -> None:
+        if self.settings.step_summary_path:
+            commands.append_summary(self.settings.step_summary_path, markdown)
+
+    def _outputs(self, outcome: Outcome) -> None:
+        self._say(f"evalaction: {outcome.verdict} — {outcome.summary}")
+        path = self.settings.output_path
+        if not path:
+            return
+        commands.set_output(path, "verdict", outcome.verdict)
+        commands.set_output(path, "summary", outcome.summary)
+        report = self._workspace_relative(outcome.report_path) if outcome.report_path else ""
+        commands.set_output(path, "report-path", report)
+        commands.set_output(path, "comment-url", outcome.comment_url)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _run_dir(self, evaluation: Evaluation, count: int) -> Path:
+        return self.out_dir / _slug(evaluation.path) if count > 1 else self.out_dir
+
+    def _repo_relative(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.repo_dir).as_posix()
+        except ValueError:
+            raise BadInput(
+                f"The plan's candidate model {path} is outside the repository {self.repo_dir}; "
+                "keep models inside the repository or set the `models` input."
+            ) from None
+
+    def _workspace_relative(self, path: Path) -> str:
+        workspace = Path(self.settings.workspace).resolve() if self.settings.workspace else Path.cwd().resolve()
+        try:
+            return path.resolve().relative_to(workspace).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _say(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+
+def _parse_overrides(lines: tuple[str, ...]) -> dict[str, str]:
+    """`recall[7]: accepted by @lead` -> {"recall[7]": "accepted by @lead"} (validated in Settings)."""
+    return {gate.strip(): reason.strip() for gate, _, reason in (line.partition(":") for line in lines)}
+
+
+def _slug(path: str) -> str:
+    """A folder name for one model's outputs when a PR changes several."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", path).strip("_") or "model"
