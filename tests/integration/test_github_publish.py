@@ -83,9 +83,7 @@ def test_marker_on_the_last_of_150_comments_is_found_across_pages(fake: FakeGitH
     assert fake.comments[PR][149]["body"] == body("new verdict")
     assert fake.comments[PR][3]["body"].startswith("> ")  # a quoting reply is not ours
     pages = [r.query.get("page", "1") for r in fake.calls("issues/list-comments")]
-    assert pages == ["1", "2"] and all(
-        r.query["per_page"] == "100" for r in fake.calls("issues/list-comments")
-    )
+    assert pages == ["1", "2"] and all(r.query["per_page"] == "100" for r in fake.calls("issues/list-comments"))
     assert fake.calls("issues/create-comment") == []
 
 
@@ -177,9 +175,7 @@ def test_403_on_comments_is_cannot_post_comment_without_the_token(fake: FakeGitH
 
     status = {"state": "failure", "description": "NO-GO", "context": "evalaction"}
     out = tmp_path / "out"
-    path = save_comment_for_later(
-        out, body=body(), pr_number=PR, marker=MARKER, reason=message, status=status
-    )
+    path = save_comment_for_later(out, body=body(), pr_number=PR, marker=MARKER, reason=message, status=status)
     assert path.read_text() == body()
     meta = json.loads((out / "pr-comment.json").read_text())
     assert meta == {
@@ -260,8 +256,7 @@ def test_the_fake_rejects_requests_the_document_does_not_allow(fake: FakeGitHub)
     assert requests.get(f"{url}/issues/2/comments?per_page=x", headers=headers, timeout=5).status_code == 400
     assert requests.get(f"{url}/issues/2/comments?sort=asc", headers=headers, timeout=5).status_code == 400
     assert (
-        requests.post(f"{url}/statuses/{SHA}", json={"state": "ok"}, headers=headers, timeout=5).status_code
-        == 400
+        requests.post(f"{url}/statuses/{SHA}", json={"state": "ok"}, headers=headers, timeout=5).status_code == 400
     )
     assert requests.get(f"{url}/issues/2", headers=headers, timeout=5).status_code == 400
     assert requests.get(f"{url}/issues/2/comments", timeout=5).status_code == 400  # no token

@@ -110,9 +110,7 @@ def test_model_changes_and_baselines(repo: tuple[Path, str, str], tmp_path: Path
     assert extract_baseline(root, base, by_path["models/sub/c.onnx"], tmp_path / "c", git_lfs=None) is None
 
 
-def test_lfs_pointer_baseline_without_git_lfs_names_the_fix(
-    repo: tuple[Path, str, str], tmp_path: Path
-) -> None:
+def test_lfs_pointer_baseline_without_git_lfs_names_the_fix(repo: tuple[Path, str, str], tmp_path: Path) -> None:
     root, base, _ = repo
     with pytest.raises(LfsPointerInsteadOfWeights) as info:
         extract_baseline(root, base, FileChange("models/lfs.onnx", "modified"), tmp_path, git_lfs=None)
@@ -128,17 +126,13 @@ def fake_git_lfs(tmp_path: Path, script: str) -> str:
     return str(exe)
 
 
-def test_lfs_pointer_baseline_is_smudged_when_git_lfs_exists(
-    repo: tuple[Path, str, str], tmp_path: Path
-) -> None:
+def test_lfs_pointer_baseline_is_smudged_when_git_lfs_exists(repo: tuple[Path, str, str], tmp_path: Path) -> None:
     root, base, _ = repo
     # Stands in for `git lfs smudge`: checks it is fed the pointer and prints the "downloaded" weights.
     exe = fake_git_lfs(
         tmp_path, '[ "$1" = smudge ] || exit 9\ngrep -q "size 12345" || exit 8\nprintf "REAL-WEIGHTS"\n'
     )
-    path = extract_baseline(
-        root, base, FileChange("models/lfs.onnx", "modified"), tmp_path / "o", git_lfs=exe
-    )
+    path = extract_baseline(root, base, FileChange("models/lfs.onnx", "modified"), tmp_path / "o", git_lfs=exe)
     assert path is not None and path.read_bytes() == b"REAL-WEIGHTS"
 
 

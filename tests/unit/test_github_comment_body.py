@@ -74,9 +74,7 @@ def test_details_are_cut_from_the_bottom_and_the_rest_is_kept() -> None:
 def test_nested_details_are_cut_as_one_block() -> None:
     inner = details("inner", 50_000)
     body = (
-        HEAD
-        + f"<details><summary><b>Outer</b></summary>\n{inner}\n{details('inner2', 30_000)}</details>\n"
-        + FOOT
+        HEAD + f"<details><summary><b>Outer</b></summary>\n{inner}\n{details('inner2', 30_000)}</details>\n" + FOOT
     )
     fitted = fit_comment(body, report_url=RUN)
     assert len(fitted) < COMMENT_MAX_CHARS
