@@ -237,3 +237,29 @@ def test_several_changed_models_one_comment_and_a_new_model_has_no_baseline(
     new_results = json.loads((report / "models_new_extra.onnx" / "results.json").read_text())
     vs_baseline = [g for g in new_results["verdict"]["gates"] if g["kind"] == "vs_baseline"]
     assert vs_baseline and all(g["status"] == "skipped" for g in vs_baseline)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "verdict", "code"),
+    [("", "NO-GO", 1), (MODEL, "NO-GO", 1), ("changes", "GO", 0)],
+    ids=["checked-out", "path", "ref"],
+)
+def test_workflow_dispatch_evaluates_against_the_baseline_ref(
+    repo: Repo, fake: FakeGitHub, tmp_path: Path, candidate: str, verdict: str, code: int
+) -> None:
+    """Dispatched on the PR's first push; `changes` (the branch, now at the second push) is a ref."""
+    git(repo.path, "checkout", "-q", "--detach", repo.heads["P1"])
+    env = github_env(repo, tmp_path, fake.base_url, "P1")
+    payload = json.loads((Path(__file__).parents[1] / "fixtures/github/workflow_dispatch.json").read_text())
+    payload["inputs"] = {"candidate": candidate, "baseline-ref": "main"}
+    Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps(payload))
+    env |= {"GITHUB_EVENT_NAME": "workflow_dispatch", "GITHUB_SHA": repo.heads["P1"], "GITHUB_REF": "refs/heads/x"}
+    out = io.StringIO()
+    assert action.main(env, out=out) == code, out.getvalue()[-1500:]
+    outputs = read_outputs(tmp_path / "output")
+    assert outputs["verdict"] == verdict and outputs["comment-url"] == ""
+    assert fake.comment_bodies(PR) == [] and fake.calls("issues/list-comments") == []
+    final = "failure" if verdict == "NO-GO" else "success"
+    assert [s["state"] for s in fake.statuses[repo.heads["P1"]]] == ["pending", final]
+    summary = (tmp_path / "step_summary").read_text()
+    assert f"vs baseline `{repo.base[:7]}` (main)" in summary
