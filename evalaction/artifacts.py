@@ -33,6 +33,19 @@ class Artifact(BaseModel):
 # ---------------------------------------------------------------------------------------------------- plan stage
 
 
+class Leakage(Artifact):
+    """Test samples that also appear in the training data."""
+
+    n: int = Field(description="Test samples found in the training data by content or by id.")
+    by_content: int = Field(description="Matched by content hash (feature values, decoded pixels, file sha256).")
+    by_id: int = Field(description="Matched by sample id (only when the test set has real ids).")
+    near: int | None = Field(
+        default=None, description="Images with a perceptual near-duplicate in the training images (not in `n`)."
+    )
+    sources: list[str] = Field(description="What the test set was checked against.")
+    examples: list[str] = Field(default_factory=list, description="The first leaking test ids.")
+
+
 class DatasetCard(Artifact):
     """What the plan stage learned about the test set."""
 
@@ -53,6 +66,26 @@ class DatasetCard(Artifact):
     train_overlap: int | None = Field(default=None, description="Test samples also in the training set.")
     fingerprint: str = Field(description="sha256 over ids, labels and feature bytes.")
     warnings: list[str] = Field(default_factory=list)
+    origin: str | None = Field(default=None, description="Where the data came from (e.g. a Roboflow version).")
+    split: str | None = Field(default=None, description="The export's split evaluated on.")
+    missing_labels: int = Field(default=0, description="Samples with no label.")
+    duplicate_groups: list[list[str]] = Field(
+        default_factory=list, description="Ids of exactly equal samples, a group per content (first 10)."
+    )
+    near_duplicate_samples: int | None = Field(
+        default=None, description="Images with a perceptual near-duplicate earlier in the test set (images only)."
+    )
+    near_duplicate_distance: int | None = Field(default=None, description="dHash Hamming distance used.")
+    near_duplicate_groups: list[list[str]] = Field(default_factory=list, description="First 10 groups of ids.")
+    leakage: Leakage | None = Field(default=None, description="None when no training data was given.")
+    class_balance: float | None = Field(
+        default=None, description="Smallest class count / largest class count over the class list."
+    )
+    smallest_class: tuple[str, int] | None = Field(default=None, description="(class, count) of the rarest class.")
+    slice_coverage: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Slice column -> value -> count, for the values `dataset.slice_values` requires (0 if absent).",
+    )
 
 
 class PlanResult(Artifact):
@@ -194,7 +227,7 @@ Decision = Literal["GO", "GO WITH CONDITIONS", "NO-GO"]
 
 class GateResult(Artifact):
     name: str
-    kind: Literal["threshold", "vs_baseline", "budget", "plan"]
+    kind: Literal["threshold", "vs_baseline", "budget", "plan", "curation"]
     rule: str
     observed: float | None
     interval: tuple[float, float] | None = None

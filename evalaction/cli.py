@@ -51,6 +51,16 @@ def _handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _data_sources() -> Any:
+    """The Roboflow API key and the download cache, from the environment (only the CLI reads it)."""
+    import os
+
+    from evalaction.datasets.sources import DataSources
+
+    debug = click.get_current_context().find_root().params.get("debug", False)
+    return DataSources.from_environ(os.environ, debug=debug)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="evalaction")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -72,18 +82,12 @@ def main(debug: bool) -> None:
 def plan(config: Path) -> None:
     """Validate the plan and print it as markdown, with the test set's card."""
     from evalaction.config import load_plan
-    from evalaction.datasets import load_dataset
+    from evalaction.datasets import load_plan_datasets
     from evalaction.report.plan_card import render_plan_markdown
     from evalaction.stages.plan import run_plan
 
     loaded = load_plan(config)
-    p = loaded.plan
-    dataset = load_dataset(p.dataset, loaded.base_dir, p.task)
-    train = (
-        load_dataset(p.dataset.model_copy(update={"path": p.dataset.train_path}), loaded.base_dir, p.task)
-        if p.dataset.train_path
-        else None
-    )
+    dataset, train = load_plan_datasets(loaded, _data_sources())
     click.echo(render_plan_markdown(run_plan(loaded=loaded, dataset=dataset, train=train)))
 
 
@@ -136,6 +140,7 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None) 
         out_dir=out,
         candidate_path=candidate.resolve() if candidate else None,
         hooks=hooks,
+        sources=_data_sources(),
         **kwargs,
     )
     total = sum(t.seconds for t in result.timings)

@@ -25,7 +25,7 @@ from evalaction.errors import InvalidPlan
 from evalaction.metrics.catalog import CATALOG, metric_names
 
 Task = Literal["binary", "multiclass", "regression"]
-DatasetFormat = Literal["csv", "parquet", "npz", "npy", "image_folder"]
+DatasetFormat = Literal["csv", "parquet", "npz", "npy", "image_folder", "coco"]
 ModelFormat = Literal["onnx"]
 
 _SUFFIX_FORMATS: dict[str, DatasetFormat] = {
@@ -34,20 +34,58 @@ _SUFFIX_FORMATS: dict[str, DatasetFormat] = {
     ".pq": "parquet",
     ".npz": "npz",
     ".npy": "npy",
+    ".json": "coco",
 }
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RoboflowSource(_Strict):
+    """A Roboflow dataset version, downloaded once into the cache (the API key comes from `ROBOFLOW_API_KEY`)."""
+
+    workspace: str = Field(description="Workspace slug (the first part of the project's URL).")
+    project: str = Field(description="Project slug.")
+    version: Annotated[int, Field(ge=1)] = Field(description="Dataset version number.")
+    format: Literal["folder", "coco"] = Field(
+        default="folder", description="Export format: `folder` (one folder per class) or `coco` (COCO JSON)."
+    )
+    split: str = Field(default="test", description="The export's split to evaluate on: test, valid or train.")
+    timeout_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=600, description="Deadline for the whole download (the roboflow client sets none)."
+    )
+
+    @field_validator("workspace", "project")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _SLUG.match(v) or ".." in v:
+            raise ValueError(f"expected a URL slug like `my-project` (letters, digits, `-_.`), got {v!r}")
+        return v
+
+    @property
+    def key(self) -> str:
+        """workspace/project/version/format: the cache key and the name used in messages."""
+        return f"{self.workspace}/{self.project}/{self.version}/{self.format}"
+
+
 class DatasetSpec(_Strict):
     """The test set: where it is, how to read it, and what its columns mean."""
 
-    path: str = Field(description="Test set file or folder, relative to the plan's folder.")
+    path: str | None = Field(
+        default=None, description="Test set file or folder, relative to the plan's folder (or give `roboflow`)."
+    )
+    roboflow: RoboflowSource | None = Field(
+        default=None, description="A Roboflow dataset version instead of a local `path`."
+    )
     format: DatasetFormat | None = Field(
         default=None,
-        description="csv, parquet, npz, npy or image_folder; inferred from the suffix when omitted.",
+        description="csv, parquet, npz, npy, image_folder or coco; inferred from the suffix when omitted.",
+    )
+    split: str | None = Field(
+        default=None,
+        description="For a local export with train/valid/test folders: the split to evaluate (default test).",
     )
     label_column: str = Field(default="label", description="Column (or .npz array) holding the true labels.")
     id_column: str | None = Field(
@@ -66,13 +104,49 @@ class DatasetSpec(_Strict):
     train_path: str | None = Field(
         default=None, description="Training set (same format), to check the test set for leakage."
     )
+    train_split: str | None = Field(
+        default=None,
+        description="For an export with splits (Roboflow, or a local export): the training split, e.g. `train`, "
+        "checked for leakage.",
+    )
+    train_manifest: str | None = Field(
+        default=None,
+        description="Text file listing the training samples' ids or sha256 file hashes (one per line; "
+        "`sha256sum` output works), to check the test set for leakage.",
+    )
+    slice_values: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Values each slice must cover (`ink: [low, mid, high]`), checked by `gates.curation`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.path is None) == (self.roboflow is None):
+            raise ValueError("give exactly one of `path` (a local file or folder) and `roboflow`")
+        if self.roboflow is not None and self.format not in (None, self.resolved_format):
+            raise ValueError(
+                f"`format` {self.format!r} contradicts `roboflow.format` {self.roboflow.format!r}; drop `format`"
+            )
+        stray = [k for k in self.slice_values if k not in self.slice_columns]
+        if stray:
+            raise ValueError(f"`slice_values` names {stray[0]!r}, which is not in `slice_columns`; add it there")
+        return self
 
     @property
     def resolved_format(self) -> DatasetFormat:
+        if self.roboflow is not None:
+            return "coco" if self.roboflow.format == "coco" else "image_folder"
         if self.format is not None:
             return self.format
-        suffix = Path(self.path).suffix.lower()
+        suffix = Path(self.path or "").suffix.lower()
         return _SUFFIX_FORMATS.get(suffix, "image_folder")
+
+    @property
+    def display(self) -> str:
+        """How reports name the test set."""
+        if self.roboflow is not None:
+            return f"roboflow {self.roboflow.key} ({self.roboflow.split})"
+        return self.path or ""
 
 
 class Preprocessing(_Strict):
@@ -202,6 +276,69 @@ class BudgetGate(_Strict):
 BudgetName = Literal["latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "model_size_mb", "peak_memory_mb"]
 
 
+class CountGate(_Strict):
+    """At most `max` offending samples."""
+
+    max: Annotated[int, Field(ge=0)] = 0
+    blocking: bool = True
+
+
+class NearDuplicateGate(CountGate):
+    distance: Annotated[int, Field(ge=0, le=16)] = Field(
+        default=4, description="Largest Hamming distance between 64-bit dHashes that counts as a near-duplicate."
+    )
+
+
+class MinCountGate(_Strict):
+    """At least `min` samples (per class, per slice value)."""
+
+    min: Annotated[int, Field(ge=1)]
+    blocking: bool = True
+
+
+class RatioGate(_Strict):
+    """A ratio of at least `min` (smallest class / largest class)."""
+
+    min: Annotated[float, Field(gt=0, le=1)]
+    blocking: bool = True
+
+
+class CurationGates(_Strict):
+    """Gates on the test set itself: a verdict on a leaky or broken test set is a confident wrong verdict."""
+
+    leakage: CountGate | None = Field(default=None, description="Test samples also in the training data.")
+    duplicates: CountGate | None = Field(default=None, description="Samples repeating an earlier one exactly.")
+    duplicate_ids: CountGate | None = Field(default=None, description="Ids used by more than one sample.")
+    near_duplicates: NearDuplicateGate | None = Field(
+        default=None, description="Images with a perceptual near-duplicate earlier in the test set."
+    )
+    labels_outside_classes: CountGate | None = Field(default=None, description="Labels not in the class list.")
+    missing_labels: CountGate | None = Field(default=None, description="Samples with no label.")
+    min_class_samples: MinCountGate | None = Field(default=None, description="Samples in the smallest class.")
+    class_balance: RatioGate | None = Field(default=None, description="Smallest class count / largest.")
+    slice_coverage: MinCountGate | None = Field(
+        default=None, description="Samples of each slice value (`dataset.slice_values`, else the values seen)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, v: Any) -> Any:
+        """`leakage: 0` -> {max: 0}; `min_class_samples: 20` -> {min: 20}; `class_balance: 0.2` -> {min: 0.2}."""
+        if not isinstance(v, dict):
+            return v
+        mins = {"min_class_samples", "class_balance", "slice_coverage"}
+        return {
+            k: (
+                {"min" if k in mins else "max": r} if isinstance(r, int | float) and not isinstance(r, bool) else r
+            )
+            for k, r in v.items()
+        }
+
+    def items(self) -> list[tuple[str, CountGate | MinCountGate | RatioGate]]:
+        """The configured gates, in declaration order."""
+        return [(name, g) for name in type(self).model_fields if (g := getattr(self, name)) is not None]
+
+
 class Gates(_Strict):
     thresholds: dict[MetricRef, ThresholdGate] = Field(
         default_factory=dict, description="Absolute rules: `accuracy: '>= 0.95'`."
@@ -212,6 +349,10 @@ class Gates(_Strict):
     )
     budgets: dict[BudgetName, BudgetGate] = Field(
         default_factory=dict, description="Readiness budgets: `latency_p95_ms: 5`, `model_size_mb: 50`."
+    )
+    curation: CurationGates = Field(
+        default_factory=CurationGates,
+        description="Test-set checks: `leakage: {max: 0}`, `min_class_samples: 20`, `class_balance: 0.1`.",
     )
     fail_on_no_go: bool = Field(default=True, description="Exit with code 1 on NO-GO.")
 
@@ -282,6 +423,33 @@ class Plan(_Strict):
                     raise _FieldError(
                         where, key, "a per-class metric before `[class]`", repr(name), "drop `[...]`"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _curation_applies(self) -> Plan:
+        cur, ds = self.gates.curation, self.dataset
+        if cur.leakage and not (ds.train_path or ds.train_split or ds.train_manifest):
+            raise _FieldError(
+                "gates.curation",
+                "leakage",
+                "training data to check against",
+                "none",
+                "set `dataset.train_path`, `dataset.train_split` or `dataset.train_manifest`",
+            )
+        if self.task == "regression":
+            for key in ("labels_outside_classes", "min_class_samples", "class_balance"):
+                if getattr(cur, key) is not None:
+                    raise _FieldError(
+                        "gates.curation", key, "a classification task", "task: regression", "drop this gate"
+                    )
+        if cur.slice_coverage and not ds.slice_columns:
+            raise _FieldError(
+                "gates.curation",
+                "slice_coverage",
+                "slices to cover",
+                "no `dataset.slice_columns`",
+                "name the slice columns (and `dataset.slice_values`)",
+            )
         return self
 
     @property
@@ -481,13 +649,21 @@ def _check_files(loaded: LoadedPlan, lines: dict[tuple[str, ...], int]) -> None:
         line = _line_for(lines, loc)
         return f"{name} line {line}" if line else name
 
-    data = loaded.resolve(plan.dataset.path)
-    if not data.exists():
+    for key in ("train_path", "train_manifest"):
+        value = getattr(plan.dataset, key)
+        if value is not None and not loaded.resolve(value).exists():
+            raise InvalidPlan(
+                f"{at('dataset', key)}: `dataset.{key}`: expected an existing file or folder, found no "
+                f"{value!r} next to the plan; fix the path (relative to {loaded.base_dir})"
+            )
+    if plan.dataset.path is None:
+        pass  # a Roboflow version: downloaded (or found in the cache) by the plan stage
+    elif not (data := loaded.resolve(plan.dataset.path)).exists():
         raise InvalidPlan(
             f"{at('dataset', 'path')}: `dataset.path`: expected an existing file or folder, found no "
             f"{plan.dataset.path!r} next to the plan; fix the path (relative to {loaded.base_dir})"
         )
-    if plan.dataset.resolved_format == "image_folder" and not data.is_dir():
+    elif plan.dataset.resolved_format == "image_folder" and not data.is_dir():
         raise InvalidPlan(
             f"{at('dataset', 'path')}: `dataset.path`: expected a folder of class subfolders (or a .csv, "
             f".parquet, .npz, .npy file), found {plan.dataset.path!r}; set `dataset.format`"

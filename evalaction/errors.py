@@ -10,7 +10,8 @@
     │   ├── ModelOutputInvalid      NaN/inf, wrong shape, probabilities that do not sum to one
     │   └── InvalidEvent            the GitHub event or action inputs are not usable
     └── ExternalServiceError        a network service failed (GitHub, Modal, Roboflow, W&B) (exit code 3)
-        └── CannotPostComment
+        ├── CannotPostComment
+        └── CannotDownloadDataset   a Roboflow download failed or ran past its deadline
 
 Every message is one line: what was expected, what was found, and the fix. Messages never contain secrets.
 """
@@ -66,3 +67,7 @@ class ExternalServiceError(EvalActionError):
 
 class CannotPostComment(ExternalServiceError):
     """The PR comment could not be created or updated."""
+
+
+class CannotDownloadDataset(ExternalServiceError):
+    """A dataset download (Roboflow) failed or ran past its deadline; the message never holds the API key."""

@@ -8,10 +8,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evalaction import __version__
 from evalaction.artifacts import RunResult, StageTiming
 from evalaction.config import LoadedPlan
+
+if TYPE_CHECKING:
+    from evalaction.datasets.sources import DataSources
 
 STAGES = ("plan", "inference", "metrics", "errors", "compare", "readiness", "verdict", "report")
 
@@ -47,13 +51,15 @@ def run_pipeline(
     baseline_path: Path | None | object = _UNSET,
     hooks: PipelineHooks | None = None,
     run_url: str | None = None,
+    sources: DataSources | None = None,
 ) -> RunResult:
     """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report, each persisted.
 
     `candidate_path`/`baseline_path` override the plan's model paths (the action passes the PR's file and the
     base branch's copy); `baseline_path=None` means there is no baseline (a model added by the PR).
+    `sources` carries the Roboflow API key and the download cache (built from the environment by the CLI).
     """
-    from evalaction.datasets import load_dataset
+    from evalaction.datasets import load_plan_datasets
     from evalaction.report.render import write_reports
     from evalaction.stages.compare import run_compare
     from evalaction.stages.errors import run_errors
@@ -74,12 +80,7 @@ def run_pipeline(
         base_path = baseline_path  # type: ignore[assignment]
 
     with hooks.stage("plan"):
-        dataset = load_dataset(p.dataset, loaded.base_dir, p.task)
-        train = (
-            load_dataset(p.dataset.model_copy(update={"path": p.dataset.train_path}), loaded.base_dir, p.task)
-            if p.dataset.train_path
-            else None
-        )
+        dataset, train = load_plan_datasets(loaded, sources)
         plan = run_plan(loaded=loaded, dataset=dataset, train=train)
         plan.write(out_dir / "plan.json")
     with hooks.stage("inference"):

@@ -1,7 +1,7 @@
-"""Test sets: one `Dataset` protocol, one reader per format (tables, arrays, image folders)."""
+"""Test sets: one `Dataset` shape, readers for tables, arrays, image folders, COCO and Roboflow exports."""
 
 from __future__ import annotations
 
-from evalaction.datasets.base import Dataset, load_dataset
+from evalaction.datasets.base import Dataset, ReadOptions, load_dataset, load_plan_datasets
 
-__all__ = ["Dataset", "load_dataset"]
+__all__ = ["Dataset", "ReadOptions", "load_dataset", "load_plan_datasets"]

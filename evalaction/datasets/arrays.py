@@ -5,16 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalaction.datasets.base import Dataset, encode_labels
+from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels
 from evalaction.errors import InvalidDataset
 
 if TYPE_CHECKING:
     from evalaction.config import DatasetSpec
 
 
-def read_arrays(path: Path, spec: DatasetSpec, fmt: str, task: str) -> Dataset:
+def read_arrays(path: Path, spec: DatasetSpec, fmt: str, task: str, options: ReadOptions | None = None) -> Dataset:
+    """Read an .npz (named arrays) or .npy (2-D, label last) test set; arrays are loaded whole."""
     import numpy as np
 
+    from evalaction.datasets.hashing import FeatureHasher
+
+    options = options or ReadOptions()
     try:
         # allow_pickle=False: an object array in a test set could run code when loaded
         loaded = np.load(path, allow_pickle=False)
@@ -60,8 +64,16 @@ def read_arrays(path: Path, spec: DatasetSpec, fmt: str, task: str) -> Dataset:
                 raise InvalidDataset(f"{path.name}: slice {col!r} is not an array in the file; found {keys}")
             slices[col] = loaded[col].astype(str).astype(object)
         x = x.reshape(len(x), -1).astype(np.float64)
+    hasher = FeatureHasher()
+    for start in range(0, len(x), 65_536):
+        hasher.add(x[start : start + 65_536])
     missing = int(np.isnan(x).sum())
+    if not options.features:
+        x = np.empty((len(x), 0))
+    elif options.float32:
+        x = x.astype(np.float32)
     y, classes = encode_labels(raw, spec.class_names, task, path.name)
+    missing_labels = count_missing_labels(raw, task)
     return Dataset(
         source=path,
         format=fmt,
@@ -71,5 +83,9 @@ def read_arrays(path: Path, spec: DatasetSpec, fmt: str, task: str) -> Dataset:
         classes=classes,
         features=x,
         slices=slices,
-        missing_values=missing,
+        missing_values=missing + missing_labels,
+        missing_labels=missing_labels,
+        row_hashes=hasher.row_hashes,
+        features_digest=hasher.hexdigest(),
+        has_ids=fmt == "npz" and spec.id_column is not None,
     )

@@ -1,4 +1,9 @@
-"""The dataset every stage sees: ids, labels encoded against the class list, slices, and features in batches."""
+"""The dataset every stage sees: ids, labels encoded against the class list, slices, and features in batches.
+
+`load_dataset` picks the reader the plan's format names (tables, arrays, image folders, COCO JSON), fetching a
+Roboflow version into the cache first when the plan names one. `load_plan_datasets` loads the test set and, for
+the leakage check, the training data (ids and content hashes only: a training set's features are never kept).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalaction.errors import InvalidDataset
+from evalaction.errors import InvalidDataset, InvalidPlan
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from evalaction.config import DatasetSpec
+    from evalaction.config import DatasetSpec, LoadedPlan, Plan
+    from evalaction.datasets.sources import DataSources
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a reader decodes samples; derived from the models' preprocessing by `read_options_for`.
+
+    `image_size` is (height, width); `float32` stores table features as float32 (see `read_options_for` for when
+    that is exact); `features=False` keeps only ids, labels and hashes (a training set read for leakage).
+    """
+
+    image_size: tuple[int, int] | None = None
+    grayscale: bool = False
+    float32: bool = False
+    features: bool = True
+    split: str | None = None
 
 
 @dataclass
 class Dataset:
     """A loaded test set.
 
-    `y` holds class indices into `classes` (classification; -1 for a label outside the class list) or float
-    targets (regression). `features` is the raw feature array, one row per sample (preprocessing belongs to the
-    model, not the data).
+    `y` holds class indices into `classes` (classification; -1 for a label outside the class list or a missing
+    label) or float targets (regression). `features` holds one row per sample (preprocessing belongs to the
+    model, not the data): table columns as float64 (float32 where exact), image pixels as uint8 in channel-first
+    (C, H, W) order, flattened.
+
+    Hashes, filled by the readers and computed on demand otherwise:
+    - `row_hashes`: a 16-byte blake2b per sample over its canonical content (float64 feature values; decoded
+      pixels for images), so equal samples have equal hashes whatever the storage dtype;
+    - `content_sha256`: images only, the sha256 of each file's bytes (what `sha256sum` prints);
+    - `perceptual_hashes`: images only, the 64-bit dHash of each image (near-duplicates);
+    - `features_digest`: sha256 over every sample's content in order (the fingerprint's content part).
     """
 
     source: Path
@@ -33,6 +62,14 @@ class Dataset:
     features: np.ndarray
     slices: dict[str, np.ndarray] = field(default_factory=dict)
     missing_values: int = 0
+    missing_labels: int = 0
+    row_hashes: np.ndarray | None = None
+    content_sha256: np.ndarray | None = None
+    perceptual_hashes: np.ndarray | None = None
+    features_digest: str | None = None
+    split: str | None = None
+    origin: str | None = None
+    has_ids: bool = True  # False when `ids` are row numbers (no id column): they say nothing across files
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -41,6 +78,24 @@ class Dataset:
         """Yield (start index, raw feature rows) in order."""
         for start in range(0, len(self), batch_size):
             yield start, self.features[start : start + batch_size]
+
+    def hashes(self) -> np.ndarray:
+        """Per-sample content hashes (computed from the features, in chunks, when the reader gave none)."""
+        if self.row_hashes is None:
+            from evalaction.datasets.hashing import FeatureHasher
+
+            hasher = FeatureHasher()
+            for _, chunk in self.batches(65_536):
+                hasher.add(chunk)
+            self.row_hashes, self.features_digest = hasher.row_hashes, hasher.hexdigest()
+        return self.row_hashes
+
+    def digest(self) -> str:
+        """sha256 over every sample's content, in order."""
+        if self.features_digest is None:
+            self.hashes()
+        assert self.features_digest is not None  # set by hashes()
+        return self.features_digest
 
 
 def _natural_sorted(values: list[str]) -> list[str]:
@@ -53,7 +108,7 @@ def _natural_sorted(values: list[str]) -> list[str]:
 def encode_labels(
     raw: np.ndarray, class_names: list[str] | None, task: str, source: str
 ) -> tuple[np.ndarray, list[str]]:
-    """Encode labels as class indices (classification) or floats (regression)."""
+    """Encode labels as class indices (classification; -1 outside the list or missing) or floats (regression)."""
     import numpy as np
 
     if task == "regression":
@@ -64,11 +119,16 @@ def encode_labels(
                 f"{source}: expected numeric regression targets in the label column, found e.g. {raw[0]!r}; "
                 "fix the label column or set `task`"
             ) from None
-    as_text = np.array([_label_text(v) for v in raw], dtype=object)
+    as_text = label_texts(raw)
     classes = list(class_names) if class_names else _natural_sorted(sorted({str(v) for v in as_text if v != ""}))
     index = {c: i for i, c in enumerate(classes)}
     y = np.fromiter((index.get(v, -1) for v in as_text), dtype=np.int64, count=len(as_text))
     return y, classes
+
+
+def label_texts(raw: np.ndarray) -> list[str]:
+    """Labels as the text the class list uses: 7.0 -> "7", None/NaN/"" -> "" (missing)."""
+    return [_label_text(v) for v in raw]
 
 
 def _label_text(v: object) -> str:
@@ -78,21 +138,127 @@ def _label_text(v: object) -> str:
         return ""
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
+    if hasattr(v, "item") and not isinstance(v, str | bytes):  # numpy scalars
+        return _label_text(v.item())  # type: ignore[attr-defined]
     return str(v)
 
 
-def load_dataset(spec: DatasetSpec, base_dir: Path, task: str) -> Dataset:
-    """Read the plan's test set with the reader its format names."""
-    path = (base_dir / spec.path).resolve()
+def count_missing_labels(raw: np.ndarray, task: str) -> int:
+    """Samples with no label: None, NaN or an empty string."""
+    import numpy as np
+
+    if task == "regression":
+        try:
+            return int(np.isnan(raw.astype(np.float64)).sum())
+        except (TypeError, ValueError):
+            return 0
+    return sum(1 for t in label_texts(raw) if t == "")
+
+
+def load_dataset(
+    spec: DatasetSpec,
+    base_dir: Path,
+    task: str,
+    *,
+    options: ReadOptions | None = None,
+    sources: DataSources | None = None,
+) -> Dataset:
+    """Read the plan's test set with the reader its format names (fetching a Roboflow version first)."""
+    options = options or ReadOptions()
     fmt = spec.resolved_format
+    origin = None
+    if spec.roboflow is not None:
+        from evalaction.datasets.roboflow import fetch_roboflow
+        from evalaction.datasets.sources import DataSources
+
+        fetched = fetch_roboflow(spec.roboflow, sources or DataSources())
+        path = fetched.path
+        origin = f"roboflow {spec.roboflow.key}" + (" (cache hit)" if fetched.cache_hit else " (downloaded)")
+        if options.split is None:
+            options = _replace(options, split=spec.roboflow.split)
+    else:
+        assert spec.path is not None  # DatasetSpec guarantees path or roboflow
+        path = (base_dir / spec.path).resolve()
+        if options.split is None and spec.split is not None:
+            options = _replace(options, split=spec.split)
     if fmt in ("csv", "parquet"):
         from evalaction.datasets.tabular import read_table
 
-        return read_table(path, spec, fmt, task)
-    if fmt in ("npz", "npy"):
+        ds = read_table(path, spec, fmt, task, options)
+    elif fmt in ("npz", "npy"):
         from evalaction.datasets.arrays import read_arrays
 
-        return read_arrays(path, spec, fmt, task)
-    from evalaction.datasets.images import read_image_folder
+        ds = read_arrays(path, spec, fmt, task, options)
+    elif fmt == "coco":
+        from evalaction.datasets.coco import read_coco
 
-    return read_image_folder(path, spec, task)
+        ds = read_coco(path, spec, task, options)
+    else:
+        from evalaction.datasets.images import read_image_folder
+
+        ds = read_image_folder(path, spec, task, options)
+    if origin is not None:
+        ds.origin = origin
+    return ds
+
+
+def _replace(options: ReadOptions, **changes: object) -> ReadOptions:
+    import dataclasses
+
+    return dataclasses.replace(options, **changes)  # type: ignore[arg-type]
+
+
+def read_options_for(plan: Plan) -> ReadOptions:
+    """Decoding options from the models' preprocessing.
+
+    Images are decoded once, at the candidate's `image_size` and `grayscale`; a baseline that asks for another
+    size is refused (the test set would differ between the models). Table features are stored as float32 when
+    every model casts to float32 with `scale: 1, shift: 0` and no mean/std: then float32(x) is exactly what each
+    model sees, so halving the memory changes no prediction. Otherwise they stay float64.
+    """
+    specs = [plan.models.candidate] + ([plan.models.baseline] if plan.models.baseline else [])
+    cand = plan.models.candidate.preprocessing
+    for role, spec in zip(("candidate", "baseline"), specs, strict=False):
+        pre = spec.preprocessing
+        if (pre.image_size, pre.grayscale) != (cand.image_size, cand.grayscale):
+            raise InvalidPlan(
+                f"`models.{role}.preprocessing`: expected image_size {cand.image_size} and grayscale "
+                f"{cand.grayscale} like the candidate, found {pre.image_size} and {pre.grayscale}; the test set is "
+                "decoded once, so give both models the same image_size and grayscale"
+            )
+    exact32 = all(
+        s.preprocessing.dtype == "float32"
+        and s.preprocessing.scale == 1.0
+        and s.preprocessing.shift == 0.0
+        and s.preprocessing.mean is None
+        for s in specs
+    )
+    size = cand.image_size
+    if size is not None and len(size) != 2:
+        raise InvalidPlan(
+            f"`models.candidate.preprocessing.image_size`: expected [height, width], found {size}; give two numbers"
+        )
+    return ReadOptions(
+        image_size=(int(size[0]), int(size[1])) if size else None, grayscale=cand.grayscale, float32=exact32
+    )
+
+
+def load_plan_datasets(loaded: LoadedPlan, sources: DataSources | None = None) -> tuple[Dataset, Dataset | None]:
+    """The test set, and the training data named by `train_path` or `train_split` (hashes only) for leakage."""
+    p = loaded.plan
+    options = read_options_for(p)
+    dataset = load_dataset(p.dataset, loaded.base_dir, p.task, options=options, sources=sources)
+    train = None
+    train_options = _replace(options, features=False)
+    if p.dataset.train_path:
+        spec = p.dataset.model_copy(update={"path": p.dataset.train_path, "roboflow": None, "split": None})
+        train = load_dataset(spec, loaded.base_dir, p.task, options=train_options, sources=sources)
+    elif p.dataset.train_split:
+        train = load_dataset(
+            p.dataset,
+            loaded.base_dir,
+            p.task,
+            options=_replace(train_options, split=p.dataset.train_split),
+            sources=sources,
+        )
+    return dataset, train

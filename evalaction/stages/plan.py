@@ -1,83 +1,116 @@
-"""Stage 1: the plan and the test set's card (size, classes, balance, duplicates, stray labels, missing values)."""
+"""Stage 1: the plan and the test set's card (size, classes, balance, duplicates, leakage, slices, fingerprint).
+
+`curation_gates` turns the card into the gates of `gates.curation`, which the verdict applies first: a verdict
+on a leaky or broken test set is a confident wrong verdict.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING
 
-from evalaction.artifacts import DatasetCard, PlanResult
+from evalaction.artifacts import DatasetCard, GateResult, PlanResult
 
 if TYPE_CHECKING:
-    from evalaction.config import LoadedPlan
+    from evalaction.config import CountGate, LoadedPlan, MinCountGate, RatioGate
     from evalaction.datasets import Dataset
+    from evalaction.datasets.curation import Manifest
+
+DEFAULT_NEAR_DISTANCE = 4
+_SHOWN_GROUPS = 10
 
 
 def dataset_fingerprint(ds: Dataset) -> str:
-    """sha256 over ids, labels and feature bytes: two runs with the same fingerprint used the same test set."""
-    import numpy as np
+    """sha256(sha256(ids) || sha256(labels) || content digest): equal fingerprints, the same test set.
 
-    h = hashlib.sha256()
-    h.update("\x1f".join(map(str, ds.ids)).encode())
-    h.update(b"\x1e")
-    h.update("\x1f".join(map(str, ds.raw_labels)).encode())
-    h.update(b"\x1e")
-    h.update(np.ascontiguousarray(ds.features, dtype=np.float64).tobytes())
-    return h.hexdigest()
+    ids and label texts are joined with U+001F; the content digest is the sha256 over every sample's feature
+    values as float64 (tables, arrays) or over the sha256 of every image file (images), in order.
+    """
+    from evalaction.datasets.base import label_texts
 
-
-def _row_hashes(x: object) -> list[bytes]:
-    import numpy as np
-
-    arr = np.ascontiguousarray(x, dtype=np.float64)
-    return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in arr]
+    ids = hashlib.sha256("\x1f".join(map(str, ds.ids)).encode()).digest()
+    labels = hashlib.sha256("\x1f".join(label_texts(ds.raw_labels)).encode()).digest()
+    return hashlib.sha256(ids + labels + bytes.fromhex(ds.digest())).hexdigest()
 
 
-def dataset_card(ds: Dataset, task: str, train: Dataset | None = None) -> DatasetCard:
+def dataset_card(
+    ds: Dataset,
+    task: str,
+    train: Dataset | None = None,
+    *,
+    manifest: Manifest | None = None,
+    slice_values: dict[str, list[str]] | None = None,
+    near_distance: int = DEFAULT_NEAR_DISTANCE,
+) -> DatasetCard:
     """Facts about the test set that decide whether a verdict on it can be trusted."""
-    import numpy as np
+    from evalaction.datasets import curation
 
-    hashes = _row_hashes(ds.features)
-    duplicates = len(hashes) - len(set(hashes))
+    groups = curation.duplicate_groups(ds)
+    duplicates = curation.extra_members(groups)
     duplicate_ids = len(ds.ids) - len(set(map(str, ds.ids)))
     warnings: list[str] = []
     class_counts: dict[str, int] = {}
     outside: dict[str, int] = {}
     absent: list[str] = []
+    balance, smallest = None, None
     if task != "regression":
-        counts = np.bincount(ds.y[ds.y >= 0], minlength=len(ds.classes))
-        class_counts = {c: int(n) for c, n in zip(ds.classes, counts, strict=True)}
+        class_counts = curation.class_counts(ds)
         absent = [c for c, n in class_counts.items() if n == 0]
-        for raw, code in zip(ds.raw_labels, ds.y, strict=True):
-            if code < 0:
-                key = "(missing)" if raw is None or raw != raw or raw == "" else str(raw)
-                outside[key] = outside.get(key, 0) + 1
+        balance, smallest = curation.class_balance(class_counts)
+        from evalaction.datasets.base import label_texts
+
+        for text, code in zip(label_texts(ds.raw_labels), ds.y, strict=True):
+            if code < 0 and text != "":
+                outside[text] = outside.get(text, 0) + 1
         if outside:
             warnings.append(
                 f"{sum(outside.values())} samples have labels outside the class list "
                 f"({', '.join(list(outside)[:5])}); they count as errors for every model"
             )
+        if ds.missing_labels:
+            warnings.append(f"{ds.missing_labels} samples have no label; they count as errors for every model")
         if absent:
             warnings.append(
                 f"classes with no test sample: {', '.join(absent)}; their per-class metrics are undefined"
             )
     if duplicates:
-        warnings.append(f"{duplicates} samples repeat an earlier sample exactly; they weigh twice in every metric")
+        warnings.append(
+            f"{duplicates} samples repeat an earlier sample exactly (e.g. "
+            f"{', '.join(map(str, ds.ids[groups[0]][:3]))}); they weigh twice in every metric"
+        )
     if duplicate_ids:
         warnings.append(f"{duplicate_ids} ids repeat; ids should identify one sample each")
-    if ds.missing_values:
-        warnings.append(f"{ds.missing_values} missing values in features or labels")
-    overlap = None
-    if train is not None:
-        train_hashes = set(_row_hashes(train.features))
-        overlap = sum(1 for h in hashes if h in train_hashes)
-        if overlap:
-            warnings.append(f"{overlap} test samples also appear in the training set (leakage)")
-    slices = {
-        col: {str(v): int(n) for v, n in zip(*np.unique(vals.astype(str), return_counts=True), strict=True)}
-        for col, vals in ds.slices.items()
-    }
+    missing_features = ds.missing_values - ds.missing_labels
+    if missing_features:
+        warnings.append(f"{missing_features} missing feature values")
+    near_groups = curation.near_duplicates(ds, near_distance)
+    near_n = None if near_groups is None else curation.extra_members(near_groups)
+    if near_n:
+        assert near_groups is not None
+        warnings.append(
+            f"{near_n} images have a near-duplicate earlier in the test set (dHash distance <= {near_distance}, "
+            f"e.g. {', '.join(map(str, ds.ids[near_groups[0]][:3]))})"
+        )
+    leakage = curation.find_leakage(ds, train, manifest, near_distance)
+    if leakage is not None and leakage.n:
+        warnings.append(
+            f"leakage: {leakage.n} test samples also appear in the training data (e.g. "
+            f"{', '.join(leakage.examples[:3])})"
+        )
+    if leakage is not None and leakage.near:
+        warnings.append(
+            f"{leakage.near} test images have a near-duplicate in the training images "
+            f"(dHash distance <= {near_distance})"
+        )
+    for note in _unchecked_leakage(ds, train, manifest):
+        warnings.append(note)
+    coverage = curation.slice_coverage(ds, slice_values or {})
+    for col, counts in coverage.items():
+        gone = [v for v, n in counts.items() if n == 0]
+        if gone:
+            warnings.append(f"slice `{col}` has no sample of {', '.join(gone)}")
     return DatasetCard(
-        source=str(ds.source),
+        source=ds.origin or str(ds.source),
         format=ds.format,
         n_samples=len(ds),
         n_features=int(ds.features.shape[1]) if ds.features.ndim == 2 else None,
@@ -87,19 +120,209 @@ def dataset_card(ds: Dataset, task: str, train: Dataset | None = None) -> Datase
         duplicate_ids=duplicate_ids,
         labels_outside_classes=outside,
         missing_values=ds.missing_values,
-        slices=slices,
+        slices=curation.slice_counts(ds),
         classes_absent=absent,
-        train_overlap=overlap,
+        train_overlap=None if leakage is None else leakage.n,
         fingerprint=dataset_fingerprint(ds),
         warnings=warnings,
+        origin=ds.origin,
+        split=ds.split,
+        missing_labels=ds.missing_labels,
+        duplicate_groups=[[str(ds.ids[i]) for i in g] for g in groups[:_SHOWN_GROUPS]],
+        near_duplicate_samples=near_n,
+        near_duplicate_distance=None if near_groups is None else near_distance,
+        near_duplicate_groups=[[str(ds.ids[i]) for i in g] for g in (near_groups or [])[:_SHOWN_GROUPS]],
+        leakage=leakage,
+        class_balance=balance,
+        smallest_class=smallest,
+        slice_coverage=coverage,
     )
+
+
+def _unchecked_leakage(ds: Dataset, train: Dataset | None, manifest: Manifest | None) -> list[str]:
+    """Say so when part of the leakage check could not run (ids that are row numbers, hashes without files)."""
+    notes = []
+    if manifest is not None and manifest.ids and not ds.has_ids:
+        notes.append(
+            f"the manifest {manifest.path.name} lists ids, but the test set has none (set `dataset.id_column`): "
+            "those ids were not checked"
+        )
+    if manifest is not None and manifest.sha256 and ds.content_sha256 is None:
+        notes.append(
+            f"the manifest {manifest.path.name} lists file hashes, but the test set is a table: "
+            "those hashes were not checked (list ids instead)"
+        )
+    return notes
 
 
 def run_plan(*, loaded: LoadedPlan, dataset: Dataset, train: Dataset | None = None) -> PlanResult:
-    """Validate the test set against the plan and describe it."""
+    """Validate the test set against the plan and describe it (reading the training manifest if the plan names one)."""
+    from evalaction.datasets.curation import read_manifest
+
+    p = loaded.plan
+    manifest = read_manifest(loaded.resolve(p.dataset.train_manifest)) if p.dataset.train_manifest else None
+    near_gate = p.gates.curation.near_duplicates
     return PlanResult(
-        plan=loaded.plan,
+        plan=p,
         plan_path=str(loaded.path),
         base_dir=str(loaded.base_dir),
-        dataset=dataset_card(dataset, loaded.plan.task, train),
+        dataset=dataset_card(
+            dataset,
+            p.task,
+            train,
+            manifest=manifest,
+            slice_values=p.dataset.slice_values,
+            near_distance=near_gate.distance if near_gate else DEFAULT_NEAR_DISTANCE,
+        ),
     )
+
+
+# ------------------------------------------------------------------------------------------------ curation gates
+
+
+def _count_gate(name: str, gate: CountGate, observed: int | None, what: str, detail: str = "") -> GateResult:
+    rule = f"<= {gate.max}"
+    if observed is None:
+        return GateResult(
+            name=name,
+            kind="curation",
+            rule=rule,
+            observed=None,
+            status="skipped",
+            blocking=gate.blocking,
+            reason=f"{name}: {what}",
+        )
+    ok = observed <= gate.max
+    return GateResult(
+        name=name,
+        kind="curation",
+        rule=rule,
+        observed=float(observed),
+        status="pass" if ok else "fail",
+        blocking=gate.blocking,
+        reason=f"{name}: {observed} {what}{detail} ({'within' if ok else 'over'} the maximum {gate.max})",
+    )
+
+
+def _min_gate(name: str, gate: MinCountGate | RatioGate, observed: float | None, reason: str) -> GateResult:
+    rule = f">= {gate.min:g}"
+    if observed is None:
+        return GateResult(
+            name=name,
+            kind="curation",
+            rule=rule,
+            observed=None,
+            status="skipped",
+            blocking=gate.blocking,
+            reason=f"{name}: {reason}",
+        )
+    ok = observed >= gate.min
+    return GateResult(
+        name=name,
+        kind="curation",
+        rule=rule,
+        observed=float(observed),
+        status="pass" if ok else "fail",
+        blocking=gate.blocking,
+        reason=f"{name}: {reason} ({'meets' if ok else 'below'} the minimum {gate.min:g})",
+    )
+
+
+def _examples(ids: list[str]) -> str:
+    return f", e.g. {', '.join(ids[:3])}" if ids else ""
+
+
+def curation_gates(plan: PlanResult) -> list[GateResult]:
+    """The `gates.curation` rules applied to the dataset card, in the plan's order."""
+    d, out = plan.dataset, []
+    for name, gate in plan.plan.gates.curation.items():
+        if name == "leakage":
+            lk = d.leakage
+            detail = (
+                "" if lk is None else f" (by content {lk.by_content}, by id {lk.by_id}{_examples(lk.examples)})"
+            )
+            out.append(
+                _count_gate(
+                    name,
+                    gate,  # type: ignore[arg-type]
+                    None if lk is None else lk.n,
+                    "no training data to check against"
+                    if lk is None
+                    else "test samples also in the training data",
+                    detail,
+                )
+            )
+        elif name == "duplicates":
+            ex = [g[1] for g in d.duplicate_groups]
+            out.append(
+                _count_gate(name, gate, d.duplicate_samples, "samples repeat an earlier one", _examples(ex))
+            )  # type: ignore[arg-type]
+        elif name == "duplicate_ids":
+            out.append(_count_gate(name, gate, d.duplicate_ids, "ids repeat"))  # type: ignore[arg-type]
+        elif name == "near_duplicates":
+            ex = [g[1] for g in d.near_duplicate_groups]
+            what = (
+                "not an image test set"
+                if d.near_duplicate_samples is None
+                else f"images have a near-duplicate (dHash distance <= {d.near_duplicate_distance})"
+            )
+            out.append(_count_gate(name, gate, d.near_duplicate_samples, what, _examples(ex)))  # type: ignore[arg-type]
+        elif name == "labels_outside_classes":
+            seen = list(d.labels_outside_classes)
+            out.append(
+                _count_gate(
+                    name,
+                    gate,  # type: ignore[arg-type]
+                    sum(d.labels_outside_classes.values()),
+                    "labels are outside the class list",
+                    f" ({', '.join(seen[:5])})" if seen else "",
+                )
+            )
+        elif name == "missing_labels":
+            out.append(_count_gate(name, gate, d.missing_labels, "samples have no label"))  # type: ignore[arg-type]
+        elif name == "min_class_samples":
+            if d.smallest_class is None:
+                out.append(_min_gate(name, gate, None, "no classes (regression)"))
+            else:
+                cls, n = d.smallest_class
+                out.append(_min_gate(name, gate, n, f"the smallest class `{cls}` has {n} samples"))
+        elif name == "class_balance":
+            if d.class_balance is None or d.smallest_class is None:
+                out.append(_min_gate(name, gate, None, "no classes (regression)"))
+            else:
+                largest = max(d.class_counts.values())
+                out.append(
+                    _min_gate(
+                        name,
+                        gate,
+                        d.class_balance,
+                        f"smallest/largest class = {d.smallest_class[1]}/{largest} = {d.class_balance:.3g}",
+                    )
+                )
+        elif name == "slice_coverage":
+            cells = [(col, v, n) for col, counts in d.slice_coverage.items() for v, n in counts.items()]
+            if not cells:
+                out.append(_min_gate(name, gate, None, "no slices (set `dataset.slice_columns`)"))
+            else:
+                col, v, n = min(cells, key=lambda c: c[2])
+                short = [f"{c}={val} ({k})" for c, val, k in cells if k < gate.min]  # type: ignore[union-attr]
+                tail = f"; under the minimum: {', '.join(short[:5])}" if short else ""
+                out.append(_min_gate(name, gate, n, f"the thinnest slice value {col}={v} has {n} samples{tail}"))
+    return out
+
+
+def curation_next_step(gate: GateResult) -> str:
+    """What to do about a failing curation gate."""
+    steps = {
+        "leakage": "remove the leaking samples from the test set (or from training) and re-run; a model scored "
+        "on samples it trained on looks better than it is",
+        "duplicates": "deduplicate the test set (each repeat weighs twice in every metric)",
+        "duplicate_ids": "give every sample its own id",
+        "near_duplicates": "review the near-duplicate images and keep one of each group",
+        "labels_outside_classes": "fix those labels or add the classes to `dataset.class_names`",
+        "missing_labels": "label the unlabeled samples or drop them from the test set",
+        "min_class_samples": "collect more test samples of the rarest classes",
+        "class_balance": "rebalance the test set or gate on balanced metrics (balanced_accuracy, macro_f1)",
+        "slice_coverage": "add test samples for the thin slice values",
+    }
+    return steps.get(gate.name, f"fix the test set for {gate.name}")

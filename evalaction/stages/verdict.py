@@ -167,6 +167,9 @@ def run_verdict(
             summary="No gates are configured: nothing supports a GO.",
             next_steps=["add `gates:` to the plan (thresholds, vs_baseline rules or budgets)"],
         )
+    from evalaction.stages.plan import curation_gates
+
+    gates = [*curation_gates(plan), *gates]  # the test set's own gates first: they qualify every other gate
     blocking_fail = [g for g in gates if g.status == "fail" and g.blocking]
     warn_fail = [g for g in gates if g.status == "fail" and not g.blocking]
     passed = sum(g.status == "pass" for g in gates)
@@ -191,6 +194,10 @@ def run_verdict(
 
 
 def _next_step(g: GateResult) -> str:
+    if g.kind == "curation":
+        from evalaction.stages.plan import curation_next_step
+
+        return curation_next_step(g)
     if g.kind == "budget":
         return f"reduce {g.name} (smaller model, INT8 quantization) or raise the budget with a recorded reason"
     name, cls = parse_metric_ref(g.name)
