@@ -1,3 +1,5 @@
+# mypy: ignore-errors
+# (a standalone script for the child process: untyped, like the roboflow client it drives)
 """Runs in a child process (`python -P -c <this file's text>`): one Roboflow download with the real client.
 
 A child process because the roboflow client sets no timeout on any request and reads `API_URL` once, at

@@ -35,7 +35,7 @@ class FeatureHasher:
         rows = np.ascontiguousarray(chunk, dtype=np.float64).reshape(len(chunk), -1) + 0.0  # -0.0 -> 0.0
         self._sha.update(rows.data)
         width = rows.shape[1] * 8
-        buf = memoryview(rows).cast("B")
+        buf = rows.data.cast("B")
         digests = [
             hashlib.blake2b(buf[i * width : (i + 1) * width], digest_size=ROW_HASH_BYTES).digest()
             for i in range(len(rows))

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from evalaction.config import DatasetSpec
 
 CHUNK_ROWS = 65_536
+CSV_BLOCK_BYTES = 8 << 20  # pyarrow's CSV block: types are fixed up front, so blocks may differ
 
 
 def read_table(path: Path, spec: DatasetSpec, fmt: str, task: str, options: ReadOptions | None = None) -> Dataset:
@@ -114,7 +115,7 @@ def _schema(path: Path, fmt: str) -> tuple[list[str], list[pa.DataType]]:
         else:
             import pyarrow.csv as pacsv
 
-            with pacsv.open_csv(path) as reader:
+            with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)) as reader:
                 schema = reader.schema
     except Exception as exc:  # pyarrow raises several types; name the file and the cause in one line
         raise InvalidDataset(
@@ -199,7 +200,7 @@ def _batches(
             types[spec.label_column] = pa.float64()
         with pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=8 << 20),
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
             convert_options=pacsv.ConvertOptions(column_types=types, include_columns=wanted),
         ) as reader:
             for batch in reader:

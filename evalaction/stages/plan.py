@@ -234,81 +234,72 @@ def _examples(ids: list[str]) -> str:
 
 def curation_gates(plan: PlanResult) -> list[GateResult]:
     """The `gates.curation` rules applied to the dataset card, in the plan's order."""
-    d, out = plan.dataset, []
-    for name, gate in plan.plan.gates.curation.items():
-        if name == "leakage":
-            lk = d.leakage
-            detail = (
-                "" if lk is None else f" (by content {lk.by_content}, by id {lk.by_id}{_examples(lk.examples)})"
+    d, cur = plan.dataset, plan.plan.gates.curation
+    out: dict[str, GateResult] = {}
+    if cur.leakage:
+        lk = d.leakage
+        detail = "" if lk is None else f" (by content {lk.by_content}, by id {lk.by_id}{_examples(lk.examples)})"
+        what = "no training data to check against" if lk is None else "test samples also in the training data"
+        out["leakage"] = _count_gate("leakage", cur.leakage, None if lk is None else lk.n, what, detail)
+    if cur.duplicates:
+        ex = _examples([g[1] for g in d.duplicate_groups])
+        out["duplicates"] = _count_gate(
+            "duplicates", cur.duplicates, d.duplicate_samples, "samples repeat an earlier one", ex
+        )
+    if cur.duplicate_ids:
+        out["duplicate_ids"] = _count_gate("duplicate_ids", cur.duplicate_ids, d.duplicate_ids, "ids repeat")
+    if cur.near_duplicates:
+        what = (
+            "not an image test set"
+            if d.near_duplicate_samples is None
+            else f"images have a near-duplicate (dHash distance <= {d.near_duplicate_distance})"
+        )
+        ex = _examples([g[1] for g in d.near_duplicate_groups])
+        out["near_duplicates"] = _count_gate(
+            "near_duplicates", cur.near_duplicates, d.near_duplicate_samples, what, ex
+        )
+    if cur.labels_outside_classes:
+        seen = list(d.labels_outside_classes)
+        out["labels_outside_classes"] = _count_gate(
+            "labels_outside_classes",
+            cur.labels_outside_classes,
+            sum(d.labels_outside_classes.values()),
+            "labels are outside the class list",
+            f" ({', '.join(seen[:5])})" if seen else "",
+        )
+    if cur.missing_labels:
+        out["missing_labels"] = _count_gate(
+            "missing_labels", cur.missing_labels, d.missing_labels, "samples have no label"
+        )
+    if cur.min_class_samples:
+        if d.smallest_class is None:
+            out["min_class_samples"] = _min_gate("min_class_samples", cur.min_class_samples, None, "no classes")
+        else:
+            cls, n = d.smallest_class
+            out["min_class_samples"] = _min_gate(
+                "min_class_samples", cur.min_class_samples, n, f"the smallest class `{cls}` has {n} samples"
             )
-            out.append(
-                _count_gate(
-                    name,
-                    gate,  # type: ignore[arg-type]
-                    None if lk is None else lk.n,
-                    "no training data to check against"
-                    if lk is None
-                    else "test samples also in the training data",
-                    detail,
-                )
+    if cur.class_balance:
+        if d.class_balance is None or d.smallest_class is None:
+            out["class_balance"] = _min_gate("class_balance", cur.class_balance, None, "no classes")
+        else:
+            largest = max(d.class_counts.values())
+            why = f"smallest/largest class = {d.smallest_class[1]}/{largest} = {d.class_balance:.3g}"
+            out["class_balance"] = _min_gate("class_balance", cur.class_balance, d.class_balance, why)
+    if cur.slice_coverage:
+        gate = cur.slice_coverage
+        cells = [(col, v, n) for col, counts in d.slice_coverage.items() for v, n in counts.items()]
+        if not cells:
+            out["slice_coverage"] = _min_gate(
+                "slice_coverage", gate, None, "no slices (set `dataset.slice_columns`)"
             )
-        elif name == "duplicates":
-            ex = [g[1] for g in d.duplicate_groups]
-            out.append(
-                _count_gate(name, gate, d.duplicate_samples, "samples repeat an earlier one", _examples(ex))
-            )  # type: ignore[arg-type]
-        elif name == "duplicate_ids":
-            out.append(_count_gate(name, gate, d.duplicate_ids, "ids repeat"))  # type: ignore[arg-type]
-        elif name == "near_duplicates":
-            ex = [g[1] for g in d.near_duplicate_groups]
-            what = (
-                "not an image test set"
-                if d.near_duplicate_samples is None
-                else f"images have a near-duplicate (dHash distance <= {d.near_duplicate_distance})"
-            )
-            out.append(_count_gate(name, gate, d.near_duplicate_samples, what, _examples(ex)))  # type: ignore[arg-type]
-        elif name == "labels_outside_classes":
-            seen = list(d.labels_outside_classes)
-            out.append(
-                _count_gate(
-                    name,
-                    gate,  # type: ignore[arg-type]
-                    sum(d.labels_outside_classes.values()),
-                    "labels are outside the class list",
-                    f" ({', '.join(seen[:5])})" if seen else "",
-                )
-            )
-        elif name == "missing_labels":
-            out.append(_count_gate(name, gate, d.missing_labels, "samples have no label"))  # type: ignore[arg-type]
-        elif name == "min_class_samples":
-            if d.smallest_class is None:
-                out.append(_min_gate(name, gate, None, "no classes (regression)"))
-            else:
-                cls, n = d.smallest_class
-                out.append(_min_gate(name, gate, n, f"the smallest class `{cls}` has {n} samples"))
-        elif name == "class_balance":
-            if d.class_balance is None or d.smallest_class is None:
-                out.append(_min_gate(name, gate, None, "no classes (regression)"))
-            else:
-                largest = max(d.class_counts.values())
-                out.append(
-                    _min_gate(
-                        name,
-                        gate,
-                        d.class_balance,
-                        f"smallest/largest class = {d.smallest_class[1]}/{largest} = {d.class_balance:.3g}",
-                    )
-                )
-        elif name == "slice_coverage":
-            cells = [(col, v, n) for col, counts in d.slice_coverage.items() for v, n in counts.items()]
-            if not cells:
-                out.append(_min_gate(name, gate, None, "no slices (set `dataset.slice_columns`)"))
-            else:
-                col, v, n = min(cells, key=lambda c: c[2])
-                short = [f"{c}={val} ({k})" for c, val, k in cells if k < gate.min]  # type: ignore[union-attr]
-                tail = f"; under the minimum: {', '.join(short[:5])}" if short else ""
-                out.append(_min_gate(name, gate, n, f"the thinnest slice value {col}={v} has {n} samples{tail}"))
-    return out
+        else:
+            col, v, n = min(cells, key=lambda c: c[2])
+            short = [f"{c}={val} ({k})" for c, val, k in cells if k < gate.min]
+            tail = f"; under the minimum: {', '.join(short[:5])}" if short else ""
+            why = f"the thinnest slice value {col}={v} has {n} samples{tail}"
+            out["slice_coverage"] = _min_gate("slice_coverage", gate, n, why)
+    return [out[name] for name, _ in cur.items()]
 
 
 def curation_next_step(gate: GateResult) -> str:
