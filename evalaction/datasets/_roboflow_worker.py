@@ -17,72 +17,78 @@ import os
 import re
 import sys
 
-os.environ["TQDM_DISABLE"] = "1"  # read by roboflow at import: no progress bars in our logs
 
-ARGS = json.loads(sys.argv[1])
-KEY = sys.stdin.read().strip()
-
-
-def redact(text):
-    """Drop the key wherever it appears, and every URL's query string (signed export links carry tokens)."""
+def redact(text, key):
+    """Drop the key wherever it appears, and the values of key/token query parameters (signed export links)."""
     if text is None:
         return None
     text = str(text)
-    if KEY:
+    if key:
         from urllib.parse import quote
 
-        for form in {KEY, quote(KEY, safe=""), quote(KEY)}:
+        for form in sorted({key, quote(key, safe=""), quote(key)}, key=len, reverse=True):
             text = text.replace(form, "***")
-    text = re.sub(r"(?i)(api_key|key|token|signature|x-goog-signature)=[^&\s'\"]+", r"\1=***", text)
-    return text
+    return re.sub(r"(?i)(api_key|key|token|signature|x-goog-signature)=[^&\s'\"]+", r"\1=***", text)
 
 
 class RedactingFilter(logging.Filter):
+    def __init__(self, key):
+        super().__init__()
+        self.key = key
+
     def filter(self, record):
-        record.msg = redact(record.getMessage())
+        record.msg = redact(record.getMessage(), self.key)
         record.args = None
         return True
 
 
-handler = logging.StreamHandler(sys.stderr)
-handler.addFilter(RedactingFilter())
-handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-logging.basicConfig(level=logging.DEBUG if ARGS.get("debug") else logging.WARNING, handlers=[handler], force=True)
+def main():
+    os.environ["TQDM_DISABLE"] = "1"  # read by roboflow at import: no progress bars in our logs
+    args = json.loads(sys.argv[1])
+    key = sys.stdin.read().strip()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter(key))
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    level = logging.DEBUG if args.get("debug") else logging.WARNING
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
-step = "importing the roboflow client"
-result = {"ok": False}
-try:
-    import roboflow
+    step = "importing the roboflow client"
+    try:
+        import roboflow
 
-    step = "checking the API key"
-    rf = roboflow.Roboflow(api_key=KEY)
-    step = f"reading workspace {ARGS['workspace']!r}"
-    workspace = rf.workspace(ARGS["workspace"])
-    step = f"reading project {ARGS['project']!r}"
-    project = workspace.project(ARGS["project"])
-    step = f"reading version {ARGS['version']}"
-    version = project.version(ARGS["version"])
-    step = f"downloading the {ARGS['format']} export"
-    # `location` does not exist yet, and overwrite=True anyway: download() returns at once, downloading
-    # nothing, when the location exists and overwrite is False
-    version.download(ARGS["format"], location=ARGS["location"], overwrite=True)
-    result = {"ok": True, "step": "done"}
-except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent, redacted
-    body = None
-    zip_path = os.path.join(ARGS["location"], "roboflow.zip")
-    if os.path.isfile(zip_path):
-        with open(zip_path, "rb") as fh:
-            head = fh.read(400)
-        if not head.startswith(b"PK"):
-            body = head.decode("utf-8", "replace")
-    result = {
-        "ok": False,
-        "step": step,
-        "type": type(exc).__name__,
-        "message": redact(str(exc)),
-        "body": redact(body),
-    }
-with open(ARGS["result"], "w", encoding="utf-8") as fh:
-    json.dump(result, fh)
-sys.stdout.flush()
-sys.stderr.flush()
+        step = "checking the API key"
+        rf = roboflow.Roboflow(api_key=key)
+        step = f"reading workspace {args['workspace']!r}"
+        workspace = rf.workspace(args["workspace"])
+        step = f"reading project {args['project']!r}"
+        project = workspace.project(args["project"])
+        step = f"reading version {args['version']}"
+        version = project.version(args["version"])
+        step = f"downloading the {args['format']} export"
+        # `location` does not exist yet, and overwrite=True anyway: download() returns at once, downloading
+        # nothing, when the location exists and overwrite is False
+        version.download(args["format"], location=args["location"], overwrite=True)
+        result = {"ok": True, "step": "done"}
+    except BaseException as exc:  # everything is reported to the parent, redacted
+        body = None
+        zip_path = os.path.join(args["location"], "roboflow.zip")
+        if os.path.isfile(zip_path):
+            with open(zip_path, "rb") as fh:
+                head = fh.read(400)
+            if not head.startswith(b"PK"):
+                body = head.decode("utf-8", "replace")
+        result = {
+            "ok": False,
+            "step": step,
+            "type": type(exc).__name__,
+            "message": redact(str(exc), key),
+            "body": redact(body, key),
+        }
+    with open(args["result"], "w", encoding="utf-8") as out:
+        json.dump(result, out)
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+if __name__ == "__main__":  # `python -P -c <source>` runs it; importing it does nothing
+    main()

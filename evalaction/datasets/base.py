@@ -127,8 +127,29 @@ def encode_labels(
 
 
 def label_texts(raw: np.ndarray) -> list[str]:
-    """Labels as the text the class list uses: 7.0 -> "7", None/NaN/"" -> "" (missing)."""
-    return [_label_text(v) for v in raw]
+    """Labels as the text the class list uses: 7.0 -> "7", None/NaN/"" -> "" (missing).
+
+    Labels take few distinct values, so each distinct value is converted once (numeric arrays through
+    `np.unique`, others through a memo keyed by type and value, so True and 1 stay apart).
+    """
+    import numpy as np
+
+    arr = np.asarray(raw)
+    if arr.dtype.kind in "iuf":
+        uniq, inverse = np.unique(arr, return_inverse=True)
+        texts = [_label_text(v.item()) for v in uniq]
+        return [texts[i] for i in inverse.reshape(-1)]
+    memo: dict[tuple[type, object], str] = {}
+    out = []
+    for v in arr:
+        try:
+            text = memo[(type(v), v)]
+        except KeyError:
+            text = memo[(type(v), v)] = _label_text(v)
+        except TypeError:  # an unhashable value
+            text = _label_text(v)
+        out.append(text)
+    return out
 
 
 def _label_text(v: object) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels, label_texts
 from evalaction.errors import InvalidDataset
@@ -49,8 +49,8 @@ def read_table(path: Path, spec: DatasetSpec, fmt: str, task: str, options: Read
     hasher = FeatureHasher()
     chunks: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    ids: list[Any] = []
-    slices: dict[str, list[Any]] = {c: [] for c in spec.slice_columns}
+    ids: list[np.ndarray] = []
+    slices: dict[str, list[np.ndarray]] = {c: [] for c in spec.slice_columns}
     missing_x = 0
     n = 0
     for batch in _batches(path, fmt, wanted, features, task, spec):
@@ -63,9 +63,9 @@ def read_table(path: Path, spec: DatasetSpec, fmt: str, task: str, options: Read
         n += len(x)
         labels.append(_label_values(batch.column(label_col), task))
         if id_col:
-            ids.extend(batch.column(id_col).cast("string").to_pylist())
+            ids.append(batch.column(id_col).cast("string").to_numpy(zero_copy_only=False))
         for c in spec.slice_columns:
-            slices[c].extend(batch.column(c).cast("string").to_pylist())
+            slices[c].append(_shared_strings(batch.column(c)))
     if n == 0:
         raise InvalidDataset(f"{path.name}: expected at least one sample, found an empty table; fix the test set")
     if out is not None:
@@ -82,16 +82,12 @@ def read_table(path: Path, spec: DatasetSpec, fmt: str, task: str, options: Read
     return Dataset(
         source=path,
         format=fmt,
-        ids=np.array(["" if v is None else v for v in ids], dtype=object)
-        if id_col
-        else np.array([str(i) for i in range(n)], dtype=object),
+        ids=_join_ids(ids) if id_col else np.array([str(i) for i in range(n)], dtype=object),
         raw_labels=raw,
         y=y,
         classes=classes,
         features=feats,
-        slices={
-            c: np.array(["None" if v is None else v for v in vals], dtype=object) for c, vals in slices.items()
-        },
+        slices={c: np.concatenate(parts) for c, parts in slices.items()},
         missing_values=missing_x + missing_labels,
         missing_labels=missing_labels,
         row_hashes=hasher.row_hashes,
@@ -215,6 +211,24 @@ def _batches(
         ) from None
 
 
+def _join_ids(parts: list[np.ndarray]) -> np.ndarray:
+    import numpy as np
+
+    ids = np.concatenate(parts).astype(object, copy=False)
+    ids[np.equal(ids, None)] = ""
+    return ids
+
+
+def _shared_strings(col: pa.Array) -> np.ndarray:
+    """A column as an object array of text in which equal values share one str (slices take few values)."""
+    import numpy as np
+
+    encoded = col.cast("string").dictionary_encode()
+    words = np.array([*encoded.dictionary.to_pylist(), "None"], dtype=object)
+    codes = encoded.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
+    return words[codes.astype(np.int64)]
+
+
 def _as_float(col: pa.Array) -> np.ndarray:
     """A numeric column as float64, nulls as NaN."""
     import numpy as np
@@ -227,9 +241,12 @@ def _as_float(col: pa.Array) -> np.ndarray:
 
 def _label_values(col: pa.Array, task: str) -> np.ndarray:
     import numpy as np
+    import pyarrow as pa
 
     if task == "regression":
         return _as_float(col)
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        return np.asarray(col.to_numpy(zero_copy_only=False))  # nulls become NaN: missing labels
     return np.asarray(col.to_pylist(), dtype=object)
 
 
