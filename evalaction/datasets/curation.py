@@ -101,7 +101,9 @@ def find_leakage(
         by_content |= np.isin(test.hashes(), train.hashes())
         if test.content_sha256 is not None and train.content_sha256 is not None:
             by_content |= np.isin(test.content_sha256.astype(str), train.content_sha256.astype(str))
-        if test.has_ids and train.has_ids:
+        # image ids are paths inside their folder: train/cat/1.png and test/cat/1.png are different images
+        is_images = test.content_sha256 is not None or train.content_sha256 is not None
+        if test.has_ids and train.has_ids and not is_images:
             by_id |= np.isin(test_ids, train.ids.astype(str))
         if test.perceptual_hashes is not None and train.perceptual_hashes is not None:
             from evalaction.datasets.hashing import near_matches

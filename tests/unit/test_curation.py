@@ -182,6 +182,10 @@ def test_near_leakage_between_image_folders(tmp_path: Path) -> None:
     train = read_image_folder(tmp_path / "train", DatasetSpec(path="x"), "multiclass", ReadOptions(features=False))
     lk = curation.find_leakage(test, train, None, 4)
     assert lk is not None and lk.n == 1 and lk.examples == ["c/exact.png"] and lk.near == 1
+    # same relative paths, different pictures: not a leak (image ids are paths inside their own folder)
+    Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).save(_mk(tmp_path / "other" / "c" / "new.png"))
+    other = read_image_folder(tmp_path / "other", DatasetSpec(path="x"), "multiclass", ReadOptions(features=False))
+    assert curation.find_leakage(test, other, None, 4).n == 0  # type: ignore[union-attr]
 
 
 def _mk(path: Path) -> Path:

@@ -195,3 +195,23 @@ def test_coco_missing_image_and_escaping_path(tmp_path: Path) -> None:
     (root / "test" / "_annotations.coco.json").write_text(json.dumps(doc))
     with pytest.raises(InvalidDataset, match="leaves the export's folder"):
         read_coco(root, SPEC, "multiclass")
+
+
+def test_train_split_of_the_same_export_is_checked_for_leakage(plan_dir: Path, folder_export: Path) -> None:
+    import shutil
+
+    from evalaction.config import load_plan
+    from evalaction.datasets import load_plan_datasets
+    from evalaction.stages.plan import run_plan
+
+    leaked = sorted((folder_export / "test" / "dog").iterdir())[0]
+    shutil.copy(leaked, folder_export / "train" / "dog" / "copied.png")  # a test image also in train
+    text = (plan_dir / "evalaction.yml").read_text()
+    text = text.replace("  path: data/test.csv\n", f"  path: {folder_export}\n  train_split: train\n")
+    text = text.replace("  id_column: id\n", "")
+    (plan_dir / "evalaction.yml").write_text(text + "  curation:\n    leakage: 0\n")
+    loaded = load_plan(plan_dir / "evalaction.yml")
+    test, train = load_plan_datasets(loaded)
+    assert test.split == "test" and train is not None and train.split == "train" and len(train) == 7
+    card = run_plan(loaded=loaded, dataset=test, train=train).dataset
+    assert card.leakage is not None and card.leakage.n == 1 and card.leakage.examples == [f"dog/{leaked.name}"]
