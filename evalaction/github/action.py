@@ -31,6 +31,7 @@ from evalaction.github.settings import CommentMode, Settings
 if TYPE_CHECKING:
     from evalaction.artifacts import GateResult, RunResult
     from evalaction.config import LoadedPlan
+    from evalaction.datasets.sources import DataSources
     from evalaction.github.publish import GitHubPublisher, StatusState
 
 EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -73,6 +74,11 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
     token = settings.token_value()
     if token:
         commands.add_mask(token, out=stream)
+    from evalaction.datasets.sources import DataSources
+
+    sources = DataSources.from_environ(env)  # ROBOFLOW_API_KEY and EVALACTION_CACHE
+    if sources.roboflow_api_key is not None:
+        commands.add_mask(sources.roboflow_api_key.get_secret_value(), out=stream)
 
     def publisher_for(repository: str) -> GitHubPublisher | None:
         if not token:
@@ -81,7 +87,9 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
 
         return GitHubPublisher(make_client(api_url=settings.api_url, token=token), repository)
 
-    return Action(settings, publisher_for=publisher_for, out=stream, git_lfs=shutil.which("git-lfs")).run()
+    return Action(
+        settings, publisher_for=publisher_for, out=stream, git_lfs=shutil.which("git-lfs"), sources=sources
+    ).run()
 
 
 class Action:
@@ -94,8 +102,10 @@ class Action:
         publisher_for: Callable[[str], GitHubPublisher | None],
         out: TextIO,
         git_lfs: str | None,
+        sources: DataSources | None = None,
     ) -> None:
         self.settings = settings
+        self.sources = sources
         self._publisher_for = publisher_for
         self.out = out
         self.git_lfs = git_lfs
@@ -285,6 +295,7 @@ class Action:
             baseline_path=evaluation.baseline,
             hooks=PipelineHooks(stage_started=started, stage_finished=finished),
             run_url=self.settings.run_url,
+            sources=self.sources,
         )
 
     # ------------------------------------------------------------------ publishing
