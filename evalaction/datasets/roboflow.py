@@ -88,6 +88,9 @@ def fetch_roboflow(source: RoboflowSource, sources: DataSources) -> FetchedExpor
     staging.mkdir()
     try:
         export = _download(source, secret, staging, debug=sources.debug)
+        if (target / COMPLETE_MARKER).is_file():  # a concurrent run finished first: keep its copy
+            log.info("roboflow %s: another run filled the cache meanwhile", source.key)
+            return FetchedExport(target, cache_hit=True)
         if target.exists():  # an incomplete folder from an older run (no marker): replace it
             shutil.rmtree(target)
         export.rename(target)

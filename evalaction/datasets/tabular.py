@@ -215,7 +215,7 @@ def _join_ids(parts: list[np.ndarray]) -> np.ndarray:
     import numpy as np
 
     ids = np.concatenate(parts).astype(object, copy=False)
-    ids[np.equal(ids, None)] = ""
+    ids[ids == None] = ""  # noqa: E711 - elementwise comparison with None on an object array
     return ids
 
 
