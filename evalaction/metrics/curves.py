@@ -115,9 +115,7 @@ class SortedScores:
         the sum runs over the distinct positive scores. Requires at least one positive."""
         if self.pos.size == 0:
             return float("nan")
-        last = np.r_[
-            np.flatnonzero(np.diff(self.pos)), self.pos.size - 1
-        ]  # last index of each distinct value
+        last = np.r_[np.flatnonzero(np.diff(self.pos)), self.pos.size - 1]  # last index of each distinct value
         values = self.pos[last]
         n_equal = np.diff(np.r_[-1, last])
         tp, fp = self.counts_at(values)

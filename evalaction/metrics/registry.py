@@ -17,6 +17,11 @@ out says so in `note`. Values are never NaN.
 Conventions match scikit-learn with `zero_division=np.nan` (undefined per-class values are left out of the
 macro and weighted means) except where noted: MCC and Cohen's kappa are undefined, not 0, when their
 denominator is 0.
+
+Labels outside the class list: with `outside_label=True`, `y_true == -1` marks a sample whose label is not one
+of the classes. It counts as an error for every model (it lowers accuracy, and a prediction of class c on it
+is a false positive of c), but it is no class of its own: per-class values and macro means cover the K
+classes only. This is scikit-learn's behaviour with `labels=range(K)` and -1 left in `y_true`.
 """
 
 from __future__ import annotations
@@ -29,10 +34,10 @@ from functools import cached_property
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from evalaction.errors import BadInput, InvalidDataset, ModelOutputInvalid
 from evalaction.metrics.curves import SortedScores, calibration_bins
+from evalaction.metrics.values import MetricValue
 
 Task = Literal["binary", "multiclass", "regression"]
 TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
@@ -42,18 +47,6 @@ ECE_BINS = 15
 RESIDUAL_QUANTILES = (5, 25, 50, 75, 95)
 # Probabilities from float32 softmax sum to 1 within ~1e-6; 1e-3 still catches logits and unnormalised scores.
 ROW_SUM_TOLERANCE = 1e-3
-
-
-class MetricValue(BaseModel):
-    """One metric on one set of predictions: a value, or the reason there is none."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    value: float | None
-    per_class: dict[str, float | None] | None = None
-    undefined: str | None = None
-    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,11 +77,33 @@ class MetricInputs:
         self.k = len(classes)
         self._sorted: dict[int, SortedScores] = {}
 
+    def subset(self, mask: np.ndarray) -> MetricInputs:
+        """The same inputs restricted to `mask` (a slice), without validating again."""
+        return MetricInputs(
+            self.task,
+            self.y_true[mask],
+            self.y_pred[mask],
+            None if self.y_score is None else self.y_score[mask],
+            self.classes,
+        )
+
     @cached_property
+    def _counts(self) -> np.ndarray:
+        # One bincount: K x K for the classes, plus a last row for labels outside the class list (-1).
+        rows = np.where(self.y_true < 0, self.k, self.y_true)
+        flat = rows * self.k + self.y_pred
+        out: np.ndarray = np.bincount(flat, minlength=(self.k + 1) * self.k).reshape(self.k + 1, self.k)
+        return out
+
+    @property
     def confusion(self) -> np.ndarray:
-        """K x K counts, rows = true class, columns = predicted class (one bincount)."""
-        flat = self.y_true * self.k + self.y_pred
-        return np.bincount(flat, minlength=self.k * self.k).reshape(self.k, self.k)
+        """K x K counts, rows = true class, columns = predicted class (outside-label samples excluded)."""
+        return self._counts[: self.k]
+
+    @property
+    def n_outside(self) -> int:
+        """Samples whose label is outside the class list (y_true == -1)."""
+        return int(self._counts[self.k].sum())
 
     @cached_property
     def tp(self) -> np.ndarray:
@@ -102,7 +117,8 @@ class MetricInputs:
 
     @cached_property
     def predicted(self) -> np.ndarray:
-        out: np.ndarray = self.confusion.sum(axis=0).astype(np.float64)
+        # Predictions on outside-label samples are false positives of the predicted class.
+        out: np.ndarray = self._counts.sum(axis=0).astype(np.float64)
         return out
 
     @cached_property
@@ -132,6 +148,8 @@ class MetricInputs:
         later = np.arange(self.k)[None, :] > self.y_true[:, None]
         tied_later = ((s == own) & later).sum(axis=1)
         out: np.ndarray = higher + tied_later
+        # An outside label is never among the top k.
+        out[self.y_true < 0] = self.k
         return out
 
     @cached_property
@@ -178,12 +196,8 @@ class Metric:
             value = None
         per_class = None
         if out.per_class is not None:
-            per_class = {
-                k: (v if v is not None and math.isfinite(v) else None) for k, v in out.per_class.items()
-            }
-        return MetricValue(
-            name=self.name, value=value, per_class=per_class, undefined=undefined, note=out.note
-        )
+            per_class = {k: (v if v is not None and math.isfinite(v) else None) for k, v in out.per_class.items()}
+        return MetricValue(name=self.name, value=value, per_class=per_class, undefined=undefined, note=out.note)
 
 
 _REGISTRY: dict[str, Metric] = {}
@@ -406,7 +420,9 @@ def _mcc(d: MetricInputs) -> _Out:
     s = float(d.n)
     t = d.support
     p = d.predicted
-    den = math.sqrt((s * s - float(p @ p)) * (s * s - float(t @ t)))
+    # Outside labels form one more true class that is never predicted: it adds to t.t only.
+    tt = float(t @ t) + float(d.n_outside) ** 2
+    den = math.sqrt((s * s - float(p @ p)) * (s * s - tt))
     if den == 0:
         return _Out(None, undefined="every sample has the same true class or the same predicted class")
     return _Out((c * s - float(t @ p)) / den)
@@ -445,9 +461,7 @@ def _area_metric(d: MetricInputs, kind: str, area: Callable[[SortedScores], floa
     if d.task == "binary":
         for present, absent in ((0, 1), (1, 0)):
             if d.support[absent] == 0 and (both or absent == 1):
-                return _Out(
-                    None, undefined=f"{kind} needs {need}; the test set has only `{d.classes[present]}`"
-                )
+                return _Out(None, undefined=f"{kind} needs {need}; the test set has only `{d.classes[present]}`")
         return _Out(area(d.sorted_scores(1)))
     values = _ovr_areas(d, area, needs_negatives=both)
     per_class = _per_class(d, values)
@@ -497,7 +511,9 @@ def _average_precision(d: MetricInputs) -> _Out:
 def _log_loss(d: MetricInputs) -> _Out:
     assert d.y_score is not None
     eps = np.finfo(d.y_score.dtype).eps
-    p = np.clip(d.y_score[np.arange(d.n), d.y_true], eps, 1 - eps)
+    # An outside label had probability 0 under every model: clipped to eps, the largest loss there is.
+    own = np.where(d.y_true >= 0, d.y_score[np.arange(d.n), d.y_true], 0.0)
+    p = np.clip(own, eps, 1 - eps)
     return _Out(float(-np.mean(np.log(p))))
 
 
@@ -607,9 +623,7 @@ def _r2(d: MetricInputs) -> _Out:
 def _mape(d: MetricInputs) -> _Out:
     zeros = int(np.count_nonzero(d.y_true == 0))
     if zeros:
-        return _Out(
-            None, undefined=f"MAPE divides by |y_true| and {zeros} true values are 0; use mae instead"
-        )
+        return _Out(None, undefined=f"MAPE divides by |y_true| and {zeros} true values are 0; use mae instead")
     return _Out(float(np.mean(np.abs(d.residuals) / np.abs(d.y_true))))
 
 
@@ -680,7 +694,9 @@ def _check_task(task: str) -> None:
         raise BadInput(f"Expected task to be one of {', '.join(TASKS)}, got `{task}`")
 
 
-def _as_labels(name: str, values: np.ndarray, k: int, error: type[BadInput]) -> np.ndarray:
+def _as_labels(
+    name: str, values: np.ndarray, k: int, error: type[BadInput], *, outside_ok: bool = False
+) -> np.ndarray:
     if values.dtype.kind == "b":
         values = values.astype(np.int64)
     if values.dtype.kind == "f":
@@ -694,7 +710,7 @@ def _as_labels(name: str, values: np.ndarray, k: int, error: type[BadInput]) -> 
             "map class names to indices first"
         )
     values = values.astype(np.int64, copy=False)
-    out = (values < 0) | (values >= k)
+    out = (values < (-1 if outside_ok else 0)) | (values >= k)
     if out.any():
         bad = int(np.flatnonzero(out)[0])
         raise error(
@@ -710,8 +726,13 @@ def prepare_inputs(
     y_pred: np.ndarray | Sequence[float],
     y_score: np.ndarray | None = None,
     classes: Sequence[str] | None = None,
+    *,
+    outside_label: bool = False,
 ) -> MetricInputs:
-    """Validate the arrays once; raise BadInput (or a subclass) naming the array, sample and fix."""
+    """Validate the arrays once; raise BadInput (or a subclass) naming the array, sample and fix.
+
+    `outside_label`: allow `y_true == -1` for labels outside the class list (see the module docstring).
+    """
     _check_task(task)
     yt = np.asarray(y_true)
     yp = np.asarray(y_pred)
@@ -737,13 +758,11 @@ def prepare_inputs(
     if len(names) < 2:
         raise BadInput(f"Expected at least 2 class names for a {task} task, got {len(names)}")
     if task == "binary" and len(names) != 2:
-        raise BadInput(
-            f"Expected exactly 2 classes for a binary task, got {len(names)}; use task: multiclass"
-        )
+        raise BadInput(f"Expected exactly 2 classes for a binary task, got {len(names)}; use task: multiclass")
     if len(set(names)) != len(names):
         raise BadInput(f"Expected distinct class names, got duplicates in {names}")
     k = len(names)
-    yt = _as_labels("y_true", yt, k, InvalidDataset)
+    yt = _as_labels("y_true", yt, k, InvalidDataset, outside_ok=outside_label)
     yp = _as_labels("y_pred", yp, k, ModelOutputInvalid)
     score = None
     if y_score is not None:
@@ -777,10 +796,12 @@ def compute_metrics(
     y_pred: np.ndarray | Sequence[float],
     y_score: np.ndarray | None = None,
     classes: Sequence[str] | None = None,
+    *,
+    outside_label: bool = False,
 ) -> dict[str, MetricValue]:
     """Compute `names` (all metrics of the task when None) on one set of predictions."""
     metrics = [get_metric(n) for n in (available_metrics(task) if names is None else names)]
-    inputs = prepare_inputs(task, y_true, y_pred, y_score, classes)
+    inputs = prepare_inputs(task, y_true, y_pred, y_score, classes, outside_label=outside_label)
     return compute_on(inputs, [m.name for m in metrics])
 
 

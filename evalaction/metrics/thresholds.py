@@ -13,107 +13,25 @@ Ties go to the threshold closest to the reference (0.5 for binary), so the advic
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
-from evalaction.errors import BadInput
 from evalaction.metrics.curves import BinaryCurve, SortedScores, binary_curve
+from evalaction.metrics.values import Constraint, ThresholdPoint, ThresholdTuning, parse_constraint
+
+__all__ = [
+    "Constraint",
+    "ThresholdPoint",
+    "ThresholdTuning",
+    "finding",
+    "parse_constraint",
+    "tune_binary",
+    "tune_one_vs_rest",
+]
 
 GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
 DEFAULT_THRESHOLD = 0.5
-
-ConstraintMetric = Literal["precision", "recall", "specificity", "fpr"]
-# What to maximise once the constraint holds: the metric the constraint trades against.
-_OBJECTIVE: dict[str, str] = {
-    "precision": "recall",
-    "recall": "precision",
-    "specificity": "recall",
-    "fpr": "recall",
-}
-_ALIASES = {"tpr": "recall", "sensitivity": "recall", "ppv": "precision", "tnr": "specificity"}
-_CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|>|<)\s*([0-9]*\.?[0-9]+)\s*$")
-
-
-class Constraint(BaseModel):
-    """`metric op value`, e.g. precision >= 0.95."""
-
-    model_config = ConfigDict(frozen=True)
-
-    metric: ConstraintMetric
-    op: Literal[">=", "<=", ">", "<"]
-    value: float
-
-    def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.value:g}"
-
-    @property
-    def objective(self) -> str:
-        return _OBJECTIVE[self.metric]
-
-
-def parse_constraint(text: str, *, where: str = "thresholds.constraint") -> Constraint:
-    """Parse `precision >= 0.95` (metrics: precision, recall/tpr, specificity, fpr; values in [0, 1])."""
-    m = _CONSTRAINT.match(text.lower())
-    if not m:
-        raise BadInput(
-            f"Expected `{where}` like `precision >= 0.95` (metric, comparison, number), got {text!r}"
-        )
-    metric = _ALIASES.get(m.group(1), m.group(1))
-    if metric not in _OBJECTIVE:
-        raise BadInput(
-            f"Expected `{where}` to constrain one of {', '.join(_OBJECTIVE)}, got `{m.group(1)}` in {text!r}"
-        )
-    value = float(m.group(3))
-    if not 0.0 <= value <= 1.0:
-        raise BadInput(f"Expected the number in `{where}` to lie in [0, 1], got {value:g} in {text!r}")
-    return Constraint(metric=metric, op=m.group(2), value=value)  # type: ignore[arg-type]
-
-
-class ThresholdPoint(BaseModel):
-    """The confusion counts and metrics at one operating point (threshold None: the argmax decision)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    threshold: float | None
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-    precision: float | None
-    recall: float | None
-    f1: float | None
-    specificity: float | None
-    youden_j: float | None
-
-    @property
-    def fpr(self) -> float | None:
-        return None if self.specificity is None else 1.0 - self.specificity
-
-    def get(self, metric: str) -> float | None:
-        return self.fpr if metric == "fpr" else getattr(self, metric)
-
-
-class ThresholdTuning(BaseModel):
-    """Tuned thresholds for one positive class against a reference operating point."""
-
-    model_config = ConfigDict(frozen=True)
-
-    positive_class: str
-    n: int
-    n_positive: int
-    reference_label: str  # "threshold 0.5" or "argmax"
-    reference: ThresholdPoint
-    best_f1: ThresholdPoint | None = None
-    youden: ThresholdPoint | None = None
-    constraint: str | None = None
-    constrained: ThresholdPoint | None = None
-    constraint_note: str | None = None
-    table: list[ThresholdPoint] = []
-    undefined: str | None = None
 
 
 def _div(a: float, b: float) -> float | None:
@@ -144,9 +62,7 @@ def _point_at(srt: SortedScores, t: float) -> ThresholdPoint:
     return _point(float(t), int(tp), int(fp), srt.pos.size, srt.neg.size)
 
 
-def _pick(
-    candidates: np.ndarray, objective: np.ndarray, thresholds: np.ndarray, reference: float
-) -> int | None:
+def _pick(candidates: np.ndarray, objective: np.ndarray, thresholds: np.ndarray, reference: float) -> int | None:
     """Index of the best objective among `candidates`; ties go to the threshold nearest the reference."""
     if not candidates.any():
         return None
@@ -243,9 +159,7 @@ def tune_binary(
         if constrained is None:
             best = np.max(values) if constraint.op in (">=", ">") else np.min(values)
             note = f"no threshold reaches {constraint}; the best {constraint.metric} is {best:.3f}"
-    chosen = [
-        p.threshold for p in (best_f1, youden, constrained) if p is not None and p.threshold is not None
-    ]
+    chosen = [p.threshold for p in (best_f1, youden, constrained) if p is not None and p.threshold is not None]
     table_t = sorted({*(float(g) for g in grid), *chosen, *([ref_t] if reference_pred is None else [])})
     table = [_point_at(srt, t) for t in table_t]
     return base.model_copy(

@@ -132,9 +132,7 @@ def test_ece_hand_checked_binary() -> None:
     # 0.9 lands in bin [13/15, 14/15): confidence 0.9, all positive -> gap 0.1 on the other half.
     p1 = np.array([0.1, 0.1, 0.9, 0.9])
     y = np.array([0, 1, 1, 1])
-    r = compute_metrics(
-        "binary", ["ece"], y, (p1 > 0.5).astype(int), np.column_stack([1 - p1, p1]), ["n", "p"]
-    )
+    r = compute_metrics("binary", ["ece"], y, (p1 > 0.5).astype(int), np.column_stack([1 - p1, p1]), ["n", "p"])
     _close(r["ece"].value, 0.5 * 0.4 + 0.5 * 0.1)
 
 
@@ -294,3 +292,35 @@ def test_binary_accepts_a_positive_score_column() -> None:
     two = compute_metrics("binary", ["roc_auc", "log_loss"], y, pred, p, classes)
     assert one["roc_auc"].value == two["roc_auc"].value
     _close(one["log_loss"].value, two["log_loss"].value or 0.0, tol=1e-12)
+
+
+def test_labels_outside_the_class_list_count_as_errors() -> None:
+    y, pred, p, classes = _case(11, 800, 4)
+    y = y.copy()
+    y[::9] = -1  # labels outside the class list
+    r = compute_metrics("multiclass", None, y, pred, p, classes, outside_label=True)
+    _assert_no_nan(r)
+    labels = list(range(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # scikit-learn with labels=range(K) and -1 left in y_true is the reference semantics.
+        _close(r["accuracy"].value, skm.accuracy_score(y, pred))
+        for kind, fn in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)):
+            ref = fn(y, pred, labels=labels, average=None, zero_division=np.nan)
+            assert list(r[kind].per_class.values()) == pytest.approx(list(ref))  # type: ignore[union-attr]
+            _close(r[f"macro_{kind}"].value, fn(y, pred, labels=labels, average="macro", zero_division=np.nan))
+            _close(
+                r[f"weighted_{kind}"].value, fn(y, pred, labels=labels, average="weighted", zero_division=np.nan)
+            )
+        _close(r["mcc"].value, skm.matthews_corrcoef(y, pred))
+        _close(r["cohen_kappa"].value, skm.cohen_kappa_score(y, pred))
+    inside = y >= 0
+    eps = np.finfo(np.float64).eps
+    own = np.where(inside, p[np.arange(y.size), np.maximum(y, 0)], 0.0)
+    _close(r["log_loss"].value, float(-np.mean(np.log(np.clip(own, eps, 1 - eps)))))
+    in_top2 = (np.argsort(-p, axis=1, kind="stable")[:, :2] == y[:, None]).any(axis=1)  # no ties here
+    _close(r["top2_accuracy"].value, float((inside & in_top2).mean()))
+    for c in range(4):
+        _close(r["roc_auc"].per_class[classes[c]], skm.roc_auc_score(y == c, p[:, c]))  # type: ignore[index]
+    with pytest.raises(InvalidDataset, match="found -1"):
+        compute_metrics("multiclass", ["accuracy"], y, pred, p, classes)
