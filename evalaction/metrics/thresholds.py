@@ -232,6 +232,10 @@ def finding(tuning: ThresholdTuning, *, min_points: float = 0.1) -> str | None:
         body = f"recall rises {_points(dr)} for {_points(-dp)} of precision"
     elif dp >= min_points and dr <= -min_points:
         body = f"precision rises {_points(dp)} for {_points(-dr)} of recall"
+    elif dr >= min_points and abs(dp) < min_points:
+        body = f"recall rises {_points(dr)} with precision unchanged"
+    elif dp >= min_points and abs(dr) < min_points:
+        body = f"precision rises {_points(dp)} with recall unchanged"
     elif dr >= 0 and dp >= 0:
         body = f"precision rises {_points(dp)} and recall {_points(dr)}"
     else:

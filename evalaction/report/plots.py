@@ -4,6 +4,9 @@ matplotlib is imported inside the functions (it costs ~0.3 s) and drawn through 
 canvas, never pyplot, so there is no global figure state and no display backend. Files are deterministic:
 fixed sizes and dpi, and the PNG `Software` tag (which carries the matplotlib version) is dropped.
 
+Speed: text is what matplotlib draws slowest, so margins are fixed by hand (a layout engine draws every text
+twice), panels share their axes and tick labels, and confusion matrices annotate only the cells that matter.
+
 Models are passed as an ordered mapping label -> data, normally {"baseline": ..., "candidate": ...}; one
 model alone works too.
 """
@@ -45,7 +48,7 @@ def _color(label: str, i: int) -> str:
 def _figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return Figure(figsize=(width, height), dpi=DPI)
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -70,12 +73,29 @@ def _thin(n: int, limit: int) -> np.ndarray:
 
 
 def confusion_matrices(path: str | Path, matrices: Mapping[str, np.ndarray], classes: Sequence[str]) -> Path:
-    """Counts and row-normalised confusion matrices, one row of panels per model (rows = true class)."""
+    """Counts and row-normalised confusion matrices, one row of panels per model (rows = true class).
+
+    Counts panels print every non-zero cell; row-normalised panels print the diagonal (each class's recall).
+    """
     k = len(classes)
-    side = min(2.0 + 0.35 * k, 7.0)
-    fig = _figure(2 * side + 1.0, side * len(matrices))
-    axes = fig.subplots(len(matrices), 2, squeeze=False)
+    side = min(2.2 + 0.32 * k, 7.0)
+    rows = len(matrices)
+    fig = _figure(2 * side + 0.8, side * rows + 0.2)
+    axes = fig.subplots(
+        rows,
+        2,
+        squeeze=False,
+        gridspec_kw={
+            "left": 0.12,
+            "right": 0.98,
+            "bottom": 0.9 / (side * rows),
+            "top": 1 - 0.45 / (side * rows),
+            "wspace": 0.25,
+            "hspace": 0.35,
+        },
+    )
     ticks = [_short(c, 8) for c in classes]
+    annotate = k <= MAX_ANNOTATED_CLASSES
     for row, (label, cm) in enumerate(matrices.items()):
         cm = np.asarray(cm, dtype=np.float64)
         totals = cm.sum(axis=1, keepdims=True)
@@ -83,26 +103,28 @@ def confusion_matrices(path: str | Path, matrices: Mapping[str, np.ndarray], cla
         for col, (data, kind) in enumerate(((cm, "counts"), (norm, "row-normalised"))):
             ax = axes[row][col]
             vmax = 1.0 if col else max(float(data.max()), 1.0)
-            ax.imshow(data, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
+            ax.imshow(data, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest", aspect="auto")
             ax.set_title(f"{label}: {kind}", fontsize=10)
-            ax.set_xlabel("predicted", fontsize=8)
-            ax.set_ylabel("true", fontsize=8)
             ax.set_xticks(range(k), ticks, rotation=90 if k > 6 else 0, fontsize=7)
-            ax.set_yticks(range(k), ticks, fontsize=7)
-            if k <= MAX_ANNOTATED_CLASSES:
-                for i in range(k):
-                    for j in range(k):
-                        text = f"{int(data[i, j])}" if col == 0 else f"{data[i, j]:.2f}"
-                        dark = data[i, j] > 0.55 * vmax
-                        ax.text(
-                            j,
-                            i,
-                            text,
-                            ha="center",
-                            va="center",
-                            fontsize=7,
-                            color="white" if dark else "black",
-                        )
+            ax.set_yticks(range(k), ticks if col == 0 else [], fontsize=7)
+            if row == rows - 1:
+                ax.set_xlabel("predicted", fontsize=8)
+            if col == 0:
+                ax.set_ylabel("true", fontsize=8)
+            if not annotate:
+                continue
+            cells = zip(*np.nonzero(cm), strict=True) if col == 0 else ((i, i) for i in range(k))
+            for i, j in cells:
+                text = f"{int(data[i, j])}" if col == 0 else f"{data[i, j]:.2f}"
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if data[i, j] > 0.55 * vmax else "black",
+                )
     return _save(fig, path)
 
 
@@ -128,19 +150,53 @@ def _curves_per_class(
 
 
 def _panel_grid(n: int) -> tuple[Figure, list[Axes]]:
+    """n square panels (up to 4 a row) sharing both axes on [0, 1]; tick labels on the outer panels only."""
     cols = min(4, max(n, 1))
     rows = max(1, math.ceil(n / cols))
-    size = 5.0 if n <= 1 else 3.2
-    fig = _figure(size * cols, size * rows)
-    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    size = 5.0 if n <= 1 else 3.0
+    fig = _figure(size * cols + 0.6, size * rows + 0.6)
+    axes = list(
+        fig.subplots(
+            rows,
+            cols,
+            squeeze=False,
+            sharex=True,
+            sharey=True,
+            gridspec_kw={
+                "left": 0.5 / (size * cols),
+                "right": 0.98,
+                "bottom": 0.45 / (size * rows + 0.6),
+                "top": 1 - 0.75 / (size * rows + 0.6),
+                "wspace": 0.08,
+                "hspace": 0.18,
+            },
+        ).ravel()
+    )
+    for ax in axes:
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.01)
+        ax.set_xticks([0, 0.5, 1])
+        ax.set_yticks([0, 0.5, 1])
+        ax.tick_params(labelsize=7)
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, axes
 
 
+def _outer_labels(axes: list[Axes], n: int, xlabel: str, ylabel: str) -> None:
+    """Axis labels on the lowest panel of each column and on the first column only."""
+    cols = min(4, max(n, 1))
+    for i, ax in enumerate(axes[:n]):
+        if i + cols >= n:
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if i % cols == 0:
+            ax.set_ylabel(ylabel, fontsize=8)
+
+
 def _empty(path: str | Path, message: str) -> Path:
     fig = _figure(5.0, 1.2)
-    ax = fig.subplots()
+    ax = fig.subplots(gridspec_kw={"left": 0, "right": 1, "bottom": 0, "top": 1})
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=10)
     return _save(fig, path)
@@ -170,15 +226,12 @@ def roc_curves(
             tpr = np.r_[0.0, cv.tps / cv.n_pos]
             keep = _thin(fpr.size, MAX_CURVE_POINTS)
             auc = roc_auc_from_curve(cv)
-            ax.plot(
-                fpr[keep], tpr[keep], color=_color(label, i), linewidth=1.4, label=f"{label} AUC {auc:.3f}"
-            )
-        ax.set_title(f"{_short(classes[c], 20)}" if len(classes) > 2 else f"ROC, positive = {classes[c]}")
-        ax.set_xlabel("false-positive rate", fontsize=8)
-        ax.set_ylabel("true-positive rate", fontsize=8)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.01)
+            ax.plot(fpr[keep], tpr[keep], color=_color(label, i), linewidth=1.4, label=f"{label} AUC {auc:.3f}")
+        ax.set_title(
+            f"{_short(classes[c], 20)}" if len(classes) > 2 else f"ROC, positive = {classes[c]}", fontsize=9
+        )
         ax.legend(loc="lower right", fontsize=7)
+    _outer_labels(axes, len(shown), "false-positive rate", "true-positive rate")
     title = _title(classes, shown, "ROC")
     if title:
         fig.suptitle(title, fontsize=11)
@@ -210,12 +263,11 @@ def pr_curves(
             )
         prevalence = curves[list(curves)[0]][c].n_pos / np.asarray(y_true).size
         ax.axhline(prevalence, color="#cccccc", linewidth=0.8, linestyle="--")
-        ax.set_title(f"{_short(classes[c], 20)}" if len(classes) > 2 else f"PR, positive = {classes[c]}")
-        ax.set_xlabel("recall", fontsize=8)
-        ax.set_ylabel("precision", fontsize=8)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.01)
+        ax.set_title(
+            f"{_short(classes[c], 20)}" if len(classes) > 2 else f"PR, positive = {classes[c]}", fontsize=9
+        )
         ax.legend(loc="lower left", fontsize=7)
+    _outer_labels(axes, len(shown), "recall", "precision")
     title = _title(classes, shown, "Precision-recall")
     if title:
         fig.suptitle(title, fontsize=11)
@@ -229,7 +281,13 @@ def reliability_diagram(
     from evalaction.metrics.registry import calibration_inputs
 
     fig = _figure(6.0, 6.5)
-    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    top, bottom = fig.subplots(
+        2,
+        1,
+        height_ratios=[3, 1],
+        sharex=True,
+        gridspec_kw={"left": 0.13, "right": 0.97, "bottom": 0.09, "top": 0.94, "hspace": 0.08},
+    )
     top.plot([0, 1], [0, 1], color="#cccccc", linewidth=0.8, linestyle="--", label="perfectly calibrated")
     width = 1.0 / n_bins / max(len(scores), 1)
     for i, (label, s) in enumerate(scores.items()):
@@ -251,9 +309,7 @@ def reliability_diagram(
     top.set_xlim(0, 1)
     top.set_ylim(0, 1.01)
     top.legend(loc="upper left", fontsize=8)
-    top.set_title(
-        "Reliability diagram" + (" (top-label confidence)" if task != "binary" else ""), fontsize=11
-    )
+    top.set_title("Reliability diagram" + (" (top-label confidence)" if task != "binary" else ""), fontsize=11)
     bottom.set_xlabel("predicted probability" if task == "binary" else "confidence", fontsize=9)
     bottom.set_ylabel("samples", fontsize=9)
     return _save(fig, path)
@@ -268,8 +324,9 @@ def per_class_bars(
 ) -> Path:
     """Grouped bars of a per-class metric, one bar per model; undefined values are marked n/a."""
     k = len(classes)
-    fig = _figure(min(max(6.0, 0.55 * k * max(len(values), 1) + 1.5), 20.0), 4.0)
-    ax = fig.subplots()
+    rotate = k > 8
+    fig = _figure(min(max(6.0, 0.55 * k * max(len(values), 1) + 1.5), 20.0), 4.5 if rotate else 4.0)
+    ax = fig.subplots(gridspec_kw={"left": 0.08, "right": 0.98, "bottom": 0.26 if rotate else 0.12, "top": 0.92})
     width = 0.8 / max(len(values), 1)
     x = np.arange(k)
     for i, (label, per_class) in enumerate(values.items()):
@@ -293,7 +350,7 @@ def per_class_bars(
                     va="bottom",
                 )
     ax.set_xticks(
-        x, [_short(c) for c in classes], rotation=45 if k > 8 else 0, ha="right" if k > 8 else "center"
+        x, [_short(c) for c in classes], rotation=45 if rotate else 0, ha="right" if rotate else "center"
     )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(metric)
@@ -308,7 +365,9 @@ def residual_plots(path: str | Path, y_true: np.ndarray, preds: Mapping[str, np.
     """Residual (y_true - y_pred) against prediction, and the residual histogram, for every model."""
     y = np.asarray(y_true, dtype=np.float64)
     fig = _figure(11.0, 4.2)
-    scatter, hist = fig.subplots(1, 2)
+    scatter, hist = fig.subplots(
+        1, 2, gridspec_kw={"left": 0.07, "right": 0.98, "bottom": 0.13, "top": 0.92, "wspace": 0.22}
+    )
     keep = _thin(y.size, MAX_SCATTER_POINTS)
     residuals = {label: y - np.asarray(p, dtype=np.float64) for label, p in preds.items()}
     everything = np.concatenate(list(residuals.values()))

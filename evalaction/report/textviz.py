@@ -109,9 +109,17 @@ class MetricRow:
 
 
 def metric_table(
-    rows: Sequence[MetricRow], *, baseline: str = "baseline", candidate: str = "candidate"
+    rows: Sequence[MetricRow], *, baseline: str | None = "baseline", candidate: str = "candidate"
 ) -> str:
-    """| metric | baseline | candidate | Δ | with arrows; changes for the worse in bold."""
+    """| metric | baseline | candidate | Δ | with arrows; changes for the worse in bold.
+
+    `baseline=None` (no baseline to compare with) gives | metric | candidate |.
+    """
+    if baseline is None:
+        lines = [f"| metric | {md_escape(candidate)} |", "|---|---:|"]
+        for r in rows:
+            lines.append(f"| {md_escape(r.name)} | {fmt_value(r.candidate, digits=3 if r.points else 4)} |")
+        return "\n".join(lines) + "\n"
     lines = [f"| metric | {md_escape(baseline)} | {md_escape(candidate)} | Δ |", "|---|---:|---:|---|"]
     for r in rows:
         d = delta(r.baseline, r.candidate, points=r.points)
@@ -160,15 +168,11 @@ def per_class_delta_table(
         )
     if limit is not None and len(order) > limit:
         rest = len(order) - limit
-        lines.append(
-            f"\n{rest} more {'class' if rest == 1 else 'classes'} not shown; the HTML report lists all."
-        )
+        lines.append(f"\n{rest} more {'class' if rest == 1 else 'classes'} not shown; the HTML report lists all.")
     return "\n".join(lines) + "\n"
 
 
-def value_bars(
-    values: Mapping[str, float | None], *, width: int = 20, lo: float = 0.0, hi: float = 1.0
-) -> str:
+def value_bars(values: Mapping[str, float | None], *, width: int = 20, lo: float = 0.0, hi: float = 1.0) -> str:
     """A table of bars, one per label, scaled so that `hi` fills `width` cells (e.g. per-class recall)."""
     lines = ["| | value | |", "|---|---:|---|"]
     span = hi - lo if hi > lo else 1.0

@@ -50,9 +50,7 @@ def test_finding_singular_point_and_constraint() -> None:
     # 100 positives, 100 negatives. At 0.5: tp 80, fp 2 (precision 97.56%, recall 80%). At 0.47: tp 84, fp 3
     # (precision 96.55%, recall 84%): the best recall with precision >= 0.95 costs 1.0 point of precision.
     y = np.r_[np.ones(100, dtype=bool), np.zeros(100, dtype=bool)]
-    s = np.r_[
-        np.full(80, 0.9), np.full(4, 0.47), np.full(16, 0.05), np.full(2, 0.9), [0.47], np.full(97, 0.1)
-    ]
+    s = np.r_[np.full(80, 0.9), np.full(4, 0.47), np.full(16, 0.05), np.full(2, 0.9), [0.47], np.full(97, 0.1)]
     t = tune_binary(y, s, constraint=parse_constraint("precision >= 0.95"))
     assert t.constrained is not None and t.constrained.threshold == 0.47
     text = finding(t)
@@ -160,3 +158,14 @@ def test_parse_constraint(text: str, metric: str, op: str, value: float) -> None
 def test_parse_constraint_errors(text: str, match: str) -> None:
     with pytest.raises(BadInput, match=match):
         parse_constraint(text)
+
+
+def test_finding_when_only_recall_moves() -> None:
+    # Lowering the threshold from 0.5 to 0.4 adds two positives and no negative.
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.45, 0.42, 0.3, 0.2, 0.1, 0.05])
+    t = tune_binary(y, s)
+    assert t.best_f1 is not None and t.best_f1.threshold == 0.42
+    assert finding(t) == (
+        "At threshold 0.42, recall rises 50.0 points with precision unchanged relative to threshold 0.5, F1 +33.3."
+    )
