@@ -34,9 +34,7 @@ def make_data(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np
     return y, p.argmax(axis=1), p
 
 
-def sklearn_reference(
-    y: np.ndarray, pred: np.ndarray, p: np.ndarray, k: int
-) -> dict[str, Callable[[], float]]:
+def sklearn_reference(y: np.ndarray, pred: np.ndarray, p: np.ndarray, k: int) -> dict[str, Callable[[], float]]:
     """The same metrics, each a separate scikit-learn call (what a straightforward implementation does)."""
     from sklearn import metrics as m
 
