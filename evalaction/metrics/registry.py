@@ -766,7 +766,11 @@ def prepare_inputs(
     yp = _as_labels("y_pred", yp, k, ModelOutputInvalid)
     score = None
     if y_score is not None:
-        score = np.asarray(y_score, dtype=np.float64)
+        score = np.asarray(y_score)
+        # float32 stays float32 (half the memory traffic for the sorts, and scikit-learn also clips log loss
+        # at the input dtype's eps); anything else becomes float64.
+        if score.dtype not in (np.float32, np.float64):
+            score = score.astype(np.float64)
         if task == "binary" and score.ndim == 1:
             score = np.column_stack([1.0 - score, score])
         if score.shape != (n, k):

@@ -324,3 +324,13 @@ def test_labels_outside_the_class_list_count_as_errors() -> None:
         _close(r["roc_auc"].per_class[classes[c]], skm.roc_auc_score(y == c, p[:, c]))  # type: ignore[index]
     with pytest.raises(InvalidDataset, match="found -1"):
         compute_metrics("multiclass", ["accuracy"], y, pred, p, classes)
+
+
+def test_float32_scores_match_sklearn_on_the_same_dtype() -> None:
+    y, pred, p, classes = _case(12, 2000, 5)
+    p32 = p.astype(np.float32)
+    p32[:5] = np.eye(5, dtype=np.float32)  # certain predictions: the log loss clips at float32's eps
+    r = compute_metrics("multiclass", ["log_loss", "roc_auc", "top2_accuracy"], y, pred, p32, classes)
+    _close(r["log_loss"].value, skm.log_loss(y, p32, labels=range(5)), tol=1e-6)
+    _close(r["roc_auc"].value, skm.roc_auc_score(y, p32, multi_class="ovr", labels=range(5)))
+    _close(r["top2_accuracy"].value, skm.top_k_accuracy_score(y, p32, k=2, labels=range(5)))
