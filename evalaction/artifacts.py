@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalaction.config import Plan
+from evalaction.metrics.values import ThresholdTuning
 
 
 class Artifact(BaseModel):
@@ -128,6 +129,18 @@ class InferenceResult(Artifact):
 # ------------------------------------------------------------------------------------------------- metrics stage
 
 
+class SliceGap(Artifact):
+    """A slice whose metric falls short of the overall value (gap > 0 means worse, whatever the direction)."""
+
+    column: str
+    value: str
+    n: int
+    metric: str
+    metric_value: float
+    overall: float
+    gap: float
+
+
 class ModelMetrics(Artifact):
     overall: dict[str, float | None]
     per_class: dict[str, dict[str, float | None]] = Field(
@@ -137,6 +150,19 @@ class ModelMetrics(Artifact):
         default_factory=dict, description="Slice column -> value -> metric -> value (`n` holds the count)."
     )
     undefined: dict[str, str] = Field(default_factory=dict, description="Metric -> why it is undefined here.")
+    notes: dict[str, str] = Field(
+        default_factory=dict, description="Metric -> caveat, e.g. a macro mean that left out a class."
+    )
+    worst_slices: list[SliceGap] = Field(
+        default_factory=list, description="Slices furthest below the overall primary metric, worst first."
+    )
+    thresholds: dict[str, ThresholdTuning] = Field(
+        default_factory=dict,
+        description="Positive class -> threshold tuning (binary: the positive class; multiclass: one-vs-rest).",
+    )
+    threshold_findings: list[str] = Field(
+        default_factory=list, description="One sentence per notable threshold trade-off, biggest F1 gain first."
+    )
 
 
 class MetricsResult(Artifact):
@@ -144,6 +170,13 @@ class MetricsResult(Artifact):
     baseline: ModelMetrics | None
     classes: list[str]
     class_support: dict[str, int]
+    requested: list[str] = Field(
+        default_factory=list, description="The plan's metrics, primary first: the order reports show."
+    )
+    n_outside_labels: int = Field(default=0, description="Test samples whose label is not in the class list.")
+    plots: dict[str, str] = Field(
+        default_factory=dict, description="Plot name -> PNG path relative to the output folder."
+    )
 
 
 # -------------------------------------------------------------------------------------------------- errors stage

@@ -207,11 +207,37 @@ class InferenceSpec(_Strict):
     )
 
 
+class ThresholdSpec(_Strict):
+    """Threshold tuning in the metrics report (binary, and one-vs-rest per class)."""
+
+    enabled: bool = True
+    constraint: str | None = Field(
+        default=None,
+        description="`precision >= 0.95`: also find the threshold with the best recall that meets it "
+        "(constrain precision, recall, specificity or fpr).",
+    )
+
+    @field_validator("constraint")
+    @classmethod
+    def _constraint(cls, v: str | None) -> str | None:
+        from evalaction.errors import BadInput
+        from evalaction.metrics.values import parse_constraint
+
+        if v is None:
+            return v
+        try:
+            return str(parse_constraint(v, where="metrics.thresholds.constraint"))
+        except BadInput as exc:
+            raise ValueError(str(exc)) from None
+
+
 class MetricsSpec(_Strict):
     compute: list[str] = Field(
         default_factory=list, description="Metrics to compute (the primary is always added)."
     )
     primary: str = Field(description="The metric the headline and the bootstrap interval are about.")
+    thresholds: ThresholdSpec = Field(default_factory=ThresholdSpec)
+    plots: bool = Field(default=True, description="Draw PNG plots into the output folder and the HTML report.")
 
 
 class CompareSpec(_Strict):

@@ -1,1 +1,1 @@
-"""Metrics: the names a plan may use, and (deeper) the metric registry."""
+"""Metrics: the names a plan may use (catalog), the metric registry, and threshold tuning."""

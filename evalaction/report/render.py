@@ -88,12 +88,19 @@ def _context(run: RunResult, run_url: str | None) -> dict[str, Any]:
 
 def render_markdown(run: RunResult, *, run_url: str | None = None) -> str:
     """The report as GitHub-flavoured markdown: verdict first, then why, then the evidence in <details>."""
-    return _env().get_template("report.md.j2").render(**_context(run, run_url))
+    from evalaction.report.metrics_section import metrics_markdown
+
+    metrics_md = metrics_markdown(run.metrics, run.plan.plan.task)
+    return _env().get_template("report.md.j2").render(**_context(run, run_url), metrics_md=metrics_md)
 
 
-def render_html(run: RunResult, *, run_url: str | None = None) -> str:
-    """The report as one self-contained HTML file (works when downloaded as an artifact)."""
-    return _env().get_template("report.html.j2").render(**_context(run, run_url))
+def render_html(run: RunResult, *, run_url: str | None = None, out_dir: Path | None = None) -> str:
+    """The report as one self-contained HTML file (works when downloaded as an artifact): the plots saved under
+    `out_dir` are embedded as data URIs."""
+    from evalaction.report.metrics_section import metrics_html_context
+
+    context = {**_context(run, run_url), **metrics_html_context(run.metrics, run.plan.plan.task, out_dir)}
+    return _env().get_template("report.html.j2").render(**context)
 
 
 def write_reports(run: RunResult, out_dir: Path, *, run_url: str | None = None) -> dict[str, Path]:
@@ -105,7 +112,7 @@ def write_reports(run: RunResult, out_dir: Path, *, run_url: str | None = None) 
     }
     paths["results"].write_text(run.model_dump_json(indent=2) + "\n", encoding="utf-8")
     paths["markdown"].write_text(render_markdown(run, run_url=run_url), encoding="utf-8")
-    paths["html"].write_text(render_html(run, run_url=run_url), encoding="utf-8")
+    paths["html"].write_text(render_html(run, run_url=run_url, out_dir=out_dir), encoding="utf-8")
     return paths
 
 
