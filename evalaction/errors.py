@@ -8,6 +8,7 @@
     │   │   ├── LfsPointerInsteadOfWeights
     │   │   └── UnsafeModelFormat   pickle-based weights without `allow_pickle: true`
     │   ├── ModelOutputInvalid      NaN/inf, wrong shape, probabilities that do not sum to one
+    │   ├── InvalidStatisticInput   arrays handed to evalaction.stats do not fit the test asked for
     │   └── InvalidEvent            the GitHub event or action inputs are not usable
     └── ExternalServiceError        a network service failed (GitHub, Modal, Roboflow, W&B) (exit code 3)
         ├── CannotPostComment
@@ -53,6 +54,10 @@ class UnsafeModelFormat(CannotLoadModel):
 
 class ModelOutputInvalid(BadInput):
     """A model produced outputs that cannot be evaluated."""
+
+
+class InvalidStatisticInput(BadInput):
+    """Inputs to a statistical test are inconsistent (lengths, labels, levels, margins)."""
 
 
 class InvalidEvent(BadInput):
