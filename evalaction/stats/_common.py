@@ -147,8 +147,8 @@ def bootstrap_interval(
         lo, hi = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
         return float(2 * estimate - hi), float(2 * estimate - lo)
     b = samples.size
-    share = (np.count_nonzero(samples < estimate) + np.count_nonzero(samples <= estimate)) / (2.0 * b)
-    share = min(max(share, 1.0 / (2 * b)), 1.0 - 1.0 / (2 * b))
+    below = int(np.count_nonzero(samples < estimate)) + int(np.count_nonzero(samples <= estimate))
+    share = min(max(below / (2.0 * b), 1.0 / (2 * b)), 1.0 - 1.0 / (2 * b))
     z0 = norm_ppf(share)
     levels = []
     for z in (norm_ppf(alpha / 2), norm_ppf(1 - alpha / 2)):

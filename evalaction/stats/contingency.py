@@ -224,7 +224,9 @@ def _check_table(table: np.ndarray) -> np.ndarray:
             "build it with joint_table()."
         )
     if not np.issubdtype(t.dtype, np.integer) or (t.size and t.min() < 0):
-        raise InvalidStatisticInput("Expected non-negative integer counts in the joint table; build it with joint_table().")
+        raise InvalidStatisticInput(
+            "Expected non-negative integer counts in the joint table; build it with joint_table()."
+        )
     return t.astype(np.int64)
 
 
@@ -261,9 +263,7 @@ def _merged_cells(t: np.ndarray, predicted_needed: bool) -> tuple[np.ndarray, np
     return counts, unique, labels
 
 
-def _deltas(
-    stats: np.ndarray, k: int, predicted_needed: bool, families: list[str]
-) -> dict[str, np.ndarray]:
+def _deltas(stats: np.ndarray, k: int, predicted_needed: bool, families: list[str]) -> dict[str, np.ndarray]:
     """Candidate - baseline for each requested metric; `stats` is (m, n_stats*K, 1)."""
     s = stats[:, :, 0]
     n_k = s[:, :k]
@@ -300,9 +300,7 @@ def _jackknife(
     loo = total[None, :] - sig  # one row per cell: the table with one of its samples deleted
     values = _deltas(loo[:, :, None], k, predicted_needed, families)
     groups = [np.flatnonzero(labels == y) for y in np.unique(labels)] if stratified else [np.arange(cells.size)]
-    return {
-        name: ([v[g] for g in groups], [cells[g] for g in groups]) for name, v in values.items()
-    }
+    return {name: ([v[g] for g in groups], [cells[g] for g in groups]) for name, v in values.items()}
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -190,10 +190,8 @@ def _z_result(
     auc_b: float, auc_c: float, delta: float, var: float, confidence_level: float, test: str
 ) -> DeLongResult:
     sd = math.sqrt(var)
-    if sd > 0:
-        z = delta / sd
-    else:
-        z = 0.0 if delta == 0 else math.copysign(math.inf, delta)
+    # Zero variance (identical rankings): pROC sets Z = 0 for a zero delta.
+    z = delta / sd if sd > 0 else (0.0 if delta == 0 else math.copysign(math.inf, delta))
     p_greater = 1.0 - norm_cdf(z)
     p_less = norm_cdf(z)
     p_two = 1.0 if z == 0 else min(1.0, 2.0 * norm_cdf(-abs(z)))
@@ -232,7 +230,9 @@ def _check_inputs(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, n
         y = y.astype(bool)
     if not np.all(np.isfinite(s)):
         bad = int(np.flatnonzero(~np.all(np.isfinite(s), axis=0))[0])
-        raise InvalidStatisticInput(f"Expected finite scores, found NaN/inf at sample {bad}; check the model output.")
+        raise InvalidStatisticInput(
+            f"Expected finite scores, found NaN/inf at sample {bad}; check the model output."
+        )
     if y.all() or not y.any():
         raise InvalidStatisticInput(
             "Expected both positives and negatives for ROC AUC, got only one class; the test set needs both."

@@ -86,7 +86,9 @@ def paired_t_tost(x: np.ndarray, y: np.ndarray, *, margin: float, alpha: float =
         p_upper = 0.0 if mean < margin else 1.0
     half = float(student_t.ppf(1 - alpha, df)) * se
     p = max(p_lower, p_upper)
-    return TostResult(mean, margin, alpha, p, p_lower, p_upper, mean - half, mean + half, p < alpha, "paired t TOST")
+    return TostResult(
+        mean, margin, alpha, p, p_lower, p_upper, mean - half, mean + half, p < alpha, "paired t TOST"
+    )
 
 
 def bootstrap_tost(delta: DeltaEstimate, *, margin: float, alpha: float = 0.05) -> TostResult:

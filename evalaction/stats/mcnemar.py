@@ -32,9 +32,7 @@ class McNemarResult:
     c: int
 
 
-def discordant_pairs(
-    y_true: np.ndarray, baseline_pred: np.ndarray, candidate_pred: np.ndarray
-) -> tuple[int, int]:
+def discordant_pairs(y_true: np.ndarray, baseline_pred: np.ndarray, candidate_pred: np.ndarray) -> tuple[int, int]:
     """(b, c): b = baseline right and candidate wrong (negative flips), c = the reverse (positive flips)."""
     y, base, cand = (np.asarray(a) for a in (y_true, baseline_pred, candidate_pred))
     if not (y.shape == base.shape == cand.shape) or y.ndim != 1:

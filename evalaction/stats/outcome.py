@@ -123,7 +123,9 @@ def _check(
 ) -> None:
     check_level(alpha, "alpha")
     if alpha >= 0.5:
-        raise InvalidStatisticInput(f"Expected alpha below 0.5 (a 1 - 2 alpha interval must exist), got {alpha!r}.")
+        raise InvalidStatisticInput(
+            f"Expected alpha below 0.5 (a 1 - 2 alpha interval must exist), got {alpha!r}."
+        )
     if math.isnan(margin) or margin < 0:
         raise InvalidStatisticInput(f"Expected a margin >= 0 in the metric's units, got {margin!r}.")
     if not (0.0 <= p_adjusted <= 1.0):
