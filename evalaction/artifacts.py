@@ -209,17 +209,61 @@ class ErrorsResult(Artifact):
 Outcome = Literal["better", "worse", "equivalent", "inconclusive"]
 
 
+class McNemarReport(Artifact):
+    """McNemar's test on the discordant pairs, reported beside the bootstrap for accuracy."""
+
+    b: int = Field(description="Baseline right, candidate wrong (negative flips).")
+    c: int = Field(description="Baseline wrong, candidate right (positive flips).")
+    p_exact: float = Field(description="Two-sided exact binomial test of b in b + c at 1/2.")
+    p_chi2: float = Field(description="Chi-square on 1 df without continuity correction.")
+    p_chi2_corrected: float = Field(description="Chi-square on 1 df with Edwards' continuity correction.")
+
+
 class MetricComparison(Artifact):
+    """One metric, candidate against baseline on the same samples (delta = candidate - baseline)."""
+
     metric: str
     baseline: float
     candidate: float
-    delta: float
+    delta: float = Field(description="candidate - baseline, in the metric's units.")
     ci_low: float
     ci_high: float
-    confidence: float
-    p_value: float
-    test: str
+    confidence: float = Field(description="Level of [ci_low, ci_high]: 1 - alpha.")
+    tost_ci_low: float
+    tost_ci_high: float
+    tost_confidence: float = Field(
+        description="Level of [tost_ci_low, tost_ci_high]: 1 - 2 alpha, the interval not_worse/equivalent use."
+    )
+    p_value: float = Field(description="Two-sided p for delta = 0, before adjustment.")
+    p_adjusted: float = Field(description="Holm-adjusted across the gated metrics (= p_value if not gated).")
+    test: str = Field(
+        description="e.g. `contingency bootstrap (BCa)`, `paired bootstrap (BCa)`, `DeLong (paired)`."
+    )
+    higher_is_better: bool = True
     outcome: Outcome
+    gated: bool = False
+    rule: Literal["better", "not_worse", "equivalent"] | None = None
+    margin: float | None = None
+    passed: bool | None = Field(default=None, description="Whether the gate's rule holds; None when not gated.")
+    reason: str = ""
+    mcnemar: McNemarReport | None = None
+
+
+class ClassFlips(Artifact):
+    n: int = Field(description="Test samples of this (true) class.")
+    negative: int = Field(description="Baseline right, candidate wrong.")
+    positive: int = Field(description="Baseline wrong, candidate right.")
+
+
+class Flips(Artifact):
+    """Sample-level changes between baseline and candidate (classification only)."""
+
+    n_negative: int
+    n_positive: int
+    per_class: dict[str, ClassFlips] = Field(description="By true class, in class order.")
+    negative_ids: list[str] = Field(description="Ids of negative flips, dataset order, at most `listed_limit`.")
+    positive_ids: list[str] = Field(description="Ids of positive flips, dataset order, at most `listed_limit`.")
+    listed_limit: int
 
 
 class CompareResult(Artifact):
@@ -228,9 +272,27 @@ class CompareResult(Artifact):
     alpha: float
     seed: int
     n_samples: int
+    ci_method: str = "bca"
+    stratified: bool = False
+    holm_family: list[str] = Field(default_factory=list, description="The gated metrics Holm adjusts over.")
+    flips: Flips | None = None
+    undefined: dict[str, str] = Field(
+        default_factory=dict, description="Metric -> why it could not be compared on this test set."
+    )
 
     def get(self, metric: str) -> MetricComparison | None:
         return next((c for c in self.comparisons if c.metric == metric), None)
+
+
+class WandbRun(Artifact):
+    """Where the W&B logging went (or why it did not)."""
+
+    project: str
+    mode: str
+    run_id: str | None = None
+    url: str | None = Field(default=None, description="The run's page (online mode only).")
+    run_dir: str | None = Field(default=None, description="Local run files (offline mode).")
+    error: str | None = Field(default=None, description="One line when logging failed; the run itself did not.")
 
 
 # ----------------------------------------------------------------------------------------------- readiness stage
@@ -302,3 +364,4 @@ class RunResult(Artifact):
     readiness: ReadinessResult
     verdict: VerdictResult
     timings: list[StageTiming]
+    wandb: WandbRun | None = None

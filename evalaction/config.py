@@ -241,9 +241,34 @@ class MetricsSpec(_Strict):
 
 
 class CompareSpec(_Strict):
-    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    """How candidate and baseline are compared (paired bootstrap, DeLong for ROC AUC, Holm across gates)."""
+
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = Field(
+        default=0.05,
+        description="Significance level: (1 - alpha) intervals, Holm at alpha; `not_worse` and `equivalent` "
+        "gates use the (1 - 2 alpha) interval.",
+    )
     n_bootstrap: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
     seed: int = 0
+    stratified: bool = Field(
+        default=False, description="Resample within each true class (class sizes fixed), not over all samples."
+    )
+    ci: Literal["bca", "percentile", "basic"] = Field(
+        default="bca", description="Bootstrap interval: bca (bias-corrected and accelerated), percentile or basic."
+    )
+
+
+class WandbSpec(_Strict):
+    """Log both models' metrics, the comparison and the per-sample flips to Weights & Biases (optional)."""
+
+    project: str = Field(description="W&B project.")
+    entity: str | None = Field(default=None, description="W&B user or team; your default entity when omitted.")
+    mode: Literal["online", "offline", "disabled"] | None = Field(
+        default=None,
+        description="online, offline (run files only) or disabled; default: WANDB_MODE, else online. "
+        "The API key comes from WANDB_API_KEY, never from the plan.",
+    )
+    tags: list[str] = Field(default_factory=list, description="Tags for the W&B run.")
 
 
 class ReadinessSpec(_Strict):
@@ -289,9 +314,24 @@ class ThresholdGate(_Strict):
 
 
 class BaselineGate(_Strict):
+    """A rule against the baseline, decided on the paired delta (candidate - baseline, improvement positive).
+
+    better: the (1 - alpha) interval lies above +margin (and the Holm-adjusted p < alpha);
+    not_worse: the (1 - 2 alpha) interval lies above -margin (non-inferiority; margin 0 asks for an improvement);
+    equivalent: the (1 - 2 alpha) interval lies inside +-margin (TOST). See evalaction/stats/outcome.py.
+    """
+
     rule: Literal["not_worse", "better", "equivalent"]
-    margin: Annotated[float, Field(ge=0, le=1)] = 0.0
+    margin: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.0, description="In the metric's units: 0.01 is one point of accuracy."
+    )
     blocking: bool = True
+
+    @model_validator(mode="after")
+    def _equivalence_needs_margin(self) -> BaselineGate:
+        if self.rule == "equivalent" and self.margin <= 0:
+            raise ValueError("an `equivalent` rule needs a margin > 0, e.g. `margin: 0.01`")
+        return self
 
 
 class BudgetGate(_Strict):
@@ -424,6 +464,9 @@ class Plan(_Strict):
     compare: CompareSpec = Field(default_factory=CompareSpec)
     readiness: ReadinessSpec = Field(default_factory=ReadinessSpec)
     gates: Gates = Field(default_factory=Gates)
+    wandb: WandbSpec | None = Field(
+        default=None, description="Weights & Biases logging; nothing is logged without it."
+    )
 
     @model_validator(mode="after")
     def _metrics_known(self) -> Plan:

@@ -52,12 +52,16 @@ def run_pipeline(
     hooks: PipelineHooks | None = None,
     run_url: str | None = None,
     sources: DataSources | None = None,
+    pr_number: int | None = None,
+    commit: str | None = None,
 ) -> RunResult:
     """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report, each persisted.
 
     `candidate_path`/`baseline_path` override the plan's model paths (the action passes the PR's file and the
     base branch's copy); `baseline_path=None` means there is no baseline (a model added by the PR).
     `sources` carries the Roboflow API key and the download cache (built from the environment by the CLI).
+    With a `wandb:` section in the plan the run is also logged to W&B (with `pr_number` and `commit`) between
+    the verdict and the report.
     """
     from evalaction.datasets import load_plan_datasets
     from evalaction.report.render import write_reports
@@ -70,6 +74,10 @@ def run_pipeline(
     from evalaction.stages.verdict import run_verdict
 
     hooks = hooks or PipelineHooks()
+    if loaded.plan.wandb is not None:
+        from evalaction.integrations.wandb_log import require_wandb
+
+        require_wandb()
     out_dir.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     p = loaded.plan
@@ -106,8 +114,9 @@ def run_pipeline(
     with hooks.stage("verdict"):
         verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness)
         verdict.write(out_dir / "verdict.json")
-    with hooks.stage("report"):
-        result = RunResult(
+
+    def assemble() -> RunResult:
+        return RunResult(
             evalaction_version=__version__,
             started_at=started,
             plan=plan,
@@ -119,5 +128,14 @@ def run_pipeline(
             verdict=verdict,
             timings=list(hooks.timings),
         )
+
+    wandb_run = None
+    if p.wandb is not None:
+        from evalaction.integrations.wandb_log import log_run
+
+        with hooks.stage("wandb"):
+            wandb_run = log_run(assemble(), out_dir=out_dir, spec=p.wandb, pr_number=pr_number, commit=commit)
+    with hooks.stage("report"):
+        result = assemble().model_copy(update={"wandb": wandb_run})
         write_reports(result, out_dir, run_url=run_url)
     return result

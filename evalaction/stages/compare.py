@@ -1,180 +1,524 @@
-"""Stage 5: paired comparison of candidate and baseline: per metric, better, worse, equivalent or inconclusive."""
+"""Stage 5: paired comparison of candidate and baseline: per metric, better, worse, equivalent or inconclusive.
+
+Every metric the plan gates against the baseline (and the primary metric) gets delta = candidate - baseline on
+the same samples, its (1 - alpha) and (1 - 2 alpha) intervals, a raw and a Holm-adjusted p-value, the test used,
+an outcome and, when gated, whether the gate's rule holds. The test depends on the metric:
+
+    | metric                                                   | test                                         |
+    |----------------------------------------------------------|----------------------------------------------|
+    | accuracy, balanced accuracy, precision/recall/F1 (per     | contingency bootstrap: multinomial resampling|
+    | class, macro), specificity                                | of the joint (label, baseline, candidate)    |
+    |                                                          | table; exact, cost independent of N          |
+    | ROC AUC, binary                                          | DeLong's paired test (Sun & Xu fast midranks)|
+    | anything else (log loss, Brier, top-k, regression, ...)  | paired index bootstrap (ROC AUC multiclass   |
+    |                                                          | and average precision stratified by class)   |
+
+McNemar's test is reported beside accuracy. Holm adjusts across the gated metrics; outcomes and rules follow the
+decision table of `evalaction.stats.outcome`, on deltas oriented so that positive is an improvement.
+Statistics live in `evalaction.stats` (pure numpy); this module maps the plan onto them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from evalaction.artifacts import CompareResult, InferenceResult, MetricComparison
+from evalaction.artifacts import ClassFlips, CompareResult, Flips, McNemarReport, MetricComparison
 from evalaction.config import parse_metric_ref
 from evalaction.predictions import Predictions, read_predictions
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from evalaction.artifacts import Outcome, PlanResult
+    from evalaction.artifacts import InferenceResult, PlanResult
+    from evalaction.config import Plan
+
+# Each comparison lists at most this many flipped sample ids per direction (counts are always complete).
+MAX_LISTED_FLIPS = 200
+
+_METHOD_LABEL = {"bca": "BCa", "percentile": "percentile", "basic": "basic"}
 
 
-def _metric_on(ref: str, p: Predictions, idx: np.ndarray | None = None) -> float:
-    """Metric value on the samples `idx` (all when None)."""
-    from evalaction.stages.metrics import _classification_metric, _regression_metric
+@dataclass(frozen=True)
+class _Measured:
+    """One metric's paired delta before the plan's rules: values, intervals, raw p, test."""
 
-    name, cls = parse_metric_ref(ref)
-    sub = (
-        p
-        if idx is None
-        else Predictions(
-            ids=p.ids[idx],
-            y=p.y[idx],
-            pred=p.pred[idx],
-            scores=None if p.scores is None else p.scores[idx],
-            slices={},
-            classes=p.classes,
-        )
-    )
-    if sub.scores is None:
-        return _regression_metric(name, sub)
-    value, per, _ = _classification_metric(name, sub)
-    if cls is not None:
-        value = (per or {}).get(cls)
-    return float("nan") if value is None else float(value)
-
-
-_CONFUSION_METRICS = {
-    "accuracy",
-    "balanced_accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "macro_f1",
-    "macro_recall",
-    "macro_precision",
-}
-
-
-def confusion_metric(ref: str, cm: np.ndarray) -> np.ndarray:
-    """Metric from stacked confusion matrices cm[b, true, pred] (present classes only for macro averages)."""
-    import numpy as np
-
-    name, cls = parse_metric_ref(ref)
-    tp = np.diagonal(cm, axis1=1, axis2=2).astype(np.float64)
-    support = cm.sum(axis=2).astype(np.float64)
-    predicted = cm.sum(axis=1).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        recall = np.where(support > 0, tp / support, np.nan)
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        f1 = np.where(precision + np.nan_to_num(recall) > 0, 2 * precision * recall / (precision + recall), 0.0)
-    present = support > 0
-    if name == "accuracy":
-        return tp.sum(axis=1) / cm.sum(axis=(1, 2))
-    per = {"recall": recall, "precision": precision, "f1": np.where(present, f1, np.nan)}
-    if cls is not None:
-        return per[name][:, int(cls)]
-    if name in ("balanced_accuracy", "macro_recall"):
-        return np.nanmean(recall, axis=1)
-    if name == "macro_precision":
-        return np.where(present, precision, np.nan).mean(axis=1, where=present)
-    return np.where(present, f1, 0.0).sum(axis=1) / present.sum(axis=1)
-
-
-def _bootstrap_deltas(
-    ref: str, base: Predictions, cand: Predictions, *, n_resamples: int, seed: int
-) -> np.ndarray:
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    n = len(cand.y)
-    name, cls = parse_metric_ref(ref)
-    k = len(cand.classes)
-    if name in _CONFUSION_METRICS and k and (cls is None or cls in cand.classes) and (cand.y >= 0).all():
-        if cls is not None:
-            ref = f"{name}[{cand.classes.index(cls)}]"
-        deltas = np.empty(n_resamples)
-        chunk = max(1, min(n_resamples, 2_000_000 // max(n, 1)))
-        for start in range(0, n_resamples, chunk):
-            b = min(chunk, n_resamples - start)
-            idx = rng.integers(0, n, size=(b, n))
-            offs = (np.arange(b) * k * k)[:, None]
-            cms = []
-            for p in (cand, base):
-                codes = (p.y[idx] * k + p.pred[idx]) + offs
-                cms.append(np.bincount(codes.ravel(), minlength=b * k * k).reshape(b, k, k))
-            deltas[start : start + b] = confusion_metric(ref, cms[0]) - confusion_metric(ref, cms[1])
-        return deltas
-    deltas = np.empty(n_resamples)
-    for b in range(n_resamples):
-        idx = rng.integers(0, n, size=n)
-        deltas[b] = _metric_on(ref, cand, idx) - _metric_on(ref, base, idx)
-    return deltas
-
-
-def paired_bootstrap(
-    ref: str, base: Predictions, cand: Predictions, *, n_resamples: int, alpha: float, seed: int
-) -> tuple[float, float, float, float]:
-    """Percentile interval of delta = metric(cand) - metric(base) over the SAME resampled indices for both models.
-
-    Efron & Tibshirani (1993), ch. 13; p-value by the (k+1)/(B+1) rule (Davison & Hinkley 1997, eq. 4.11) with k the
-    resampled deltas on the far side of zero, doubled for two sides. Returns (delta, low, high, p).
-    """
-    import numpy as np
-
-    deltas = _bootstrap_deltas(ref, base, cand, n_resamples=n_resamples, seed=seed)
-    deltas = deltas[np.isfinite(deltas)]
-    delta = _metric_on(ref, cand) - _metric_on(ref, base)
-    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
-    k = min(int((deltas <= 0).sum()), int((deltas >= 0).sum()))
-    p = min(1.0, 2 * (k + 1) / (len(deltas) + 1))
-    return float(delta), float(low), float(high), float(p)
-
-
-def outcome(low: float, high: float, margin: float, higher_is_better: bool) -> Outcome:
-    """better / worse: the interval excludes zero; equivalent: it lies inside +-margin; otherwise inconclusive."""
-    if not higher_is_better:
-        low, high = -high, -low
-    if low > 0:
-        return "better"
-    if high < 0:
-        return "worse"
-    if margin > 0 and -margin <= low and high <= margin:
-        return "equivalent"
-    return "inconclusive"
+    baseline: float
+    candidate: float
+    delta: float
+    ci: tuple[float, float]
+    tost_ci: tuple[float, float]
+    p_value: float
+    test: str
 
 
 def run_compare(*, plan: PlanResult, inference: InferenceResult, out_dir: Path) -> CompareResult | None:
-    """Delta, interval, p-value and outcome for the primary metric and every metric gated against the baseline."""
-    from evalaction.metrics.catalog import CATALOG
-
+    """Delta, intervals, p-values, outcome and rule for the primary metric and every metric gated vs baseline."""
     if inference.baseline is None:
         return None
-    p = plan.plan
     cand = read_predictions(out_dir / inference.candidate.predictions_path)
     base = read_predictions(out_dir / inference.baseline.predictions_path)
-    refs = [p.metrics.primary, *[r for r in p.gates.vs_baseline if r != p.metrics.primary]]
+    return compare_predictions(plan=plan.plan, baseline=base, candidate=cand)
+
+
+def compare_predictions(
+    *, plan: Plan, baseline: Predictions, candidate: Predictions, max_listed: int = MAX_LISTED_FLIPS
+) -> CompareResult:
+    """The comparison for two models' predictions on the same test set (pure; `run_compare` reads them)."""
+    from evalaction.errors import EvalActionError, InvalidStatisticInput
+    from evalaction.metrics.catalog import CATALOG
+    from evalaction.stats.multitest import holm
+    from evalaction.stats.outcome import decide
+
+    _check_paired(baseline, candidate)
+    spec = plan.compare
+    refs = [plan.metrics.primary, *[r for r in plan.gates.vs_baseline if r != plan.metrics.primary]]
+    classification = plan.task != "regression" and candidate.scores is not None
+    measured: dict[str, _Measured] = {}
+    undefined: dict[str, str] = {}
+
+    pending = list(refs)
+    if classification:
+        keys = {ref: _contingency_key(ref, plan.task, candidate.classes) for ref in refs}
+        confusion_refs = [r for r in refs if keys[r] is not None]
+        try:
+            measured.update(_contingency(confusion_refs, keys, plan, baseline, candidate))
+        except EvalActionError as exc:
+            undefined.update({r: str(exc) for r in confusion_refs})
+        pending = [r for r in refs if r not in confusion_refs]
+    for ref in pending:
+        try:
+            if classification and ref == "roc_auc" and plan.task == "binary":
+                measured[ref] = _delong(plan, baseline, candidate)
+            else:
+                measured[ref] = _index_bootstrap(ref, plan, baseline, candidate)
+        except (EvalActionError, ValueError) as exc:
+            undefined[ref] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+    gated = [r for r in plan.gates.vs_baseline if r in measured]
+    adjusted = dict(zip(gated, holm([measured[r].p_value for r in gated]).tolist(), strict=True))
+    mcnemar = _mcnemar(baseline, candidate) if classification else None
+
     comparisons = []
     for ref in refs:
-        gate = p.gates.vs_baseline.get(ref)
-        delta, low, high, pval = paired_bootstrap(
-            ref, base, cand, n_resamples=p.compare.n_bootstrap, alpha=p.compare.alpha, seed=p.compare.seed
-        )
-        info = CATALOG[parse_metric_ref(ref)[0]]
+        if ref not in measured:
+            continue
+        m = measured[ref]
+        hib = CATALOG[parse_metric_ref(ref)[0]].higher_is_better
+        gate = plan.gates.vs_baseline.get(ref)
+        p_adj = adjusted.get(ref, m.p_value)
+        # Orient so that positive is an improvement: a loss that drops is better.
+        ci, tost_ci = (m.ci, m.tost_ci) if hib else ((-m.ci[1], -m.ci[0]), (-m.tost_ci[1], -m.tost_ci[0]))
+        try:
+            decision = decide(
+                ci=ci,
+                ci_2alpha=tost_ci,
+                p_adjusted=p_adj,
+                alpha=spec.alpha,
+                margin=gate.margin if gate else 0.0,
+                rule=gate.rule if gate else None,
+            )
+        except InvalidStatisticInput as exc:
+            undefined[ref] = str(exc)
+            continue
         comparisons.append(
             MetricComparison(
                 metric=ref,
-                baseline=_metric_on(ref, base),
-                candidate=_metric_on(ref, cand),
-                delta=delta,
-                ci_low=low,
-                ci_high=high,
-                confidence=1 - p.compare.alpha,
-                p_value=pval,
-                test="paired bootstrap (percentile)",
-                outcome=outcome(low, high, gate.margin if gate else 0.0, info.higher_is_better),
+                baseline=m.baseline,
+                candidate=m.candidate,
+                delta=m.delta,
+                ci_low=m.ci[0],
+                ci_high=m.ci[1],
+                confidence=1 - spec.alpha,
+                tost_ci_low=m.tost_ci[0],
+                tost_ci_high=m.tost_ci[1],
+                tost_confidence=1 - 2 * spec.alpha,
+                p_value=m.p_value,
+                p_adjusted=p_adj,
+                test=m.test,
+                higher_is_better=hib,
+                outcome=decision.outcome,
+                gated=gate is not None,
+                rule=gate.rule if gate else None,
+                margin=gate.margin if gate else None,
+                passed=decision.passed,
+                reason=decision.reason if hib else f"{decision.reason} (lower is better: signs flipped)",
+                mcnemar=mcnemar if parse_metric_ref(ref)[0] == "accuracy" else None,
             )
         )
+    flips = (
+        sample_flips(
+            y=candidate.y,
+            baseline_pred=baseline.pred,
+            candidate_pred=candidate.pred,
+            ids=candidate.ids,
+            classes=candidate.classes,
+            max_listed=max_listed,
+        )
+        if classification
+        else None
+    )
     return CompareResult(
         comparisons=comparisons,
-        n_bootstrap=p.compare.n_bootstrap,
-        alpha=p.compare.alpha,
-        seed=p.compare.seed,
-        n_samples=len(cand.y),
+        n_bootstrap=spec.n_bootstrap,
+        alpha=spec.alpha,
+        seed=spec.seed,
+        n_samples=len(candidate.y),
+        ci_method=spec.ci,
+        stratified=spec.stratified,
+        holm_family=gated,
+        flips=flips,
+        undefined=undefined,
     )
+
+
+def sample_flips(
+    *,
+    y: np.ndarray,
+    baseline_pred: np.ndarray,
+    candidate_pred: np.ndarray,
+    ids: np.ndarray,
+    classes: list[str],
+    max_listed: int = MAX_LISTED_FLIPS,
+) -> Flips:
+    """Negative flips (baseline right, candidate wrong) and positive flips (the reverse), per true class."""
+    import numpy as np
+
+    base_right = baseline_pred == y
+    cand_right = candidate_pred == y
+    negative = base_right & ~cand_right
+    positive = ~base_right & cand_right
+    per_class = {
+        name: ClassFlips(
+            n=int(np.count_nonzero(y == k)),
+            negative=int(np.count_nonzero(negative & (y == k))),
+            positive=int(np.count_nonzero(positive & (y == k))),
+        )
+        for k, name in enumerate(classes)
+    }
+    return Flips(
+        n_negative=int(negative.sum()),
+        n_positive=int(positive.sum()),
+        per_class=per_class,
+        negative_ids=[str(i) for i in ids[negative][:max_listed]],
+        positive_ids=[str(i) for i in ids[positive][:max_listed]],
+        listed_limit=max_listed,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ the three tests
+
+
+def _contingency_key(ref: str, task: str, classes: list[str]) -> str | None:
+    """The contingency-bootstrap metric a plan reference maps to, or None for the other paths.
+
+    Mirrors the metrics stage: macro averages and balanced accuracy run over the classes present in the test
+    set; a binary task's overall precision/recall/F1 are the positive class's; specificity is class 0's recall.
+    """
+    name, cls = parse_metric_ref(ref)
+    if cls is not None:
+        if name not in ("precision", "recall", "f1"):
+            return None
+        if cls not in classes:
+            _raise_unknown_class(ref, classes)
+        return f"{name}[{classes.index(cls)}]"
+    averaged = {f"{a}_{m}" for a in ("macro", "micro", "weighted") for m in ("precision", "recall", "f1")}
+    if name in averaged or name in ("accuracy", "mcc", "cohen_kappa"):
+        return name
+    if name == "balanced_accuracy":
+        return "macro_recall"
+    if name in ("precision", "recall", "f1"):
+        return f"{name}[1]" if task == "binary" else f"macro_{name}"
+    if name == "specificity" and task == "binary":
+        return "recall[0]"
+    return None
+
+
+def _raise_unknown_class(ref: str, classes: list[str]) -> None:
+    """A per-class reference to a class the test set does not have."""
+    from evalaction.errors import InvalidPlan
+
+    shown = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
+    raise InvalidPlan(
+        f"`gates.vs_baseline.{ref}`: expected a class of the test set ({shown}), found {ref!r}; "
+        "fix the class name in brackets"
+    )
+
+
+def _contingency(
+    refs: list[str], keys: dict[str, str | None], plan: Plan, base: Predictions, cand: Predictions
+) -> dict[str, _Measured]:
+    import numpy as np
+
+    from evalaction.stats.contingency import contingency_bootstrap as bootstrap
+    from evalaction.stats.contingency import count_statistics, joint_table, metrics_from_counts
+
+    if not refs:
+        return {}
+    spec = plan.compare
+    k = len(cand.classes)
+    # Labels outside the class list become one extra class that no model predicts: they count as errors for
+    # accuracy, as the metrics stage counts them, and stay out of every average.
+    y = np.where(cand.y < 0, k, cand.y).astype(np.int64)
+    k_table = k + 1 if (cand.y < 0).any() else k
+    table = joint_table(y, base.pred.astype(np.int64), cand.pred.astype(np.int64), k_table)
+    present = sorted(set(np.unique(cand.y[cand.y >= 0]).tolist()))
+    wanted = {str(keys[r]) for r in refs}
+    families = sorted({w.split("[")[0] for w in wanted})
+    results = bootstrap(
+        table,
+        metrics=families,
+        n_resamples=spec.n_bootstrap,
+        confidence_level=1 - spec.alpha,
+        method=spec.ci,
+        seed=spec.seed,
+        stratified=spec.stratified,
+        macro_classes=present,
+    )
+    counts = count_statistics(table)
+    mask = np.zeros(k_table, dtype=bool)
+    mask[present] = True
+    values = [metrics_from_counts(counts[0], counts[1 + role], counts[3 + role], mask) for role in (0, 1)]
+    label = _METHOD_LABEL[spec.ci]
+    test = f"{'stratified ' if spec.stratified else ''}contingency bootstrap ({label})"
+    out = {}
+    for ref in refs:
+        key = str(keys[ref])
+        family, _, idx = key.partition("[")
+        b_val, c_val = (v[family] if not idx else v[family][int(idx[:-1])] for v in values)
+        est = results[key]
+        out[ref] = _Measured(
+            baseline=float(b_val),
+            candidate=float(c_val),
+            delta=est.estimate,
+            ci=(est.ci_low, est.ci_high),
+            tost_ci=est.interval(1 - 2 * spec.alpha),
+            p_value=est.p_value,
+            test=test,
+        )
+    return out
+
+
+def _delong(plan: Plan, base: Predictions, cand: Predictions) -> _Measured:
+    import math
+
+    from evalaction.stats._common import norm_ppf
+    from evalaction.stats.delong import delong_test
+
+    assert base.scores is not None and cand.scores is not None
+    keep = cand.y >= 0
+    res = delong_test(
+        cand.y[keep] == 1,
+        base.scores[keep, 1],
+        cand.scores[keep, 1],
+        confidence_level=1 - plan.compare.alpha,
+    )
+    half = norm_ppf(1 - plan.compare.alpha) * math.sqrt(res.variance)
+    return _Measured(
+        baseline=res.auc_baseline,
+        candidate=res.auc_candidate,
+        delta=res.delta,
+        ci=(res.ci_low, res.ci_high),
+        tost_ci=(res.delta - half, res.delta + half),
+        p_value=res.p_value,
+        test=res.test,
+    )
+
+
+def _index_bootstrap(ref: str, plan: Plan, base: Predictions, cand: Predictions) -> _Measured:
+    import numpy as np
+
+    from evalaction.stats.bootstrap import paired_bootstrap
+
+    spec = plan.compare
+    statistic, data, value, always_stratify, loop = _index_statistic(ref, plan.task, base, cand)
+    classification = plan.task != "regression"
+    stratify = classification and (spec.stratified or always_stratify)
+    n = len(cand.y)
+    est = paired_bootstrap(
+        statistic,
+        data,
+        n_resamples=spec.n_bootstrap,
+        confidence_level=1 - spec.alpha,
+        method=spec.ci,
+        seed=spec.seed,
+        strata=cand.y if stratify else None,
+        # A per-resample Python loop is slow: its BCa jackknife deletes ~100 groups instead of each sample.
+        jackknife_budget=100 * n if loop else 2**25,
+        test="paired bootstrap",
+    )
+    b_val, c_val = value(base), value(cand)
+    if not (np.isfinite(b_val) and np.isfinite(c_val)):
+        raise ValueError(f"{ref} is undefined on this test set for one of the models")
+    label = _METHOD_LABEL[spec.ci]
+    return _Measured(
+        baseline=b_val,
+        candidate=c_val,
+        delta=est.estimate,
+        ci=(est.ci_low, est.ci_high),
+        tost_ci=est.interval(1 - 2 * spec.alpha),
+        p_value=est.p_value,
+        test=f"{'stratified ' if stratify else ''}paired bootstrap ({label})",
+    )
+
+
+def _index_statistic(
+    ref: str, task: str, base: Predictions, cand: Predictions
+) -> tuple[Callable[..., Any], list[Any], Callable[[Predictions], float], bool, bool]:
+    """(vectorised delta statistic, its data arrays, value on one model, always stratify?, Python loop?)."""
+    import numpy as np
+
+    name, cls = parse_metric_ref(ref)
+    y = cand.y
+
+    def mean_delta(per_sample: Callable[[Predictions], np.ndarray], transform: Callable[[Any], Any] = lambda v: v):
+        lb, lc = per_sample(base), per_sample(cand)
+        return (
+            lambda b, c: transform(c.mean(axis=1)) - transform(b.mean(axis=1)),
+            [lb, lc],
+            lambda p: float(transform(per_sample(p).mean())),
+            False,
+            False,
+        )
+
+    if task == "regression":
+        err = {"b": base.pred - y, "c": cand.pred - y}
+        if name == "mae":
+            return mean_delta(lambda p: np.abs(p.pred - y))
+        if name == "rmse":
+            return mean_delta(lambda p: (p.pred - y) ** 2, np.sqrt)
+        if name == "mape":
+            eps = np.finfo(np.float64).eps  # as sklearn's mean_absolute_percentage_error
+            return mean_delta(lambda p: np.abs(p.pred - y) / np.maximum(np.abs(y), eps))
+        if name in ("max_error", "median_absolute_error"):
+            reduce = np.max if name == "max_error" else np.median
+            return (
+                lambda b, c: reduce(np.abs(c), axis=1) - reduce(np.abs(b), axis=1),
+                [err["b"], err["c"]],
+                lambda p: float(reduce(np.abs(p.pred - y))),
+                False,
+                False,
+            )
+        if name == "r2":
+
+            def r2(yy: np.ndarray, e: np.ndarray) -> np.ndarray:
+                ss_tot = ((yy - yy.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
+                return 1 - (e**2).sum(axis=-1) / ss_tot
+
+            return (
+                lambda yy, b, c: r2(yy, c) - r2(yy, b),
+                [y, err["b"], err["c"]],
+                lambda p: float(r2(y, p.pred - y)),
+                False,
+                False,
+            )
+    else:
+        if name == "log_loss":
+
+            def nll(p: Predictions) -> np.ndarray:
+                assert p.scores is not None
+                eps = np.finfo(p.scores.dtype).eps  # sklearn's log_loss clipping
+                true = np.where(y >= 0, y, 0)
+                prob = np.clip(p.scores[np.arange(len(y)), true], eps, 1 - eps)
+                return np.where(y >= 0, -np.log(prob), -np.log(eps))
+
+            return mean_delta(nll)
+        if name == "brier":
+            return mean_delta(lambda p: (p.scores[:, 1] - (y == 1)) ** 2)  # type: ignore[index]
+        if name == "roc_auc" and task == "multiclass":
+            return _ovr_roc_auc(base, cand)
+        if name.startswith("top") and name.endswith("_accuracy"):
+            k = int(name[3:-9])
+
+            def in_top_k(p: Predictions) -> np.ndarray:
+                assert p.scores is not None
+                top = np.argsort(-p.scores, axis=1, kind="stable")[:, :k]
+                return (top == y[:, None]).any(axis=1).astype(float)
+
+            return mean_delta(in_top_k)
+
+    # Any other metric: the metrics stage's own function on every resample (a Python loop, slower).
+    from evalaction.stages.metrics import _classification_metric, _regression_metric
+
+    def value(p: Predictions, idx: np.ndarray | None = None) -> float:
+        sub = p if idx is None else _subset(p, idx)
+        if task == "regression":
+            return float(_regression_metric(name, sub))
+        v, per, _ = _classification_metric(name, sub)
+        if cls is not None:
+            v = (per or {}).get(cls)
+        return float("nan") if v is None else float(v)
+
+    def loop(rows: np.ndarray) -> np.ndarray:
+        return np.array([value(cand, r) - value(base, r) for r in rows])
+
+    stratify = name in ("roc_auc", "average_precision")
+    return loop, [np.arange(len(y))], value, stratify, True
+
+
+def _ovr_roc_auc(
+    base: Predictions, cand: Predictions
+) -> tuple[Callable[..., Any], list[Any], Callable[[Predictions], float], bool, bool]:
+    """Macro one-vs-rest ROC AUC (sklearn's multi_class="ovr"), vectorised over resamples by midranks:
+    AUC_k = (sum of the ranks of class k's samples among all scores for k - P(P + 1)/2) / (P (n - P))."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    k = len(cand.classes)
+
+    def auc(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        n = y.shape[-1]
+        out = np.zeros(y.shape[:-1])
+        for j in range(k):
+            pos = y == j
+            p = pos.sum(axis=-1)
+            ranks = rankdata(scores[..., j], axis=-1)
+            out += ((ranks * pos).sum(axis=-1) - p * (p + 1) / 2) / (p * (n - p))
+        return out / k
+
+    assert base.scores is not None and cand.scores is not None
+    return (
+        lambda y, b, c: auc(y, c) - auc(y, b),
+        [cand.y, base.scores, cand.scores],
+        lambda p: float(auc(p.y, p.scores)),
+        True,
+        False,
+    )
+
+
+def _subset(p: Predictions, idx: np.ndarray) -> Predictions:
+    return Predictions(
+        ids=p.ids[idx],
+        y=p.y[idx],
+        pred=p.pred[idx],
+        scores=None if p.scores is None else p.scores[idx],
+        slices={},
+        classes=p.classes,
+    )
+
+
+def _mcnemar(base: Predictions, cand: Predictions) -> McNemarReport:
+    from evalaction.stats.mcnemar import discordant_pairs, mcnemar
+
+    b, c = discordant_pairs(cand.y, base.pred, cand.pred)
+    return McNemarReport(
+        b=b,
+        c=c,
+        p_exact=mcnemar(b, c, method="exact").p_value,
+        p_chi2=mcnemar(b, c, method="chi2").p_value,
+        p_chi2_corrected=mcnemar(b, c, method="chi2_corrected").p_value,
+    )
+
+
+def _check_paired(base: Predictions, cand: Predictions) -> None:
+    import numpy as np
+
+    from evalaction.errors import InvalidStatisticInput
+
+    if len(base.y) != len(cand.y) or not np.array_equal(base.y, cand.y) or list(base.ids) != list(cand.ids):
+        raise InvalidStatisticInput(
+            f"Expected the baseline's and the candidate's predictions on the same samples in the same order, "
+            f"got {len(base.y)} and {len(cand.y)} rows with different ids or labels; re-run inference."
+        )

@@ -67,6 +67,19 @@ def baseline_gates(plan: PlanResult, compare: CompareResult | None) -> list[Gate
     for ref, gate in plan.plan.gates.vs_baseline.items():
         rule = f"{gate.rule.replace('_', ' ')}" + (f", margin {gate.margin:g}" if gate.margin else "")
         cmp = compare.get(ref) if compare else None
+        if cmp is None and compare is not None and ref in compare.undefined:
+            out.append(
+                GateResult(
+                    name=ref,
+                    kind="vs_baseline",
+                    rule=rule,
+                    observed=None,
+                    status="fail",
+                    blocking=gate.blocking,
+                    reason=f"{ref} could not be compared: {compare.undefined[ref]}",
+                )
+            )
+            continue
         if cmp is None:
             out.append(
                 GateResult(
@@ -77,6 +90,22 @@ def baseline_gates(plan: PlanResult, compare: CompareResult | None) -> list[Gate
                     status="skipped",
                     blocking=gate.blocking,
                     reason="no baseline to compare against; gate skipped",
+                )
+            )
+            continue
+        if cmp.passed is not None:
+            # The compare stage decided the rule (evalaction/stats/outcome.py: not_worse and equivalent on the
+            # 1 - 2 alpha interval, better on the 1 - alpha interval and Holm).
+            out.append(
+                GateResult(
+                    name=ref,
+                    kind="vs_baseline",
+                    rule=rule,
+                    observed=cmp.delta,
+                    interval=(cmp.ci_low, cmp.ci_high),
+                    status="pass" if cmp.passed else "fail",
+                    blocking=gate.blocking,
+                    reason=f"delta {cmp.delta:+.4f} ({cmp.outcome}); {cmp.reason}",
                 )
             )
             continue

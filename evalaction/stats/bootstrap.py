@@ -86,7 +86,9 @@ def paired_bootstrap(
     estimate = _evaluate(statistic, arrays, np.arange(n)[None, :])[0]
     rng = np.random.default_rng(seed)
     samples = np.empty(n_resamples, dtype=float)
-    batch = max(1, min(n_resamples, max_elements // n))
+    # Bound the gathered values, not just the indices: a (n, K) score array gathers K values per index.
+    width = max(int(np.prod(x.shape[1:], dtype=np.int64)) for x in arrays)
+    batch = max(1, min(n_resamples, max_elements // (n * width)))
     dtype = np.int32 if n < 2**31 else np.int64
     for start in range(0, n_resamples, batch):
         m = min(batch, n_resamples - start)

@@ -16,6 +16,9 @@ All metrics come from five count vectors per resample: n_k (true class k), TP_k 
 predicted-class counts P_k of each model:
     accuracy = sum_k TP_k / n               recall_k = TP_k / n_k        precision_k = TP_k / P_k
     f1_k = 2 TP_k / (n_k + P_k)              macro_x = mean_k x_k         balanced_accuracy = mean_{k: n_k>0} recall_k
+    micro_precision = sum TP / sum P         micro_recall = sum TP / sum n                weighted_x = sum n_k x_k / n
+    mcc = (c n - t.p) / sqrt((n^2 - p.p)(n^2 - t.t)), c = sum TP, t = (n_k), p = (P_k)          (Gorodkin 2004)
+    cohen_kappa = (p_o - p_e) / (1 - p_e), p_o = c / n, p_e = t.p / n^2                         (Cohen 1960)
 with 0 for 0/0, as scikit-learn with `labels=range(K), zero_division=0` (balanced accuracy averages the classes
 present, as `sklearn.metrics.balanced_accuracy_score`).
 Reference: Efron & Tibshirani (1993), ch. 6 (the bootstrap as multinomial reweighting); Davison & Hinkley (1997),
@@ -25,6 +28,7 @@ sec. 2.3 and 3.2 (stratified resampling).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,11 +48,19 @@ SCALAR_METRICS: tuple[str, ...] = (
     "macro_f1",
     "macro_precision",
     "macro_recall",
+    "micro_f1",
+    "micro_precision",
+    "micro_recall",
+    "weighted_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "mcc",
+    "cohen_kappa",
 )
 PER_CLASS_METRICS: tuple[str, ...] = ("precision", "recall", "f1")
 CONFUSION_METRICS: tuple[str, ...] = SCALAR_METRICS + PER_CLASS_METRICS
-# Families that need the predicted class (not only right/wrong) of each model.
-_NEEDS_PREDICTED = {"macro_f1", "macro_precision", "precision", "f1"}
+# Families that need only (label, baseline right, candidate right); every other one needs predicted classes.
+_RIGHT_WRONG_ONLY = {"accuracy", "balanced_accuracy", "macro_recall", "recall", "weighted_recall"}
 
 # Resampled tables held at once: chunk * occupied cells counts (2**20 int64 is 8 MiB: small chunks stay in
 # cache, which is faster than one big array, and bound memory).
@@ -106,11 +118,14 @@ def count_statistics(table: np.ndarray) -> np.ndarray:
     )
 
 
-def metrics_from_counts(n_k: np.ndarray, tp: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
+def metrics_from_counts(
+    n_k: np.ndarray, tp: np.ndarray, predicted: np.ndarray, macro_mask: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Confusion metrics from counts with a leading batch shape: n_k, tp, predicted are (..., K).
 
     Returns scalars (...) for SCALAR_METRICS and (..., K) arrays for PER_CLASS_METRICS (formulas in the module
-    docstring; 0 where a ratio is 0/0).
+    docstring; 0 where a ratio is 0/0). `macro_mask` (K booleans) picks the classes the macro_* averages run
+    over (scikit-learn's `labels=`); all classes by default.
     """
     n_k = np.asarray(n_k, dtype=float)
     tp = np.asarray(tp, dtype=float)
@@ -121,12 +136,31 @@ def metrics_from_counts(n_k: np.ndarray, tp: np.ndarray, predicted: np.ndarray) 
     f1 = _ratio(2 * tp, n_k + predicted)
     present = n_k > 0
     n_present = present.sum(axis=-1)
+    mask = np.ones(n_k.shape[-1], dtype=bool) if macro_mask is None else np.asarray(macro_mask, dtype=bool)
+    n_macro = max(int(mask.sum()), 1)
+    # micro and weighted averages over the same classes as the macro ones (scikit-learn's `labels=`)
+    tp_s, n_s, p_s = (tp * mask).sum(axis=-1), (n_k * mask).sum(axis=-1), (predicted * mask).sum(axis=-1)
+    weight = n_k * mask
+    # MCC and Cohen's kappa from the same counts: with t_k = n_k, p_k = predicted, c = sum TP, s = n,
+    # MCC = (c s - t.p) / sqrt((s^2 - p.p)(s^2 - t.t)) (Gorodkin 2004, as sklearn.metrics.matthews_corrcoef);
+    # kappa = (p_o - p_e) / (1 - p_e), p_o = c / s, p_e = t.p / s^2 (Cohen 1960, as cohen_kappa_score).
+    c, tdotp = tp.sum(axis=-1), (n_k * predicted).sum(axis=-1)
+    mcc_den = np.sqrt((total**2 - (predicted**2).sum(axis=-1)) * (total**2 - (n_k**2).sum(axis=-1)))
+    p_o, p_e = _ratio(c, total), _ratio(tdotp, total**2)
     return {
+        "micro_precision": _ratio(tp_s, p_s),
+        "micro_recall": _ratio(tp_s, n_s),
+        "micro_f1": _ratio(2 * tp_s, n_s + p_s),
+        "weighted_precision": _ratio((precision * weight).sum(axis=-1), weight.sum(axis=-1)),
+        "weighted_recall": _ratio((recall * weight).sum(axis=-1), weight.sum(axis=-1)),
+        "weighted_f1": _ratio((f1 * weight).sum(axis=-1), weight.sum(axis=-1)),
+        "mcc": _ratio(c * total - tdotp, mcc_den),
+        "cohen_kappa": _ratio(p_o - p_e, 1 - p_e),
         "accuracy": _ratio(tp.sum(axis=-1), total),
         "balanced_accuracy": _ratio((recall * present).sum(axis=-1), n_present),
-        "macro_f1": f1.mean(axis=-1),
-        "macro_precision": precision.mean(axis=-1),
-        "macro_recall": recall.mean(axis=-1),
+        "macro_f1": (f1 * mask).sum(axis=-1) / n_macro,
+        "macro_precision": (precision * mask).sum(axis=-1) / n_macro,
+        "macro_recall": (recall * mask).sum(axis=-1) / n_macro,
         "precision": precision,
         "recall": recall,
         "f1": f1,
@@ -148,6 +182,7 @@ def contingency_bootstrap(
     method: str = "bca",
     seed: int = 0,
     stratified: bool = False,
+    macro_classes: Sequence[int] | None = None,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> dict[str, DeltaEstimate]:
     """Paired bootstrap of confusion-metric deltas (candidate - baseline) by resampling the joint table.
@@ -160,7 +195,8 @@ def contingency_bootstrap(
     O(cells): deleting any one sample of cell j gives the table T - e_j, whose value has multiplicity T_j.
 
     Returns one DeltaEstimate per metric: the scalar metrics by name, per-class ones as `recall[k]`, for k in
-    0..K-1. `metrics` names families from CONFUSION_METRICS.
+    0..K-1. `metrics` names families from CONFUSION_METRICS; `macro_classes` the class indices the macro_*
+    averages run over (all K by default; e.g. the classes present in the test set, as scikit-learn's `labels=`).
     """
     check_n_resamples(n_resamples)
     check_level(confidence_level)
@@ -176,11 +212,20 @@ def contingency_bootstrap(
     n = int(t.sum())
     if n < 1:
         raise InvalidStatisticInput("Expected a joint table with at least one sample, got an empty table.")
-    predicted_needed = any(m in _NEEDS_PREDICTED for m in metrics)
+    predicted_needed = any(m not in _RIGHT_WRONG_ONLY for m in metrics)
     cells, signatures, labels = _merged_cells(t, predicted_needed)
-    families = list(dict.fromkeys(metrics))
+    mask = np.ones(k, dtype=bool)
+    if macro_classes is not None:
+        chosen = np.asarray(list(macro_classes), dtype=int)
+        if chosen.size == 0 or chosen.min() < 0 or chosen.max() >= k:
+            raise InvalidStatisticInput(
+                f"Expected `macro_classes` as class indices in 0..{k - 1}, got {list(macro_classes)!r}."
+            )
+        mask = np.zeros(k, dtype=bool)
+        mask[chosen] = True
+    spec = _Spec(k, predicted_needed, list(dict.fromkeys(metrics)), mask)
 
-    estimate = _deltas(signatures.T[None, :, :] @ cells[None, :, None], k, predicted_needed, families)
+    estimate = _deltas(signatures.T[None, :, :] @ cells[None, :, None], spec)
     samples = {name: np.empty(n_resamples) for name in estimate}
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_resamples, max_elements // max(cells.size, 1)))
@@ -198,10 +243,10 @@ def contingency_bootstrap(
                 draws[:, members] = rng.multinomial(int(c.sum()), c / c.sum(), size=m)
         # (m, cells) @ (cells, stats): the count vectors of every resample in one BLAS call.
         stats = (draws.astype(sig.dtype) @ sig).astype(float)
-        for name, values in _deltas(stats[:, :, None], k, predicted_needed, families).items():
+        for name, values in _deltas(stats[:, :, None], spec).items():
             samples[name][start : start + m] = values
 
-    jack = _jackknife(cells, sig, labels, k, predicted_needed, families, stratified) if method == "bca" else {}
+    jack = _jackknife(cells, sig, labels, spec, stratified) if method == "bca" else {}
     out = {}
     for name, est in estimate.items():
         acceleration = bca_acceleration(*jack[name]) if method == "bca" else 0.0
@@ -263,8 +308,19 @@ def _merged_cells(t: np.ndarray, predicted_needed: bool) -> tuple[np.ndarray, np
     return counts, unique, labels
 
 
-def _deltas(stats: np.ndarray, k: int, predicted_needed: bool, families: list[str]) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class _Spec:
+    """What the delta computation needs: class count, whether predicted classes matter, metrics, macro mask."""
+
+    k: int
+    predicted_needed: bool
+    families: list[str]
+    macro_mask: np.ndarray
+
+
+def _deltas(stats: np.ndarray, spec: _Spec) -> dict[str, np.ndarray]:
     """Candidate - baseline for each requested metric; `stats` is (m, n_stats*K, 1)."""
+    k, predicted_needed, families = spec.k, spec.predicted_needed, spec.families
     s = stats[:, :, 0]
     n_k = s[:, :k]
     tp_base, tp_cand = s[:, k : 2 * k], s[:, 2 * k : 3 * k]
@@ -273,8 +329,8 @@ def _deltas(stats: np.ndarray, k: int, predicted_needed: bool, families: list[st
     else:
         # Only accuracy/recall families are requested; they never read predicted counts.
         pred_base = pred_cand = n_k
-    base = metrics_from_counts(n_k, tp_base, pred_base)
-    cand = metrics_from_counts(n_k, tp_cand, pred_cand)
+    base = metrics_from_counts(n_k, tp_base, pred_base, spec.macro_mask)
+    cand = metrics_from_counts(n_k, tp_cand, pred_cand, spec.macro_mask)
     out: dict[str, np.ndarray] = {}
     for name in families:
         delta = cand[name] - base[name]
@@ -290,15 +346,13 @@ def _jackknife(
     cells: np.ndarray,
     sig: np.ndarray,
     labels: np.ndarray,
-    k: int,
-    predicted_needed: bool,
-    families: list[str],
+    spec: _Spec,
     stratified: bool,
 ) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
     """Leave-one-out values per merged cell and their multiplicities, grouped per stratum when stratified."""
     total = cells.astype(float) @ sig.astype(float)
     loo = total[None, :] - sig  # one row per cell: the table with one of its samples deleted
-    values = _deltas(loo[:, :, None], k, predicted_needed, families)
+    values = _deltas(loo[:, :, None], spec)
     groups = [np.flatnonzero(labels == y) for y in np.unique(labels)] if stratified else [np.arange(cells.size)]
     return {name: ([v[g] for g in groups], [cells[g] for g in groups]) for name, v in values.items()}
 

@@ -89,12 +89,14 @@ def decide(
 ) -> Decision:
     """Outcome plus the verdict of `rule` (better / not_worse / equivalent) at `margin` (module docstring)."""
     outcome = classify(ci=ci, ci_2alpha=ci_2alpha, p_adjusted=p_adjusted, alpha=alpha, margin=margin)
-    if rule is None:
-        return Decision(outcome, None, margin, None, f"{outcome} (p = {p_adjusted:.3g} after Holm)")
-    lo, _ = ci
+    lo, hi = ci
     lo2, hi2 = ci_2alpha
     pct = f"{100 * (1 - alpha):g}%"
     pct2 = f"{100 * (1 - 2 * alpha):g}%"
+    if rule is None:
+        return Decision(
+            outcome, None, margin, None, f"{outcome}: {pct} interval [{lo:+.4g}, {hi:+.4g}], p = {p_adjusted:.3g}"
+        )
     if rule == "better":
         passed = outcome == "better" and lo > margin
         reason = (
@@ -103,7 +105,9 @@ def decide(
         )
     elif rule == "not_worse":
         passed = lo2 > -margin
-        reason = f"{pct2} interval lower bound {lo2:+.4g} {'>' if passed else '<='} -margin {-margin:g}"
+        reason = (
+            f"{pct2} interval lower bound {lo2:+.4g} {'>' if passed else '<='} {-margin:+g} (minus the margin)"
+        )
     elif rule == "equivalent":
         if margin <= 0:
             raise InvalidStatisticInput(

@@ -53,6 +53,10 @@ def index_metric(name: str, cls: int | None = None):
         if name == "balanced_accuracy":
             present = n_k > 0
             return (_safe(tp, n_k) * present).sum(axis=1) / present.sum(axis=1)
+        if name == "mcc":
+            n, c = y.shape[1], tp.sum(axis=1)
+            cov = c * n - (n_k * pred).sum(axis=1)
+            return _safe(cov, np.sqrt((n**2 - (pred**2).sum(axis=1)) * (n**2 - (n_k**2).sum(axis=1))))
         raise AssertionError(name)
 
     return lambda y, b, c: value(y, c) - value(y, b)
@@ -74,8 +78,28 @@ def test_table_metrics_match_sklearn(seed: int) -> None:
             fn = getattr(skm, f"{avg}_score")
             ref = fn(y, pred, labels=labels, average=None, zero_division=0)
             np.testing.assert_allclose(got[avg], ref, rtol=0, atol=1e-15)
-            macro = fn(y, pred, labels=labels, average="macro", zero_division=0)
-            assert got[f"macro_{avg}"] == pytest.approx(macro, abs=1e-15)
+            for average in ("macro", "micro", "weighted"):
+                ref_avg = fn(y, pred, labels=labels, average=average, zero_division=0)
+                assert got[f"{average}_{avg}"] == pytest.approx(ref_avg, abs=1e-15), (average, avg)
+        assert got["mcc"] == pytest.approx(skm.matthews_corrcoef(y, pred), abs=1e-14)
+        assert got["cohen_kappa"] == pytest.approx(skm.cohen_kappa_score(y, pred), abs=1e-14)
+
+
+def test_averages_over_a_subset_of_classes_match_sklearn_labels() -> None:
+    from sklearn import metrics as skm
+
+    from evalaction.stats.contingency import count_statistics, metrics_from_counts
+
+    y, base, _ = _two_models(400, 5)
+    s = count_statistics(joint_table(y, base, base, K))
+    subset = [0, 2, 3]
+    mask = np.isin(np.arange(K), subset)
+    got = metrics_from_counts(s[0], s[1], s[3], mask)
+    for avg in ("precision", "recall", "f1"):
+        fn = getattr(skm, f"{avg}_score")
+        for average in ("macro", "micro", "weighted"):
+            ref = fn(y, base, labels=subset, average=average, zero_division=0)
+            assert got[f"{average}_{avg}"] == pytest.approx(ref, abs=1e-15), (average, avg)
 
 
 @pytest.mark.parametrize("stratified", [False, True])
@@ -178,16 +202,11 @@ def test_deterministic_with_a_seed() -> None:
 
 
 def test_catalog_of_families() -> None:
-    assert set(CONFUSION_METRICS) == {
-        "accuracy",
-        "balanced_accuracy",
-        "macro_f1",
-        "macro_precision",
-        "macro_recall",
-        "precision",
-        "recall",
-        "f1",
-    }
+    averages = {f"{a}_{m}" for a in ("macro", "micro", "weighted") for m in ("precision", "recall", "f1")}
+    assert (
+        set(CONFUSION_METRICS)
+        == {"accuracy", "balanced_accuracy", "mcc", "cohen_kappa", "precision", "recall", "f1"} | averages
+    )
 
 
 def test_bad_inputs() -> None:
