@@ -179,7 +179,7 @@ class Action:
                     self._say(f"{e.path}: {e.note}")
             if not evaluations:
                 return self._no_change(ctx, globs, notes)
-            runs = [(e, self._run_one(loaded, e, multiple=len(evaluations) > 1)) for e in evaluations]
+            runs = [(e, self._run_one(loaded, e, ctx, multiple=len(evaluations) > 1)) for e in evaluations]
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return self._publish(ctx, loaded, runs)
@@ -276,7 +276,9 @@ class Action:
             note = f"candidate {where}; `{path}` does not exist at `{ctx.base_ref}`, so there is no baseline"
         return Evaluation(path, candidate, baseline, note)
 
-    def _run_one(self, loaded: LoadedPlan, evaluation: Evaluation, *, multiple: bool) -> RunResult:
+    def _run_one(
+        self, loaded: LoadedPlan, evaluation: Evaluation, ctx: EventContext, *, multiple: bool
+    ) -> RunResult:
         from evalaction.pipeline import PipelineHooks, run_pipeline
 
         out_dir = self.out_dir / _slug(evaluation.path) if multiple else self.out_dir
@@ -296,6 +298,8 @@ class Action:
             hooks=PipelineHooks(stage_started=started, stage_finished=finished),
             run_url=self.settings.run_url,
             sources=self.sources,
+            pr_number=ctx.pr_number,
+            commit=ctx.head_sha,
         )
 
     # ------------------------------------------------------------------ publishing
