@@ -84,7 +84,11 @@ def compare_predictions(
         keys = {ref: _contingency_key(ref, plan.task, candidate.classes) for ref in refs}
         confusion_refs = [r for r in refs if keys[r] is not None]
         try:
-            measured.update(_contingency(confusion_refs, keys, plan, baseline, candidate))
+            for ref, got in _contingency(confusion_refs, keys, plan, baseline, candidate).items():
+                if isinstance(got, str):
+                    undefined[ref] = got
+                else:
+                    measured[ref] = got
         except EvalActionError as exc:
             undefined.update({r: str(exc) for r in confusion_refs})
         pending = [r for r in refs if r not in confusion_refs]
@@ -214,8 +218,8 @@ def sample_flips(
 def _contingency_key(ref: str, task: str, classes: list[str]) -> str | None:
     """The contingency-bootstrap metric a plan reference maps to, or None for the other paths.
 
-    Mirrors the metrics stage: macro averages and balanced accuracy run over the classes present in the test
-    set; a binary task's overall precision/recall/F1 are the positive class's; specificity is class 0's recall.
+    Mirrors the metric registry: means skip undefined per-class values; a binary task's overall
+    precision/recall/F1 are the positive class's; specificity is class 0's recall; micro averages are accuracy.
     """
     name, cls = parse_metric_ref(ref)
     if cls is not None:
@@ -224,11 +228,11 @@ def _contingency_key(ref: str, task: str, classes: list[str]) -> str | None:
         if cls not in classes:
             _raise_unknown_class(ref, classes)
         return f"{name}[{classes.index(cls)}]"
-    averaged = {f"{a}_{m}" for a in ("macro", "micro", "weighted") for m in ("precision", "recall", "f1")}
-    if name in averaged or name in ("accuracy", "mcc", "cohen_kappa"):
+    averaged = {f"{a}_{m}" for a in ("macro", "weighted") for m in ("precision", "recall", "f1")}
+    if name in averaged or name in ("accuracy", "balanced_accuracy", "mcc", "cohen_kappa"):
         return name
-    if name == "balanced_accuracy":
-        return "macro_recall"
+    if name.startswith("micro_"):
+        return "accuracy"  # pooled counts of single-label data: the registry defines micro_* as accuracy
     if name in ("precision", "recall", "f1"):
         return f"{name}[1]" if task == "binary" else f"macro_{name}"
     if name == "specificity" and task == "binary":
@@ -249,11 +253,12 @@ def _raise_unknown_class(ref: str, classes: list[str]) -> None:
 
 def _contingency(
     refs: list[str], keys: dict[str, str | None], plan: Plan, base: Predictions, cand: Predictions
-) -> dict[str, _Measured]:
+) -> dict[str, _Measured | str]:
+    """Measured deltas of the confusion metrics, or why one is undefined (str)."""
     import numpy as np
 
-    from evalaction.stats.contingency import contingency_bootstrap as bootstrap
-    from evalaction.stats.contingency import count_statistics, joint_table, metrics_from_counts
+    from evalaction.errors import InvalidStatisticInput
+    from evalaction.stats.contingency import contingency_draws, count_statistics, joint_table, metrics_from_counts
 
     if not refs:
         return {}
@@ -264,31 +269,38 @@ def _contingency(
     y = np.where(cand.y < 0, k, cand.y).astype(np.int64)
     k_table = k + 1 if (cand.y < 0).any() else k
     table = joint_table(y, base.pred.astype(np.int64), cand.pred.astype(np.int64), k_table)
-    present = sorted(set(np.unique(cand.y[cand.y >= 0]).tolist()))
+    classes = list(range(k))  # the extra class of outside labels stays out of every mean
     wanted = {str(keys[r]) for r in refs}
     families = sorted({w.split("[")[0] for w in wanted})
-    results = bootstrap(
+    draws = contingency_draws(
         table,
         metrics=families,
         n_resamples=spec.n_bootstrap,
-        confidence_level=1 - spec.alpha,
         method=spec.ci,
         seed=spec.seed,
         stratified=spec.stratified,
-        macro_classes=present,
+        macro_classes=classes,
     )
     counts = count_statistics(table)
     mask = np.zeros(k_table, dtype=bool)
-    mask[present] = True
+    mask[classes] = True
     values = [metrics_from_counts(counts[0], counts[1 + role], counts[3 + role], mask) for role in (0, 1)]
     label = _METHOD_LABEL[spec.ci]
     test = f"{'stratified ' if spec.stratified else ''}contingency bootstrap ({label})"
-    out = {}
+    out: dict[str, _Measured | str] = {}
     for ref in refs:
         key = str(keys[ref])
         family, _, idx = key.partition("[")
         b_val, c_val = (v[family] if not idx else v[family][int(idx[:-1])] for v in values)
-        est = results[key]
+        if not (np.isfinite(b_val) and np.isfinite(c_val)):
+            which = " and ".join(r for r, v in (("baseline", b_val), ("candidate", c_val)) if not np.isfinite(v))
+            out[ref] = f"{ref} is undefined for the {which} on this test set (a class absent or never predicted)"
+            continue
+        try:
+            est = draws.summarise(key, 1 - spec.alpha)
+        except InvalidStatisticInput as exc:
+            out[ref] = str(exc)
+            continue
         out[ref] = _Measured(
             baseline=float(b_val),
             candidate=float(c_val),

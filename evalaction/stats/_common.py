@@ -17,6 +17,8 @@ import numpy as np
 from evalaction.errors import InvalidStatisticInput
 
 CiMethod = Literal["percentile", "basic", "bca"]
+# Share of resamples allowed to leave a delta undefined before a result is refused (see summarise).
+MAX_UNDEFINED_SHARE = 0.05
 CI_METHODS: tuple[str, ...] = ("percentile", "basic", "bca")
 
 _NORMAL = NormalDist()
@@ -100,13 +102,16 @@ def bca_acceleration(jackknife_values: Sequence[np.ndarray], counts: Sequence[np
 
     `counts`, when given, holds the multiplicity of each leave-one-out value (many observations share one
     value: all samples in the same cell of a contingency table), so n_j = counts[j].sum().
-    Returns 0 when the jackknife values do not vary (the statistic is locally constant).
+    Returns 0 when the jackknife values do not vary (the statistic is locally constant). Undefined (NaN)
+    leave-one-out values, e.g. deleting the only sample of a class, are left out with their multiplicity.
     """
     num = 0.0
     den = 0.0
     for j, values in enumerate(jackknife_values):
         theta = np.asarray(values, dtype=float)
         weight = np.ones_like(theta) if counts is None else np.asarray(counts[j], dtype=float)
+        finite = np.isfinite(theta)
+        theta, weight = theta[finite], weight[finite]
         n_j = float(weight.sum())
         if n_j < 2:
             continue
@@ -198,14 +203,28 @@ def summarise(
     method: str,
     acceleration: float,
     test: str,
+    max_undefined: float = MAX_UNDEFINED_SHARE,
 ) -> DeltaEstimate:
-    """Build a DeltaEstimate (interval and p-values) from resampled deltas."""
-    samples = np.asarray(samples, dtype=float)
-    if not np.all(np.isfinite(samples)):
+    """Build a DeltaEstimate (interval and p-values) from resampled deltas.
+
+    Resamples on which the delta is undefined (NaN: a rare class drawn zero times leaves its recall undefined)
+    are left out, which makes this the bootstrap conditional on the metric being defined; more than
+    `max_undefined` of them raise, since the conditional distribution is then a poor stand-in.
+    """
+    if not np.isfinite(estimate):
         raise InvalidStatisticInput(
-            f"Expected finite resampled deltas for {test}, found {int(np.count_nonzero(~np.isfinite(samples)))} "
-            "NaN/inf; the statistic is undefined on some resamples (e.g. a class absent): stratify by class."
+            f"Expected a defined value of the delta on the test set for {test}, got {estimate}; the metric is "
+            "undefined for one of the models here (e.g. a class absent or never predicted)."
         )
+    samples = np.asarray(samples, dtype=float)
+    finite = np.isfinite(samples)
+    n_undefined = int(samples.size - np.count_nonzero(finite))
+    if n_undefined > max_undefined * samples.size:
+        raise InvalidStatisticInput(
+            f"Expected the delta to be defined on most resamples for {test}, but it is undefined on "
+            f"{n_undefined} of {samples.size} (a rare class drawn zero times); set `compare.stratified: true`."
+        )
+    samples = samples[finite]
     lo, hi = bootstrap_interval(samples, estimate, confidence_level, method, acceleration)
     p_two, p_greater, p_less = bootstrap_p_values(samples, 0.0)
     return DeltaEstimate(

@@ -14,13 +14,16 @@ classes, up to K**3 cells. The cost is O(B * occupied cells).
 
 All metrics come from five count vectors per resample: n_k (true class k), TP_k of each model and the
 predicted-class counts P_k of each model:
-    accuracy = sum_k TP_k / n               recall_k = TP_k / n_k        precision_k = TP_k / P_k
-    f1_k = 2 TP_k / (n_k + P_k)              macro_x = mean_k x_k         balanced_accuracy = mean_{k: n_k>0} recall_k
-    micro_precision = sum TP / sum P         micro_recall = sum TP / sum n                weighted_x = sum n_k x_k / n
+    accuracy = sum_k TP_k / n          recall_k = TP_k / n_k          precision_k = TP_k / P_k
+    f1_k = 2 TP_k / (n_k + P_k)         macro_x = mean of the defined x_k        weighted_x = the n_k-weighted mean
+    balanced_accuracy = macro_recall    (the mean recall over the classes present)
     mcc = (c n - t.p) / sqrt((n^2 - p.p)(n^2 - t.t)), c = sum TP, t = (n_k), p = (P_k)          (Gorodkin 2004)
     cohen_kappa = (p_o - p_e) / (1 - p_e), p_o = c / n, p_e = t.p / n^2                         (Cohen 1960)
-with 0 for 0/0, as scikit-learn with `labels=range(K), zero_division=0` (balanced accuracy averages the classes
-present, as `sklearn.metrics.balanced_accuracy_score`).
+A ratio 0/0 is undefined (NaN) and left out of the means: precision of a class never predicted, recall of a
+class absent, F1 of a class neither present nor predicted; MCC and kappa when their denominator is 0. This is
+scikit-learn with `zero_division=np.nan` and the convention of `evalaction.metrics.registry`, so every resampled
+value is the registry's metric on the resampled data. Resamples on which a delta is undefined (a rare class
+drawn zero times) are left out, up to a limit (`_common.summarise`); stratify by class to avoid them.
 Reference: Efron & Tibshirani (1993), ch. 6 (the bootstrap as multinomial reweighting); Davison & Hinkley (1997),
 sec. 2.3 and 3.2 (stratified resampling).
 """
@@ -48,9 +51,6 @@ SCALAR_METRICS: tuple[str, ...] = (
     "macro_f1",
     "macro_precision",
     "macro_recall",
-    "micro_f1",
-    "micro_precision",
-    "micro_recall",
     "weighted_f1",
     "weighted_precision",
     "weighted_recall",
@@ -123,9 +123,10 @@ def metrics_from_counts(
 ) -> dict[str, np.ndarray]:
     """Confusion metrics from counts with a leading batch shape: n_k, tp, predicted are (..., K).
 
-    Returns scalars (...) for SCALAR_METRICS and (..., K) arrays for PER_CLASS_METRICS (formulas in the module
-    docstring; 0 where a ratio is 0/0). `macro_mask` (K booleans) picks the classes the macro_* averages run
-    over (scikit-learn's `labels=`); all classes by default.
+    Returns scalars (...) for SCALAR_METRICS and (..., K) arrays for PER_CLASS_METRICS (formulas and the NaN
+    convention in the module docstring). `macro_mask` (K booleans) picks the classes the macro and weighted
+    means run over, all by default; the others (an extra class holding labels outside the class list) still
+    count in accuracy, MCC and kappa.
     """
     n_k = np.asarray(n_k, dtype=float)
     tp = np.asarray(tp, dtype=float)
@@ -134,33 +135,29 @@ def metrics_from_counts(
     recall = _ratio(tp, n_k)
     precision = _ratio(tp, predicted)
     f1 = _ratio(2 * tp, n_k + predicted)
-    present = n_k > 0
-    n_present = present.sum(axis=-1)
     mask = np.ones(n_k.shape[-1], dtype=bool) if macro_mask is None else np.asarray(macro_mask, dtype=bool)
-    n_macro = max(int(mask.sum()), 1)
-    # micro and weighted averages over the same classes as the macro ones (scikit-learn's `labels=`)
-    tp_s, n_s, p_s = (tp * mask).sum(axis=-1), (n_k * mask).sum(axis=-1), (predicted * mask).sum(axis=-1)
-    weight = n_k * mask
-    # MCC and Cohen's kappa from the same counts: with t_k = n_k, p_k = predicted, c = sum TP, s = n,
-    # MCC = (c s - t.p) / sqrt((s^2 - p.p)(s^2 - t.t)) (Gorodkin 2004, as sklearn.metrics.matthews_corrcoef);
-    # kappa = (p_o - p_e) / (1 - p_e), p_o = c / s, p_e = t.p / s^2 (Cohen 1960, as cohen_kappa_score).
+
+    def mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        keep = mask & ~np.isnan(values)
+        w = np.where(keep, weights, 0.0)
+        return _ratio((np.where(keep, values, 0.0) * w).sum(axis=-1), w.sum(axis=-1))
+
+    ones = np.ones_like(n_k)
     c, tdotp = tp.sum(axis=-1), (n_k * predicted).sum(axis=-1)
     mcc_den = np.sqrt((total**2 - (predicted**2).sum(axis=-1)) * (total**2 - (n_k**2).sum(axis=-1)))
     p_o, p_e = _ratio(c, total), _ratio(tdotp, total**2)
+    macro_recall = mean(recall, ones)
     return {
-        "micro_precision": _ratio(tp_s, p_s),
-        "micro_recall": _ratio(tp_s, n_s),
-        "micro_f1": _ratio(2 * tp_s, n_s + p_s),
-        "weighted_precision": _ratio((precision * weight).sum(axis=-1), weight.sum(axis=-1)),
-        "weighted_recall": _ratio((recall * weight).sum(axis=-1), weight.sum(axis=-1)),
-        "weighted_f1": _ratio((f1 * weight).sum(axis=-1), weight.sum(axis=-1)),
+        "accuracy": _ratio(c, total),
+        "balanced_accuracy": macro_recall,
+        "macro_f1": mean(f1, ones),
+        "macro_precision": mean(precision, ones),
+        "macro_recall": macro_recall,
+        "weighted_f1": mean(f1, n_k),
+        "weighted_precision": mean(precision, n_k),
+        "weighted_recall": mean(recall, n_k),
         "mcc": _ratio(c * total - tdotp, mcc_den),
         "cohen_kappa": _ratio(p_o - p_e, 1 - p_e),
-        "accuracy": _ratio(tp.sum(axis=-1), total),
-        "balanced_accuracy": _ratio((recall * present).sum(axis=-1), n_present),
-        "macro_f1": (f1 * mask).sum(axis=-1) / n_macro,
-        "macro_precision": (precision * mask).sum(axis=-1) / n_macro,
-        "macro_recall": (recall * mask).sum(axis=-1) / n_macro,
         "precision": precision,
         "recall": recall,
         "f1": f1,
@@ -195,11 +192,59 @@ def contingency_bootstrap(
     O(cells): deleting any one sample of cell j gives the table T - e_j, whose value has multiplicity T_j.
 
     Returns one DeltaEstimate per metric: the scalar metrics by name, per-class ones as `recall[k]`, for k in
-    0..K-1. `metrics` names families from CONFUSION_METRICS; `macro_classes` the class indices the macro_*
-    averages run over (all K by default; e.g. the classes present in the test set, as scikit-learn's `labels=`).
+    0..K-1. `metrics` names families from CONFUSION_METRICS; `macro_classes` the class indices the macro and
+    weighted means run over (all K by default). A metric undefined on the table raises; `contingency_draws`
+    keeps the draws of every metric for callers that summarise them one by one.
     """
-    check_n_resamples(n_resamples)
     check_level(confidence_level)
+    draws = contingency_draws(
+        table,
+        metrics=metrics,
+        n_resamples=n_resamples,
+        method=method,
+        seed=seed,
+        stratified=stratified,
+        macro_classes=macro_classes,
+        max_elements=max_elements,
+    )
+    return {name: draws.summarise(name, confidence_level) for name in draws.estimates}
+
+
+@dataclass(frozen=True)
+class ContingencyDraws:
+    """The resampled deltas of every requested metric, before intervals (see `contingency_bootstrap`)."""
+
+    estimates: dict[str, float]
+    samples: dict[str, np.ndarray]
+    accelerations: dict[str, float]
+    method: str
+    test: str
+
+    def summarise(self, name: str, confidence_level: float) -> DeltaEstimate:
+        """Interval and p-values of one metric; raises InvalidStatisticInput when it is undefined."""
+        return summarise(
+            self.samples[name],
+            self.estimates[name],
+            confidence_level=confidence_level,
+            method=self.method,
+            acceleration=self.accelerations[name],
+            test=self.test,
+        )
+
+
+def contingency_draws(
+    table: np.ndarray,
+    *,
+    metrics: Sequence[str] = CONFUSION_METRICS,
+    n_resamples: int = 10_000,
+    method: str = "bca",
+    seed: int = 0,
+    stratified: bool = False,
+    macro_classes: Sequence[int] | None = None,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> ContingencyDraws:
+    """The multinomial draws of `contingency_bootstrap`, with estimates and BCa accelerations per metric."""
+    check_n_resamples(n_resamples)
     check_method(method)
     t = _check_table(table)
     unknown = [m for m in metrics if m not in CONFUSION_METRICS]
@@ -247,18 +292,13 @@ def contingency_bootstrap(
             samples[name][start : start + m] = values
 
     jack = _jackknife(cells, sig, labels, spec, stratified) if method == "bca" else {}
-    out = {}
-    for name, est in estimate.items():
-        acceleration = bca_acceleration(*jack[name]) if method == "bca" else 0.0
-        out[name] = summarise(
-            samples[name],
-            float(est[0]),
-            confidence_level=confidence_level,
-            method=method,
-            acceleration=acceleration,
-            test="contingency bootstrap (stratified)" if stratified else "contingency bootstrap",
-        )
-    return out
+    return ContingencyDraws(
+        estimates={name: float(est[0]) for name, est in estimate.items()},
+        samples=samples,
+        accelerations={name: bca_acceleration(*jack[name]) if method == "bca" else 0.0 for name in estimate},
+        method=method,
+        test="contingency bootstrap (stratified)" if stratified else "contingency bootstrap",
+    )
 
 
 def _check_table(table: np.ndarray) -> np.ndarray:
@@ -358,8 +398,9 @@ def _jackknife(
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, NaN where den <= 0 (an undefined ratio)."""
     num = np.asarray(num, dtype=float)
     den = np.asarray(den, dtype=float)
-    out = np.zeros(np.broadcast(num, den).shape)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
     np.divide(num, den, out=out, where=den > 0)
     return out

@@ -280,3 +280,21 @@ def test_verdict_uses_the_compare_decision() -> None:
 def test_equivalent_without_margin_is_rejected_by_the_plan() -> None:
     with pytest.raises(InvalidPlan, match="needs a margin > 0"):
         _plan("multiclass", "    accuracy: equivalent\n")
+
+
+def test_values_are_the_metric_registry_values_even_with_undefined_classes() -> None:
+    from evalaction.metrics.registry import compute_metrics
+
+    base, cand = _classifier(500, 4, seed=9, outside=7)
+    cand.pred[cand.pred == 3] = 2  # the candidate never predicts `d`: its precision is undefined
+    names = ["accuracy", "balanced_accuracy", "macro_precision", "weighted_f1", "cohen_kappa", "micro_f1"]
+    gates = "".join(f"    {n}: not_worse\n" for n in [*names[1:], "precision[d]", "recall[d]"])
+    res = compare_predictions(plan=_plan("multiclass", gates), baseline=base, candidate=cand)
+    for role, p in (("baseline", base), ("candidate", cand)):
+        ref = compute_metrics("multiclass", [*names, "recall"], p.y, p.pred, p.scores, CLASSES, outside_label=True)
+        for name in names:
+            got = res.get(name)
+            assert got is not None and getattr(got, role) == pytest.approx(ref[name].value, abs=1e-14), name
+        assert getattr(res.get("recall[d]"), role) == pytest.approx(ref["recall"].per_class["d"], abs=1e-14)  # type: ignore[index]
+    assert res.get("precision[d]") is None
+    assert "undefined for the candidate" in res.undefined["precision[d]"]

@@ -168,5 +168,14 @@ def test_bad_inputs_raise_one_line_errors() -> None:
         paired_bootstrap(accuracy_delta, [y, base, cand], method="bc")
     with pytest.raises(InvalidStatisticInput, match="confidence_level"):
         paired_bootstrap(accuracy_delta, [y, base, cand], confidence_level=95)
-    with pytest.raises(InvalidStatisticInput, match="NaN"):
+    with pytest.raises(InvalidStatisticInput, match="defined value of the delta on the test set"):
         paired_bootstrap(lambda a, b, c: np.full(a.shape[0], np.nan), [y, base, cand], n_resamples=5)
+
+    # defined on the test set (one index row), undefined on every resample (batches of 5 rows)
+    with pytest.raises(InvalidStatisticInput, match="stratified: true"):
+        paired_bootstrap(
+            lambda a, b, c: np.where(a.shape[0] == 1, 0.0, np.full(a.shape[0], np.nan)),
+            [y, base, cand],
+            n_resamples=5,
+            method="percentile",
+        )

@@ -10,6 +10,7 @@ from evalaction.stats.bootstrap import paired_bootstrap
 from evalaction.stats.contingency import (
     CONFUSION_METRICS,
     contingency_bootstrap,
+    contingency_draws,
     joint_table,
     table_metrics,
 )
@@ -34,7 +35,7 @@ def _index_counts(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 
 def _safe(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)
+    return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, np.nan), where=den > 0)
 
 
 def index_metric(name: str, cls: int | None = None):
@@ -45,14 +46,13 @@ def index_metric(name: str, cls: int | None = None):
         if name == "accuracy":
             return tp.sum(axis=1) / y.shape[1]
         if name == "macro_f1":
-            return _safe(2 * tp, n_k + pred).mean(axis=1)
+            return np.nanmean(_safe(2 * tp, n_k + pred), axis=1)
         if name == "recall":
             return _safe(tp, n_k)[:, cls]
         if name == "precision":
             return _safe(tp, pred)[:, cls]
         if name == "balanced_accuracy":
-            present = n_k > 0
-            return (_safe(tp, n_k) * present).sum(axis=1) / present.sum(axis=1)
+            return np.nanmean(_safe(tp, n_k), axis=1)
         if name == "mcc":
             n, c = y.shape[1], tp.sum(axis=1)
             cov = c * n - (n_k * pred).sum(axis=1)
@@ -67,7 +67,7 @@ def test_table_metrics_match_sklearn(seed: int) -> None:
     from sklearn import metrics as skm
 
     y, base, cand = _two_models(500, seed)
-    cand[cand == 3] = 2  # the candidate never predicts class 3: precision 0/0 must become 0 as sklearn's
+    cand[cand == 3] = 2  # the candidate never predicts class 3: its precision is undefined and left out of means
     table = joint_table(y, base, cand, K)
     assert table.sum() == y.size
     labels = list(range(K))
@@ -76,10 +76,10 @@ def test_table_metrics_match_sklearn(seed: int) -> None:
         assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred), abs=1e-15)
         for avg in ("precision", "recall", "f1"):
             fn = getattr(skm, f"{avg}_score")
-            ref = fn(y, pred, labels=labels, average=None, zero_division=0)
+            ref = fn(y, pred, labels=labels, average=None, zero_division=np.nan)
             np.testing.assert_allclose(got[avg], ref, rtol=0, atol=1e-15)
-            for average in ("macro", "micro", "weighted"):
-                ref_avg = fn(y, pred, labels=labels, average=average, zero_division=0)
+            for average in ("macro", "weighted"):
+                ref_avg = fn(y, pred, labels=labels, average=average, zero_division=np.nan)
                 assert got[f"{average}_{avg}"] == pytest.approx(ref_avg, abs=1e-15), (average, avg)
         assert got["mcc"] == pytest.approx(skm.matthews_corrcoef(y, pred), abs=1e-14)
         assert got["cohen_kappa"] == pytest.approx(skm.cohen_kappa_score(y, pred), abs=1e-14)
@@ -97,8 +97,8 @@ def test_averages_over_a_subset_of_classes_match_sklearn_labels() -> None:
     got = metrics_from_counts(s[0], s[1], s[3], mask)
     for avg in ("precision", "recall", "f1"):
         fn = getattr(skm, f"{avg}_score")
-        for average in ("macro", "micro", "weighted"):
-            ref = fn(y, base, labels=subset, average=average, zero_division=0)
+        for average in ("macro", "weighted"):
+            ref = fn(y, base, labels=subset, average=average, zero_division=np.nan)
             assert got[f"{average}_{avg}"] == pytest.approx(ref, abs=1e-15), (average, avg)
 
 
@@ -162,6 +162,45 @@ def test_accuracy_interval_agrees_with_scipy() -> None:
     assert acc.ci_high == pytest.approx(ref.confidence_interval.high, abs=tol)
 
 
+def test_table_metrics_match_the_metric_registry() -> None:
+    """The registry is what the metrics stage reports; the fast path must resample exactly those metrics."""
+    from evalaction.metrics.registry import compute_metrics
+
+    y, base, cand = _two_models(300, 4)
+    y[:5] = 3
+    base[base == 2] = 1  # the baseline never predicts class 2: undefined precision, left out of the means
+    names = ["accuracy", "balanced_accuracy", "macro_f1", "macro_precision", "weighted_f1", "mcc", "cohen_kappa"]
+    classes = [str(k) for k in range(K)]
+    for pred, got in zip((base, cand), table_metrics(joint_table(y, base, cand, K)), strict=True):
+        ref = compute_metrics("multiclass", names + ["precision", "recall", "f1"], y, pred, classes=classes)
+        for name in names:
+            assert got[name] == pytest.approx(ref[name].value, abs=1e-14), name
+        for name in ("precision", "recall", "f1"):
+            expected = [np.nan if v is None else v for v in ref[name].per_class.values()]  # type: ignore[union-attr]
+            np.testing.assert_allclose(got[name], expected, rtol=0, atol=1e-14)
+
+
+def test_undefined_resamples_are_dropped_up_to_a_limit() -> None:
+    rng = np.random.default_rng(0)
+    n = 300
+    y = np.zeros(n, dtype=int)
+    y[:4] = 1  # class 1 has 4 samples: absent from ~1.8% of resamples; class 2 has 1: absent from ~37%
+    y[4] = 2
+    base = np.where(rng.random(n) < 0.8, y, 0)
+    cand = np.where(rng.random(n) < 0.9, y, 0)
+    table = joint_table(y, base, cand, 3)
+    draws = contingency_draws(table, metrics=["recall"], n_resamples=2000, seed=0)
+    kept = draws.summarise("recall[1]", 0.95)
+    assert 1900 < kept.n_resamples < 2000
+    assert kept.n_resamples == np.isfinite(draws.samples["recall[1]"]).sum()
+    with pytest.raises(InvalidStatisticInput, match="stratified: true"):
+        draws.summarise("recall[2]", 0.95)
+    with pytest.raises(InvalidStatisticInput, match="stratified: true"):
+        contingency_bootstrap(table, metrics=["recall"], n_resamples=2000, seed=0)
+    strat = contingency_bootstrap(table, metrics=["recall"], n_resamples=500, seed=0, stratified=True)
+    assert strat["recall[2]"].n_resamples == 500
+
+
 def test_stratified_draws_keep_class_counts() -> None:
     y, base, cand = _two_models(300)
     table = joint_table(y, base, cand, K)
@@ -202,7 +241,7 @@ def test_deterministic_with_a_seed() -> None:
 
 
 def test_catalog_of_families() -> None:
-    averages = {f"{a}_{m}" for a in ("macro", "micro", "weighted") for m in ("precision", "recall", "f1")}
+    averages = {f"{a}_{m}" for a in ("macro", "weighted") for m in ("precision", "recall", "f1")}
     assert (
         set(CONFUSION_METRICS)
         == {"accuracy", "balanced_accuracy", "mcc", "cohen_kappa", "precision", "recall", "f1"} | averages

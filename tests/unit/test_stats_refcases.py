@@ -234,23 +234,17 @@ def test_sklearn_doc_auc() -> None:
     assert roc_auc(y, s) == pytest.approx(case["expected"]["roc_auc"], abs=case["tolerance"]["abs_auc"])
 
 
-def test_sklearn_doc_average_precision_through_the_metrics_stage() -> None:
-    from evalaction.predictions import Predictions
-    from evalaction.stages.metrics import model_metrics
+def test_sklearn_doc_average_precision_through_the_metric_registry() -> None:
+    from evalaction.metrics.registry import compute_metrics
 
     case = load("sklearn_doc_auc_ap.json")
     y = np.array(case["inputs"]["y_true"])
     s = np.array(case["inputs"]["y_score"])
-    p = Predictions(
-        ids=np.arange(y.size),
-        y=y,
-        pred=(s > 0.5).astype(int),
-        scores=np.c_[1 - s, s],
-        slices={},
-        classes=["0", "1"],
+    values = compute_metrics(
+        "binary", ["average_precision", "roc_auc"], y, (s > 0.5).astype(int), np.c_[1 - s, s], ["0", "1"]
     )
-    overall = model_metrics(p, ["average_precision", "roc_auc"], "binary").overall
-    assert overall["average_precision"] == pytest.approx(
-        case["expected"]["average_precision"], abs=case["tolerance"]["abs_ap"]
+    tol = case["tolerance"]
+    assert values["average_precision"].value == pytest.approx(
+        case["expected"]["average_precision"], abs=tol["abs_ap"]
     )
-    assert overall["roc_auc"] == pytest.approx(case["expected"]["roc_auc"], abs=case["tolerance"]["abs_auc"])
+    assert values["roc_auc"].value == pytest.approx(case["expected"]["roc_auc"], abs=tol["abs_auc"])
