@@ -1,0 +1,456 @@
+"""Profile ONNX models for deployment: latency, throughput, load time, peak memory, size, parameters.
+
+Candidate and baseline are timed INTERLEAVED in one process (A B, B A, A B, ...) so that whatever the
+runner does meanwhile (a noisy neighbour, frequency scaling, a cache flush) hits both models alike; the
+order alternates every iteration so neither model always runs second on a warm cache. Each iteration
+gives a pair of latencies, and `paired_slowness` decides on the pairs whether the candidate is
+significantly slower, so runner noise does not flip a gate.
+
+onnxruntime and scipy are imported inside the functions: `evalaction --help` never loads them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evalaction.errors import BadInput, CannotLoadModel, EvalActionError
+from evalaction.readiness.models import LatencyStats, ModelProfile, ReadinessProfile, SlownessTest
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+# Latencies are paired per iteration, so a run needs at least this many pairs to say anything.
+MIN_PAIRS = 20
+MEMORY_METHOD = (
+    "peak resident memory (VmHWM on Linux, else ru_maxrss) of a child process that loads the model "
+    "and runs every profiled batch size, minus that of a child that only imports numpy and "
+    "onnxruntime and loads the input"
+)
+_MEMPROBE = Path(__file__).with_name("_memprobe.py")
+
+
+class MemoryProbeFailed(EvalActionError):
+    """The child process that measures peak memory did not report."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How to time models: batch sizes (1 is always added), runs, threads, and the slowness test."""
+
+    batch_sizes: tuple[int, ...] = (1,)
+    repeats: int = 200
+    warmup: int = 10
+    threads: int = 1
+    # cap on the timing of one batch size; at least MIN_PAIRS iterations run regardless
+    time_budget_s: float | None = None
+    # a slowdown within this fraction is not "significantly slower"
+    margin: float = 0.05
+    confidence: float = 0.95
+    seed: int = 0
+
+    def sizes(self) -> list[int]:
+        """Batch 1 and the configured sizes, ascending, after checking the settings."""
+        sizes = sorted({1, *self.batch_sizes})
+        if sizes[0] < 1:
+            raise BadInput(f"Expected batch sizes >= 1, found {sizes[0]}; fix `readiness.batch_sizes`.")
+        if self.threads < 1:
+            raise BadInput(f"Expected `readiness.threads` >= 1, found {self.threads}; set it to 1 or more.")
+        if self.repeats < MIN_PAIRS:
+            raise BadInput(f"Expected `readiness.repeats` >= {MIN_PAIRS}, found {self.repeats}; raise it.")
+        return sizes
+
+
+DEFAULT_TIMING = Timing()
+
+
+def model_file_stats(path: Path) -> tuple[int, int]:
+    """Return (size in bytes on disk incl. external data files, parameter count) of an ONNX model.
+
+    The parameter count is the sum over the main graph's initializers of the product of their dims;
+    weights held in Constant nodes or subgraphs are not counted.
+    """
+    import onnx
+
+    model = _load_onnx(path)
+    size = path.stat().st_size
+    external: set[str] = set()
+    count = 0
+    for init in model.graph.initializer:
+        count += int(np.prod(init.dims, dtype=np.int64))
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            external.update(e.value for e in init.external_data if e.key == "location")
+    for location in sorted(external):
+        data_file = path.parent / location
+        if data_file.is_file():
+            size += data_file.stat().st_size
+    return size, count
+
+
+def _load_onnx(path: Path) -> Any:
+    import onnx
+
+    if not path.is_file():
+        raise CannotLoadModel(f"Expected an ONNX model at {path}, found no file; check the path in the plan.")
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError/ValueError/... for anything that is not ONNX
+        raise CannotLoadModel(
+            f"Expected an ONNX model at {path}, could not parse it ({type(exc).__name__}); "
+            "export the model to ONNX or point the plan at the .onnx file."
+        ) from exc
+
+
+def open_session(path: Path, *, threads: int) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session with `threads` intra-op threads and sequential execution."""
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise CannotLoadModel(f"Expected an ONNX model at {path}, found no file; check the path in the plan.")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only: ORT's warnings are not about the model under test
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CannotLoadModel(
+            f"ONNX Runtime could not load {path}: {first_line}; check the file is a valid ONNX model."
+        ) from exc
+
+
+def input_name(session: ort.InferenceSession, sample: np.ndarray, path: Path) -> str:
+    """The model's single input name, after checking `sample` (N, ...) float32 fits that input."""
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs)
+        raise BadInput(
+            f"Expected {path} to take one input, found {len(inputs)} ({names}); "
+            "readiness profiling feeds a single tensor, export the model with one input."
+        )
+    spec = inputs[0]
+    if spec.type != "tensor(float)":
+        raise BadInput(
+            f"Expected input `{spec.name}` of {path} to be tensor(float), found {spec.type}; "
+            "profile a float32 model."
+        )
+    static = [(i, d) for i, d in enumerate(spec.shape[1:], start=1) if isinstance(d, int)]
+    bad = [(i, d) for i, d in static if i >= sample.ndim or sample.shape[i] != d]
+    if bad or len(spec.shape) != sample.ndim:
+        raise BadInput(
+            f"Expected a sample shaped like input `{spec.name}` {list(spec.shape)} of {path}, "
+            f"found {list(sample.shape)}; pass test-set rows in the model's input layout."
+        )
+    return str(spec.name)
+
+
+def static_batch_size(session: ort.InferenceSession) -> int | None:
+    """The model's fixed batch size, or None when its first input dimension is symbolic."""
+    first = session.get_inputs()[0].shape[0] if session.get_inputs()[0].shape else None
+    return first if isinstance(first, int) else None
+
+
+def check_sample(sample: np.ndarray) -> np.ndarray:
+    """Return `sample` as C-contiguous float32 (N, ...), N >= 1, or raise BadInput."""
+    array = np.asarray(sample)
+    if array.ndim < 1 or array.shape[0] == 0:
+        raise BadInput(
+            f"Expected a sample input with at least one row (N, ...), found shape {list(array.shape)}; "
+            "pass a slice of the test set."
+        )
+    if not np.issubdtype(array.dtype, np.floating):
+        raise BadInput(f"Expected a float32 sample input, found dtype {array.dtype}; convert the inputs.")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def batch_of(sample: np.ndarray, batch_size: int) -> np.ndarray:
+    """The first `batch_size` rows of `sample`, cycling through it when it has fewer rows."""
+    if batch_size < 1:
+        raise BadInput(f"Expected batch sizes >= 1, found {batch_size}; fix `readiness.batch_sizes`.")
+    rows = np.arange(batch_size) % sample.shape[0]
+    return np.ascontiguousarray(sample[rows])
+
+
+def interleaved_latencies(
+    sessions: Sequence[ort.InferenceSession],
+    feeds: Sequence[dict[str, np.ndarray]],
+    *,
+    repeats: int,
+    warmup: int,
+    time_budget_s: float | None = None,
+) -> np.ndarray:
+    """Time the sessions interleaved; return latencies in ms, shape (len(sessions), n_iterations).
+
+    Iteration i runs the sessions in an order rotated by i (A B, B A for two), so a position effect
+    such as a cache warmed by the previous call cancels out. Timing stops after `repeats` iterations,
+    or once `time_budget_s` has passed and at least MIN_PAIRS iterations are in.
+    """
+    k = len(sessions)
+    for _ in range(warmup):
+        for session, feed in zip(sessions, feeds, strict=True):
+            session.run(None, feed)
+    timings = np.empty((k, repeats), dtype=np.float64)
+    clock = time.perf_counter_ns
+    start = clock()
+    done = 0
+    for i in range(repeats):
+        for j in range(k):
+            m = (i + j) % k
+            t0 = clock()
+            sessions[m].run(None, feeds[m])
+            timings[m, i] = clock() - t0
+        done = i + 1
+        if time_budget_s is not None and done >= MIN_PAIRS and (clock() - start) / 1e9 > time_budget_s:
+            break
+    return timings[:, :done] / 1e6
+
+
+def latency_stats(timings_ms: np.ndarray, batch_size: int) -> LatencyStats:
+    """Percentiles (numpy's linear interpolation), mean and throughput of one model's timings."""
+    t = np.asarray(timings_ms, dtype=np.float64)
+    p50, p95, p99 = np.percentile(t, [50, 95, 99])
+    return LatencyStats(
+        batch_size=batch_size,
+        repeats=int(t.size),
+        p50_ms=float(p50),
+        p95_ms=float(p95),
+        p99_ms=float(p99),
+        mean_ms=float(t.mean()),
+        throughput_per_s=float(batch_size * t.size / (t.sum() / 1e3)),
+        timings_ms=tuple(float(x) for x in t),
+    )
+
+
+def paired_slowness(
+    model_ms: np.ndarray,
+    reference_ms: np.ndarray,
+    *,
+    batch_size: int,
+    margin: float = 0.05,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> SlownessTest:
+    """Is `model` significantly slower than `reference`, on paired per-iteration latencies?
+
+    Statistic: r = median(model) / median(reference). Interval: paired percentile bootstrap (Efron &
+    Tibshirani 1993, ch. 13), resampling iterations so each resample keeps the A/B pairs that shared
+    the runner's state. Decision: slower iff the lower bound exceeds 1 + margin, a one-sided test at
+    level (1 - confidence) / 2 that the slowdown exceeds the margin. Medians, not p95, because tail
+    percentiles of a few hundred runs move with single hiccups; the margin keeps a real but
+    negligible difference (a few percent of layout noise) from failing a gate.
+    """
+    from scipy import stats
+
+    a = np.asarray(model_ms, dtype=np.float64)
+    b = np.asarray(reference_ms, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size < MIN_PAIRS:
+        raise BadInput(
+            f"Expected two equal-length timing series of >= {MIN_PAIRS} paired runs, "
+            f"found shapes {a.shape} and {b.shape}; time the models interleaved."
+        )
+
+    def ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.asarray(np.median(x, axis=axis) / np.median(y, axis=axis))
+
+    result = stats.bootstrap(
+        (a, b),
+        ratio,
+        paired=True,
+        vectorized=True,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return SlownessTest(
+        batch_size=batch_size,
+        n_pairs=int(a.size),
+        ratio=float(ratio(a, b)),
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        margin=margin,
+        significantly_slower=low > 1.0 + margin,
+        method=f"paired percentile bootstrap of the median ratio, {n_resamples} resamples, seed {seed}",
+    )
+
+
+def _probe_command(
+    sample_file: Path, threads: int, model: Path | None, batch_sizes: Sequence[int]
+) -> list[str]:
+    command = [sys.executable, str(_MEMPROBE), str(sample_file), str(threads)]
+    if model is not None:
+        command += [str(model), *(str(b) for b in batch_sizes)]
+    return command
+
+
+def measure_peak_memory(
+    models: Sequence[Path],
+    sample: np.ndarray,
+    *,
+    batch_sizes: Sequence[int],
+    threads: int,
+    timeout_s: float = 300.0,
+) -> list[int]:
+    """Peak resident memory in bytes of loading and running each model, each in a fresh child process.
+
+    Each child is a new interpreter (no memory left over from the parent or from another model) that
+    loads one model and runs each batch size; its peak RSS minus that of a bare child (numpy,
+    onnxruntime and the input loaded, no session) is the model's cost. The children run concurrently:
+    the peak is per process, so they do not disturb each other's number (see _memprobe for why the
+    peak is read from /proc/self/status and not from ru_maxrss). Negative differences
+    (allocator noise on tiny models) are reported as 0.
+    """
+    sample = check_sample(sample)
+    with tempfile.TemporaryDirectory(prefix="evalaction-mem-") as tmp:
+        sample_file = Path(tmp) / "sample.npy"
+        np.save(sample_file, sample, allow_pickle=False)
+        commands = [_probe_command(sample_file, threads, None, batch_sizes)]
+        commands += [_probe_command(sample_file, threads, m, batch_sizes) for m in models]
+        children = [
+            subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands
+        ]
+        peaks = []
+        for command, child in zip(commands, children, strict=True):
+            try:
+                out, err = child.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.communicate()
+                raise MemoryProbeFailed(
+                    f"The memory probe for {command[4:5] or 'the bare interpreter'} ran over "
+                    f"{timeout_s:.0f} s; "
+                    "lower the batch sizes or turn memory measurement off in the plan."
+                ) from None
+            if child.returncode != 0:
+                last = (err.strip().splitlines() or ["no output"])[-1]
+                raise MemoryProbeFailed(
+                    f"The memory probe for {command[4:5] or 'the bare interpreter'} exited with "
+                    f"{child.returncode}: {last}; run the model once by hand to see why."
+                )
+            peaks.append(int(json.loads(out)["maxrss_bytes"]))
+    bare = peaks[0]
+    return [max(0, p - bare) for p in peaks[1:]]
+
+
+def _load_time_ms(paths: Sequence[Path], threads: int, load_repeats: int) -> tuple[list[float], list[Any]]:
+    """Median session-construction time per model, interleaved; also the last sessions built."""
+    times: list[list[float]] = [[] for _ in paths]
+    sessions: list[Any] = [None] * len(paths)
+    for i in range(load_repeats):
+        for j in range(len(paths)):
+            m = (i + j) % len(paths)
+            t0 = time.perf_counter_ns()
+            sessions[m] = open_session(paths[m], threads=threads)
+            times[m].append((time.perf_counter_ns() - t0) / 1e6)
+    return [float(np.median(t)) for t in times], sessions
+
+
+def time_batch(
+    sessions: Sequence[ort.InferenceSession],
+    names: Sequence[str],
+    sample: np.ndarray,
+    size: int,
+    timing: Timing,
+) -> np.ndarray:
+    """Interleaved latencies (ms) of the sessions on one batch of `size` rows: (len(sessions), n)."""
+    batch = batch_of(sample, size)
+    return interleaved_latencies(
+        sessions,
+        [{n: batch} for n in names],
+        repeats=timing.repeats,
+        warmup=timing.warmup,
+        time_budget_s=timing.time_budget_s,
+    )
+
+
+def slowness_of(model_ms: np.ndarray, reference_ms: np.ndarray, size: int, timing: Timing) -> SlownessTest:
+    """`paired_slowness` with the margin, confidence and seed of `timing`."""
+    return paired_slowness(
+        model_ms,
+        reference_ms,
+        batch_size=size,
+        margin=timing.margin,
+        confidence=timing.confidence,
+        seed=timing.seed,
+    )
+
+
+def _check_batch_sizes(session: ort.InferenceSession, path: Path, sizes: Sequence[int]) -> None:
+    fixed = static_batch_size(session)
+    if fixed is not None and any(s != fixed for s in sizes):
+        raise BadInput(
+            f"Expected {path} to accept batch sizes {list(sizes)}, found a fixed batch of {fixed}; "
+            f"export it with a dynamic batch axis or set `readiness.batch_sizes` to [{fixed}]."
+        )
+
+
+def profile_models(
+    *,
+    candidate: Path,
+    baseline: Path | None,
+    sample: np.ndarray,
+    timing: Timing = DEFAULT_TIMING,
+    load_repeats: int = 3,
+    measure_memory: bool = True,
+) -> ReadinessProfile:
+    """Profile the candidate and (when given) the baseline alike, timed interleaved.
+
+    Batch size 1 is always profiled, then each of `timing.batch_sizes`; `sample` rows are cycled to
+    fill a batch.
+    """
+    sample = check_sample(sample)
+    sizes = timing.sizes()
+    paths = [candidate] if baseline is None else [candidate, baseline]
+    stats_on_disk = [model_file_stats(p) for p in paths]
+    load_ms, sessions = _load_time_ms(paths, timing.threads, load_repeats)
+    names = [input_name(s, sample, p) for s, p in zip(sessions, paths, strict=True)]
+    for session, path in zip(sessions, paths, strict=True):
+        _check_batch_sizes(session, path, sizes)
+    peaks: list[int | None] = [None] * len(paths)
+    memory_note = "memory measurement turned off in the plan"
+    if measure_memory:
+        peaks = list(measure_peak_memory(paths, sample, batch_sizes=sizes, threads=timing.threads))
+        memory_note = None
+
+    latency: list[list[LatencyStats]] = [[] for _ in paths]
+    slowness: list[SlownessTest] = []
+    for size in sizes:
+        timings = time_batch(sessions, names, sample, size, timing)
+        for m, series in enumerate(timings):
+            latency[m].append(latency_stats(series, size))
+        if baseline is not None:
+            slowness.append(slowness_of(timings[0], timings[1], size, timing))
+    profiles = [
+        ModelProfile(
+            path=str(p),
+            file_size_bytes=size_count[0],
+            parameter_count=size_count[1],
+            load_time_ms=load,
+            peak_memory_bytes=peak,
+            memory_note=memory_note,
+            latency=tuple(lat),
+        )
+        for p, size_count, load, peak, lat in zip(paths, stats_on_disk, load_ms, peaks, latency, strict=True)
+    ]
+    return ReadinessProfile(
+        candidate=profiles[0],
+        baseline=profiles[1] if baseline is not None else None,
+        slowness=tuple(slowness),
+        threads=timing.threads,
+        warmup=timing.warmup,
+        memory_method=MEMORY_METHOD,
+    )
