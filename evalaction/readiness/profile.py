@@ -37,6 +37,16 @@ MEMORY_METHOD = (
     "onnxruntime and loads the input"
 )
 _MEMPROBE = Path(__file__).with_name("_memprobe.py")
+# numpy dtype -> ONNX Runtime's tensor element type name
+_ORT_TYPES = {
+    "float32": "float",
+    "float64": "double",
+    "float16": "float16",
+    "int64": "int64",
+    "int32": "int32",
+    "uint8": "uint8",
+    "bool": "bool",
+}
 
 
 class MemoryProbeFailed(EvalActionError):
@@ -131,7 +141,7 @@ def open_session(path: Path, *, threads: int) -> ort.InferenceSession:
 
 
 def input_name(session: ort.InferenceSession, sample: np.ndarray, path: Path) -> str:
-    """The model's single input name, after checking `sample` (N, ...) float32 fits that input."""
+    """The model's single input name, after checking `sample` (N, ...) fits that input's type and shape."""
     inputs = session.get_inputs()
     if len(inputs) != 1:
         names = ", ".join(i.name for i in inputs)
@@ -140,10 +150,11 @@ def input_name(session: ort.InferenceSession, sample: np.ndarray, path: Path) ->
             "readiness profiling feeds a single tensor, export the model with one input."
         )
     spec = inputs[0]
-    if spec.type != "tensor(float)":
+    expected = f"tensor({_ORT_TYPES[sample.dtype.name]})"
+    if spec.type != expected:
         raise BadInput(
-            f"Expected input `{spec.name}` of {path} to be tensor(float), found {spec.type}; "
-            "profile a float32 model."
+            f"Expected input `{spec.name}` of {path} to be {expected} like the sample, found {spec.type}; "
+            "set `preprocessing.dtype` in the plan to the model's input type."
         )
     static = [(i, d) for i, d in enumerate(spec.shape[1:], start=1) if isinstance(d, int)]
     bad = [(i, d) for i, d in static if i >= sample.ndim or sample.shape[i] != d]
@@ -162,16 +173,19 @@ def static_batch_size(session: ort.InferenceSession) -> int | None:
 
 
 def check_sample(sample: np.ndarray) -> np.ndarray:
-    """Return `sample` as C-contiguous float32 (N, ...), N >= 1, or raise BadInput."""
+    """Return `sample` as a C-contiguous numeric (N, ...) array, N >= 1, or raise BadInput."""
     array = np.asarray(sample)
     if array.ndim < 1 or array.shape[0] == 0:
         raise BadInput(
             f"Expected a sample input with at least one row (N, ...), found shape {list(array.shape)}; "
             "pass a slice of the test set."
         )
-    if not np.issubdtype(array.dtype, np.floating):
-        raise BadInput(f"Expected a float32 sample input, found dtype {array.dtype}; convert the inputs.")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    if array.dtype.name not in _ORT_TYPES:
+        raise BadInput(
+            f"Expected a sample input of dtype {', '.join(_ORT_TYPES)}, found {array.dtype}; "
+            "set `preprocessing.dtype` in the plan."
+        )
+    return np.ascontiguousarray(array)
 
 
 def batch_of(sample: np.ndarray, batch_size: int) -> np.ndarray:
@@ -227,7 +241,7 @@ def latency_stats(timings_ms: np.ndarray, batch_size: int) -> LatencyStats:
         p95_ms=float(p95),
         p99_ms=float(p99),
         mean_ms=float(t.mean()),
-        throughput_per_s=float(batch_size * t.size / (t.sum() / 1e3)),
+        throughput_per_s=float(batch_size / (p50 / 1e3)),
         timings_ms=tuple(float(x) for x in t),
     )
 
@@ -288,9 +302,7 @@ def paired_slowness(
     )
 
 
-def _probe_command(
-    sample_file: Path, threads: int, model: Path | None, batch_sizes: Sequence[int]
-) -> list[str]:
+def _probe_command(sample_file: Path, threads: int, model: Path | None, batch_sizes: Sequence[int]) -> list[str]:
     command = [sys.executable, str(_MEMPROBE), str(sample_file), str(threads)]
     if model is not None:
         command += [str(model), *(str(b) for b in batch_sizes)]
@@ -299,7 +311,7 @@ def _probe_command(
 
 def measure_peak_memory(
     models: Sequence[Path],
-    sample: np.ndarray,
+    samples: Sequence[np.ndarray],
     *,
     batch_sizes: Sequence[int],
     threads: int,
@@ -308,42 +320,49 @@ def measure_peak_memory(
     """Peak resident memory in bytes of loading and running each model, each in a fresh child process.
 
     Each child is a new interpreter (no memory left over from the parent or from another model) that
-    loads one model and runs each batch size; its peak RSS minus that of a bare child (numpy,
-    onnxruntime and the input loaded, no session) is the model's cost. The children run concurrently:
-    the peak is per process, so they do not disturb each other's number (see _memprobe for why the
-    peak is read from /proc/self/status and not from ru_maxrss). Negative differences
+    loads one model and runs each batch size of its sample; its peak RSS minus that of a bare child
+    (numpy, onnxruntime and the first sample loaded, no session) is the model's cost. The children run
+    concurrently: the peak is per process, so they do not disturb each other's number (see _memprobe
+    for why the peak is read from /proc/self/status and not from ru_maxrss). Negative differences
     (allocator noise on tiny models) are reported as 0.
     """
-    sample = check_sample(sample)
     with tempfile.TemporaryDirectory(prefix="evalaction-mem-") as tmp:
-        sample_file = Path(tmp) / "sample.npy"
-        np.save(sample_file, sample, allow_pickle=False)
-        commands = [_probe_command(sample_file, threads, None, batch_sizes)]
-        commands += [_probe_command(sample_file, threads, m, batch_sizes) for m in models]
+        files = []
+        for k, sample in enumerate(samples):
+            files.append(Path(tmp) / f"sample{k}.npy")
+            np.save(files[-1], check_sample(sample), allow_pickle=False)
+        labels = ["the bare interpreter", *(str(m) for m in models)]
+        commands = [_probe_command(files[0], threads, None, batch_sizes)]
+        commands += [_probe_command(f, threads, m, batch_sizes) for f, m in zip(files, models, strict=True)]
         children = [
             subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands
         ]
-        peaks = []
-        for command, child in zip(commands, children, strict=True):
-            try:
-                out, err = child.communicate(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.communicate()
-                raise MemoryProbeFailed(
-                    f"The memory probe for {command[4:5] or 'the bare interpreter'} ran over "
-                    f"{timeout_s:.0f} s; "
-                    "lower the batch sizes or turn memory measurement off in the plan."
-                ) from None
-            if child.returncode != 0:
-                last = (err.strip().splitlines() or ["no output"])[-1]
-                raise MemoryProbeFailed(
-                    f"The memory probe for {command[4:5] or 'the bare interpreter'} exited with "
-                    f"{child.returncode}: {last}; run the model once by hand to see why."
-                )
-            peaks.append(int(json.loads(out)["maxrss_bytes"]))
+        try:
+            peaks = [_probe_peak(child, label, timeout_s) for child, label in zip(children, labels, strict=True)]
+        finally:
+            for child in children:  # after a failure, stop the probes still running
+                if child.poll() is None:
+                    child.kill()
+                    child.communicate()
     bare = peaks[0]
     return [max(0, p - bare) for p in peaks[1:]]
+
+
+def _probe_peak(child: subprocess.Popen[str], label: str, timeout_s: float) -> int:
+    try:
+        out, err = child.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise MemoryProbeFailed(
+            f"The memory probe for {label} ran over {timeout_s:.0f} s; "
+            "lower the batch sizes or set `readiness.measure_memory: false` in the plan."
+        ) from None
+    if child.returncode != 0:
+        last = (err.strip().splitlines() or ["no output"])[-1]
+        raise MemoryProbeFailed(
+            f"The memory probe for {label} exited with {child.returncode}: {last}; "
+            "run the model once by hand to see why."
+        )
+    return int(json.loads(out)["maxrss_bytes"])
 
 
 def _load_time_ms(paths: Sequence[Path], threads: int, load_repeats: int) -> tuple[list[float], list[Any]]:
@@ -362,15 +381,14 @@ def _load_time_ms(paths: Sequence[Path], threads: int, load_repeats: int) -> tup
 def time_batch(
     sessions: Sequence[ort.InferenceSession],
     names: Sequence[str],
-    sample: np.ndarray,
+    samples: Sequence[np.ndarray],
     size: int,
     timing: Timing,
 ) -> np.ndarray:
-    """Interleaved latencies (ms) of the sessions on one batch of `size` rows: (len(sessions), n)."""
-    batch = batch_of(sample, size)
+    """Interleaved latencies (ms) of each session on a `size`-row batch of its sample: (k, n)."""
     return interleaved_latencies(
         sessions,
-        [{n: batch} for n in names],
+        [{n: batch_of(x, size)} for n, x in zip(names, samples, strict=True)],
         repeats=timing.repeats,
         warmup=timing.warmup,
         time_budget_s=timing.time_budget_s,
@@ -403,6 +421,7 @@ def profile_models(
     candidate: Path,
     baseline: Path | None,
     sample: np.ndarray,
+    baseline_sample: np.ndarray | None = None,
     timing: Timing = DEFAULT_TIMING,
     load_repeats: int = 3,
     measure_memory: bool = True,
@@ -410,26 +429,29 @@ def profile_models(
     """Profile the candidate and (when given) the baseline alike, timed interleaved.
 
     Batch size 1 is always profiled, then each of `timing.batch_sizes`; `sample` rows are cycled to
-    fill a batch.
+    fill a batch. `baseline_sample` is the same rows preprocessed for the baseline, when its
+    preprocessing differs (default: `sample`).
     """
-    sample = check_sample(sample)
     sizes = timing.sizes()
     paths = [candidate] if baseline is None else [candidate, baseline]
+    samples = [check_sample(sample)]
+    if baseline is not None:
+        samples.append(check_sample(sample if baseline_sample is None else baseline_sample))
     stats_on_disk = [model_file_stats(p) for p in paths]
     load_ms, sessions = _load_time_ms(paths, timing.threads, load_repeats)
-    names = [input_name(s, sample, p) for s, p in zip(sessions, paths, strict=True)]
+    names = [input_name(s, x, p) for s, x, p in zip(sessions, samples, paths, strict=True)]
     for session, path in zip(sessions, paths, strict=True):
         _check_batch_sizes(session, path, sizes)
     peaks: list[int | None] = [None] * len(paths)
-    memory_note = "memory measurement turned off in the plan"
+    memory_note: str | None = "memory measurement turned off in the plan"
     if measure_memory:
-        peaks = list(measure_peak_memory(paths, sample, batch_sizes=sizes, threads=timing.threads))
+        peaks = list(measure_peak_memory(paths, samples, batch_sizes=sizes, threads=timing.threads))
         memory_note = None
 
     latency: list[list[LatencyStats]] = [[] for _ in paths]
     slowness: list[SlownessTest] = []
     for size in sizes:
-        timings = time_batch(sessions, names, sample, size, timing)
+        timings = time_batch(sessions, names, samples, size, timing)
         for m, series in enumerate(timings):
             latency[m].append(latency_stats(series, size))
         if baseline is not None:

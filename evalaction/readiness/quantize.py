@@ -202,6 +202,11 @@ def quantization_trial(
     runs ORT's quant_pre_process first, as its documentation recommends.
     """
     x = check_sample(inputs)
+    if x.dtype != np.float32:
+        raise BadInput(
+            f"Expected float32 inputs for INT8 quantization, found {x.dtype}; "
+            "turn `readiness.quantization` off for this model."
+        )
     y = np.asarray(labels)
     if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
         raise BadInput(
@@ -224,9 +229,7 @@ def quantization_trial(
     fp32_pred = predict_labels(fp32, name, x_eval)
     fp32_accuracy = float(np.mean(fp32_pred == y_eval))
     source, preprocess_note = (
-        _preprocess(candidate, workdir)
-        if preprocess
-        else (candidate, "pre-processing turned off in the plan")
+        _preprocess(candidate, workdir) if preprocess else (candidate, "pre-processing turned off in the plan")
     )
 
     fixed = static_batch_size(fp32)
@@ -253,7 +256,7 @@ def quantization_trial(
         fp32_latency: list[LatencyStats] = []
         slowness: list[SlownessTest] = []
         for b in sizes if fixed is None else [fixed]:
-            t_int8, t_fp32 = time_batch([int8, fp32], [name, name], x, b, timing)
+            t_int8, t_fp32 = time_batch([int8, fp32], [name, name], [x, x], b, timing)
             latency.append(latency_stats(t_int8, b))
             fp32_latency.append(latency_stats(t_fp32, b))
             slowness.append(slowness_of(t_int8, t_fp32, b, timing))

@@ -124,6 +124,4 @@ def test_the_sentence_says_why_quantization_does_not_pay() -> None:
 
     pays, note = _verdict_sentence("static", 1.2, fast, -0.03, 0.01)
     assert not pays
-    assert (
-        "not smaller (120% of the fp32 size)" in note and "accuracy drops 3.0 pt (tolerance 1.0 pt)" in note
-    )
+    assert "not smaller (120% of the fp32 size)" in note and "accuracy drops 3.0 pt (tolerance 1.0 pt)" in note
