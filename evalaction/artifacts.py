@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalaction.config import Plan
 from evalaction.metrics.values import ThresholdTuning
+from evalaction.readiness.models import QuantizationReport, ReadinessProfile, TorchExport
 
 
 class Artifact(BaseModel):
@@ -201,6 +202,9 @@ class ErrorsResult(Artifact):
     confusion_pairs: list[tuple[str, str, int]] = Field(
         description="(true, predicted, count), most frequent first."
     )
+    negative_flips_by_class: dict[str, int] = Field(
+        default_factory=dict, description="True class -> negative flips in it (classes with none omitted)."
+    )
 
 
 # ------------------------------------------------------------------------------------------------- compare stage
@@ -306,12 +310,20 @@ class ModelReadiness(Artifact):
     latency_p99_ms: float
     repeats: int
     peak_memory_mb: float | None = None
+    parameter_count: int | None = None
+    throughput_per_s: float | None = None
 
 
 class ReadinessResult(Artifact):
+    """Batch-1 headline numbers per model, and the full profile, INT8 trial and torch exports behind them."""
+
     candidate: ModelReadiness | None
     baseline: ModelReadiness | None
     skipped: str | None = None
+    profile: ReadinessProfile | None = None
+    quantization: QuantizationReport | None = None
+    torch_export: dict[str, TorchExport] = Field(default_factory=dict, description="Role -> ONNX export.")
+    notes: list[str] = Field(default_factory=list, description="What was not measured, and why.")
 
 
 # ------------------------------------------------------------------------------------------------- verdict stage
@@ -322,7 +334,7 @@ Decision = Literal["GO", "GO WITH CONDITIONS", "NO-GO"]
 
 class GateResult(Artifact):
     name: str
-    kind: Literal["threshold", "vs_baseline", "budget", "plan", "curation"]
+    kind: Literal["threshold", "vs_baseline", "budget", "errors", "plan", "curation"]
     rule: str
     observed: float | None
     interval: tuple[float, float] | None = None
@@ -331,12 +343,25 @@ class GateResult(Artifact):
     reason: str
 
 
+class OverrideRequest(Artifact):
+    """An override as the GitHub event carried it; the entrypoint passes it in, nothing reads the environment."""
+
+    source: Literal["label", "workflow_dispatch"]
+    name: str = Field(description="The PR label or workflow_dispatch input.")
+    actor: str = Field(description="Who set it (GitHub login).")
+    at: str = Field(description="When it was set (ISO 8601).")
+
+
 class VerdictResult(Artifact):
     decision: Decision
     gates: list[GateResult]
     summary: str
     conditions: list[str] = Field(default_factory=list)
     next_steps: list[str] = Field(default_factory=list)
+    override: OverrideRequest | None = Field(default=None, description="The override considered, if any.")
+    decision_without_override: Decision | None = Field(
+        default=None, description="The decision the gates gave, when an override changed it."
+    )
 
     @property
     def failed(self) -> list[GateResult]:

@@ -271,10 +271,47 @@ class WandbSpec(_Strict):
     tags: list[str] = Field(default_factory=list, description="Tags for the W&B run.")
 
 
+QuantMethod = Literal["dynamic", "static"]
+
+
+def _all_quant_methods() -> list[QuantMethod]:
+    return ["dynamic", "static"]
+
+
+class QuantizationSpec(_Strict):
+    """The INT8 trial of the candidate (classification, float32 input)."""
+
+    enabled: bool = True
+    methods: list[QuantMethod] = Field(default_factory=_all_quant_methods)
+    calibration_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=128, description="Test rows (seeded, at most half) that calibrate static quantization."
+    )
+    accuracy_tolerance: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.01, description="Largest accuracy drop (fraction) at which INT8 still pays."
+    )
+    preprocess: bool = Field(default=True, description="Run ONNX Runtime's quant_pre_process first.")
+
+
 class ReadinessSpec(_Strict):
     enabled: bool = True
-    latency_repeats: Annotated[int, Field(ge=5, le=100_000)] = 50
+    # the paired slowness test needs at least 20 interleaved pairs
+    latency_repeats: Annotated[int, Field(ge=20, le=100_000)] = 50
     warmup: Annotated[int, Field(ge=0, le=10_000)] = 5
+    batch_sizes: list[Annotated[int, Field(gt=0, le=1_000_000)]] | None = Field(
+        default=None, description="Batch sizes to profile besides 1; default: `inference.batch_size`."
+    )
+    threads: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=1, description="ONNX Runtime intra-op threads while profiling (1 is steadiest on CI)."
+    )
+    time_budget_s: Annotated[float, Field(gt=0)] | None = Field(
+        default=10.0, description="Cap on timing one batch size (at least 20 pairs run regardless)."
+    )
+    slowness_margin: Annotated[float, Field(ge=0, le=10)] = Field(
+        default=0.05,
+        description="A candidate slower than the baseline by at most this fraction is not 'significantly slower'.",
+    )
+    measure_memory: bool = Field(default=True, description="Peak memory of each model, in a child process.")
+    quantization: QuantizationSpec = Field(default_factory=QuantizationSpec)
 
 
 _THRESHOLD = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*$")
@@ -339,7 +376,29 @@ class BudgetGate(_Strict):
     blocking: bool = True
 
 
-BudgetName = Literal["latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "model_size_mb", "peak_memory_mb"]
+BudgetName = Literal[
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "model_size_mb",
+    "peak_memory_mb",
+    "load_time_ms",
+    # candidate / baseline median latency at batch 1; fails only when the paired interval lies above it
+    "latency_ratio",
+]
+_ERROR_REF = re.compile(r"^negative_flips(?:\[([^\]]+)\])?$")
+
+
+class ErrorGate(_Strict):
+    max: Annotated[int, Field(ge=0)]
+    blocking: bool = True
+
+
+class OverrideSpec(_Strict):
+    """Who may turn a NO-GO into a GO: a PR label or a workflow_dispatch input, recorded in the verdict."""
+
+    label: str | None = Field(default=None, description="PR label that overrides a NO-GO.")
+    dispatch_input: str | None = Field(default=None, description="workflow_dispatch input that overrides a NO-GO.")
 
 
 class CountGate(_Strict):
@@ -420,7 +479,27 @@ class Gates(_Strict):
         default_factory=CurationGates,
         description="Test-set checks: `leakage: {max: 0}`, `min_class_samples: 20`, `class_balance: 0.1`.",
     )
+    errors: dict[str, ErrorGate] = Field(
+        default_factory=dict,
+        description="Error-analysis limits: `negative_flips: 10`, `negative_flips[7]: 2` (per true class).",
+    )
     fail_on_no_go: bool = Field(default=True, description="Exit with code 1 on NO-GO.")
+    allow_no_gates: bool = Field(
+        default=False, description="GO when no gate is configured (or none could be evaluated); NO-GO otherwise."
+    )
+    override: OverrideSpec | None = Field(default=None, description="How a NO-GO may be overridden, audited.")
+
+    @field_validator("errors", mode="before")
+    @classmethod
+    def _short_errors(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            for key in v:
+                if not _ERROR_REF.match(str(key)):
+                    raise ValueError(
+                        f"expected `negative_flips` or `negative_flips[class]`, found {key!r}; rename the key"
+                    )
+            return {k: ({"max": r} if isinstance(r, int) and not isinstance(r, bool) else r) for k, r in v.items()}
+        return v
 
     @field_validator("thresholds", mode="before")
     @classmethod
@@ -448,7 +527,7 @@ class Gates(_Strict):
 
     @property
     def count(self) -> int:
-        return len(self.thresholds) + len(self.vs_baseline) + len(self.budgets)
+        return len(self.thresholds) + len(self.vs_baseline) + len(self.budgets) + len(self.errors)
 
 
 class Plan(_Strict):
@@ -480,6 +559,29 @@ class Plan(_Strict):
             for ref in names:
                 name, cls_name = parse_metric_ref(ref)
                 key = "" if where == "metrics.primary" else ref
+                if cls_name is not None and "=" in cls_name:  # a slice: `accuracy[ink=light]`, `accuracy[ink=*]`
+                    column = cls_name.split("=", 1)[0].strip()
+                    if where != "gates.thresholds":
+                        raise _FieldError(
+                            where,
+                            key,
+                            "a metric or `metric[class]`",
+                            repr(ref),
+                            "slices gate in `gates.thresholds`",
+                        )
+                    if column not in self.dataset.slice_columns:
+                        raise _FieldError(
+                            where,
+                            key,
+                            "a column of `dataset.slice_columns`",
+                            repr(column),
+                            f"add `{column}` to `dataset.slice_columns`",
+                        )
+                    cls_name = None
+                if cls_name == "*" and where != "gates.thresholds":
+                    raise _FieldError(
+                        where, key, "a metric or `metric[class]`", repr(ref), "`[*]` gates in `gates.thresholds`"
+                    )
                 if name not in known:
                     hint = difflib.get_close_matches(name, known, n=1)
                     if name in CATALOG:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalaction import __version__
-from evalaction.artifacts import RunResult, StageTiming
+from evalaction.artifacts import OverrideRequest, RunResult, StageTiming
 from evalaction.config import LoadedPlan
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ def run_pipeline(
     sources: DataSources | None = None,
     pr_number: int | None = None,
     commit: str | None = None,
+    override: OverrideRequest | None = None,
 ) -> RunResult:
     """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report, each persisted.
 
@@ -62,6 +63,8 @@ def run_pipeline(
     `sources` carries the Roboflow API key and the download cache (built from the environment by the CLI).
     With a `wandb:` section in the plan the run is also logged to W&B (with `pr_number` and `commit`) between
     the verdict and the report.
+    `override` is a PR label or workflow_dispatch input read from the event by the caller; the verdict
+    applies it only when the plan names it.
     """
     from evalaction.datasets import load_plan_datasets
     from evalaction.report.render import write_reports
@@ -108,11 +111,18 @@ def run_pipeline(
             compare.write(out_dir / "compare.json")
     with hooks.stage("readiness"):
         readiness = run_readiness(
-            plan=plan, inference=inference, dataset=dataset, candidate_path=cand_path, baseline_path=base_path
+            plan=plan,
+            inference=inference,
+            dataset=dataset,
+            candidate_path=cand_path,
+            baseline_path=base_path,
+            out_dir=out_dir,
         )
         readiness.write(out_dir / "readiness.json")
     with hooks.stage("verdict"):
-        verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness)
+        verdict = run_verdict(
+            plan=plan, metrics=metrics, compare=compare, readiness=readiness, errors=errors, override=override
+        )
         verdict.write(out_dir / "verdict.json")
 
     def assemble() -> RunResult:

@@ -86,17 +86,22 @@ DEFAULT_TIMING = Timing()
 def model_file_stats(path: Path) -> tuple[int, int]:
     """Return (size in bytes on disk incl. external data files, parameter count) of an ONNX model.
 
-    The parameter count is the sum over the main graph's initializers of the product of their dims;
-    weights held in Constant nodes or subgraphs are not counted.
+    The parameter count is the sum over the main graph's weight initializers (floating point, or
+    8-bit for quantized weights) of the product of their dims. Integer initializers of other widths
+    are shapes and indices an exporter adds (a Reshape's target), not parameters; weights held in
+    Constant nodes or subgraphs are not counted.
     """
     import onnx
 
+    tp = onnx.TensorProto
+    weight_types = {tp.FLOAT, tp.DOUBLE, tp.FLOAT16, tp.BFLOAT16, tp.INT8, tp.UINT8}
     model = _load_onnx(path)
     size = path.stat().st_size
     external: set[str] = set()
     count = 0
     for init in model.graph.initializer:
-        count += int(np.prod(init.dims, dtype=np.int64))
+        if init.data_type in weight_types:
+            count += int(np.prod(init.dims, dtype=np.int64))
         if init.data_location == onnx.TensorProto.EXTERNAL:
             external.update(e.value for e in init.external_data if e.key == "location")
     for location in sorted(external):

@@ -10,7 +10,7 @@ rest, so the calibration samples never grade the model they calibrated.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -40,24 +40,37 @@ _PREDICT_BATCH = 256
 _CALIBRATION_BATCH = 32
 
 
-def predict_labels(session: ort.InferenceSession, name: str, inputs: np.ndarray) -> np.ndarray:
-    """Class indices from the model's first output: argmax of (N, C) scores, or (N,) integer labels."""
+def argmax_labels(out: np.ndarray) -> np.ndarray:
+    """Class indices from one output: argmax of (N, C) scores, or (N,) integer labels as they are."""
+    if out.ndim == 2 and np.issubdtype(out.dtype, np.floating):
+        return np.asarray(out.argmax(axis=1))
+    if out.ndim == 1 and np.issubdtype(out.dtype, np.integer):
+        return out
+    raise BadInput(
+        f"Expected the model's output to be (N, classes) scores or (N,) integer labels, "
+        f"found {out.dtype} {list(out.shape)}; name the class-score output in `output_name`."
+    )
+
+
+def predict_labels(
+    session: ort.InferenceSession,
+    name: str,
+    inputs: np.ndarray,
+    *,
+    output: str | None = None,
+    to_labels: Callable[[np.ndarray], np.ndarray] = argmax_labels,
+) -> np.ndarray:
+    """Class indices for `inputs`: `to_labels` of the named output (default: the first), in batches."""
     fixed = static_batch_size(session)
     step = fixed or _PREDICT_BATCH
     chunks = []
     for start in range(0, inputs.shape[0], step):
         chunk = inputs[start : start + step]
-        if fixed is not None and chunk.shape[0] != fixed:
+        rows = chunk.shape[0]
+        if fixed is not None and rows != fixed:
             chunk = batch_of(chunk, fixed)
-        out = np.asarray(session.run(None, {name: chunk})[0])
-        if out.ndim == 2 and np.issubdtype(out.dtype, np.floating):
-            out = out.argmax(axis=1)
-        elif not (out.ndim == 1 and np.issubdtype(out.dtype, np.integer)):
-            raise BadInput(
-                f"Expected the model's first output to be (N, classes) scores or (N,) integer labels, "
-                f"found {out.dtype} {list(out.shape)}; put the class scores first."
-            )
-        chunks.append(out[: min(step, inputs.shape[0] - start)])
+        out = session.run(None if output is None else [output], {name: chunk})[0]
+        chunks.append(to_labels(np.asarray(out))[:rows])
     return np.concatenate(chunks)
 
 
@@ -193,13 +206,16 @@ def quantization_trial(
     calibration_size: int = 128,
     accuracy_tolerance: float = 0.01,
     preprocess: bool = True,
+    output: str | None = None,
+    to_labels: Callable[[np.ndarray], np.ndarray] = argmax_labels,
 ) -> QuantizationReport:
     """Quantize `candidate` to INT8 with each method; compare size, latency and accuracy with fp32.
 
     `inputs` (N, ...) float32 and `labels` (N,) class indices are the test set. At most half of it
     (`calibration_size` rows, drawn with `timing.seed`) calibrates static quantization; every accuracy is
     computed on the other rows. `accuracy_tolerance` is a fraction (0.01 = 1 point). `preprocess`
-    runs ORT's quant_pre_process first, as its documentation recommends.
+    runs ORT's quant_pre_process first, as its documentation recommends. Predictions are
+    `to_labels(model output)`, from the output named `output` (default: the first).
     """
     x = check_sample(inputs)
     if x.dtype != np.float32:
@@ -226,7 +242,7 @@ def quantization_trial(
     fp32 = open_session(candidate, threads=timing.threads)
     name = input_name(fp32, x, candidate)
     fp32_size = model_file_stats(candidate)[0]
-    fp32_pred = predict_labels(fp32, name, x_eval)
+    fp32_pred = predict_labels(fp32, name, x_eval, output=output, to_labels=to_labels)
     fp32_accuracy = float(np.mean(fp32_pred == y_eval))
     source, preprocess_note = (
         _preprocess(candidate, workdir) if preprocess else (candidate, "pre-processing turned off in the plan")
@@ -249,7 +265,7 @@ def quantization_trial(
                 )
             )
             continue
-        pred = predict_labels(int8, name, x_eval)
+        pred = predict_labels(int8, name, x_eval, output=output, to_labels=to_labels)
         accuracy = float(np.mean(pred == y_eval))
         size = target.stat().st_size
         latency: list[LatencyStats] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from evalaction.artifacts import RunResult
+    from evalaction.artifacts import GateResult, RunResult
 
 DECISION_ICON = {"GO": "✅", "GO WITH CONDITIONS": "⚠️", "NO-GO": "❌"}
 STATUS_ICON = {"pass": "✅ pass", "fail": "❌ fail", "skipped": "➖ skipped"}
@@ -53,7 +53,35 @@ def _env() -> Any:
     return env
 
 
+def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
+    """The gate table's `candidate` and `vs baseline` cells for one gate."""
+    from evalaction.stages.verdict import BUDGET_FIELDS
+
+    cmp = run.compare.get(g.name) if run.compare else None
+    interval = f" [{fmt(g.interval[0])}, {fmt(g.interval[1])}]" if g.interval else ""
+    if g.kind == "vs_baseline":
+        cand = fmt(cmp.candidate) if cmp else "n/a"
+        versus = (
+            f"{delta_pt(g.observed)} [{delta_pt(g.interval[0])}, {delta_pt(g.interval[1])}]" if g.interval else "—"
+        )
+        return cand, versus
+    if g.kind == "threshold":
+        return fmt(g.observed) + interval, delta_pt(cmp.delta) if cmp else "—"
+    if g.kind == "budget" and g.name == "latency_ratio":
+        ratio = "n/a" if g.observed is None else f"{g.observed:.2f}x"
+        return ratio + (f" [{g.interval[0]:.2f}, {g.interval[1]:.2f}]" if g.interval else ""), "(ratio)"
+    if g.kind == "budget" and g.observed is not None and run.readiness.baseline is not None:
+        field, unit, scale, _ = BUDGET_FIELDS[g.name]
+        base = getattr(run.readiness.baseline, field)
+        return fmt(g.observed), "—" if base is None else f"{g.observed - float(base) * scale:+.3g} {unit}"
+    if g.kind == "errors" and g.observed is not None and "[" not in g.name:
+        return fmt(g.observed), f"{run.errors.n_negative_flips} lost / {run.errors.n_positive_flips} gained"
+    return fmt(g.observed), "—"
+
+
 def _context(run: RunResult, run_url: str | None) -> dict[str, Any]:
+    from evalaction.report.readiness_view import readiness_view
+
     metrics = run.metrics
     per_class_rows = []
     if metrics.baseline is not None:
@@ -83,6 +111,8 @@ def _context(run: RunResult, run_url: str | None) -> dict[str, Any]:
         "max_delta": max_delta,
         "run_url": run_url,
         "total_seconds": sum(t.seconds for t in run.timings),
+        "gate_cells": [gate_cells(g, run) for g in run.verdict.gates],
+        "readiness": readiness_view(run.readiness),
     }
 
 
@@ -104,15 +134,19 @@ def render_html(run: RunResult, *, run_url: str | None = None, out_dir: Path | N
 
 
 def write_reports(run: RunResult, out_dir: Path, *, run_url: str | None = None) -> dict[str, Path]:
-    """results.json, report.md and report.html in the output folder."""
+    """results.json, report.md, report.html and the gates as JUnit XML in the output folder."""
+    from evalaction.report.junit import render_junit
+
     paths = {
         "results": out_dir / "results.json",
         "markdown": out_dir / "report.md",
         "html": out_dir / "report.html",
+        "junit": out_dir / "gates.junit.xml",
     }
     paths["results"].write_text(run.model_dump_json(indent=2) + "\n", encoding="utf-8")
     paths["markdown"].write_text(render_markdown(run, run_url=run_url), encoding="utf-8")
     paths["html"].write_text(render_html(run, run_url=run_url, out_dir=out_dir), encoding="utf-8")
+    paths["junit"].write_text(render_junit(run.verdict), encoding="utf-8")
     return paths
 
 

@@ -1,17 +1,90 @@
-"""Stage 6a: deployment readiness with ONNX Runtime: size, load time and batch-1 latency, both models interleaved."""
+"""Stage 6a: deployment readiness with ONNX Runtime, candidate and baseline profiled alike.
+
+Latency (p50/p95/p99 at batch 1 and the plan's batch sizes, timed interleaved), throughput, session
+load time, peak memory (child processes), size and parameters, whether the candidate is significantly
+slower than the baseline (paired test), and an INT8 trial of the candidate. The measuring lives in
+`evalaction.readiness`; this stage turns the plan into its settings and the results into the artifact.
+"""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalaction.artifacts import InferenceResult, ModelReadiness, ReadinessResult
-from evalaction.runners.base import preprocess
+from evalaction.runners.base import preprocess, to_scores
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from evalaction.artifacts import PlanResult
+    from evalaction.config import ModelSpec
     from evalaction.datasets import Dataset
+    from evalaction.readiness.models import ModelProfile, TorchExport
+    from evalaction.readiness.profile import Timing
+
+
+def _timing(plan: PlanResult) -> Timing:
+    from evalaction.readiness.profile import Timing
+
+    p = plan.plan
+    spec = p.readiness
+    return Timing(
+        batch_sizes=tuple(spec.batch_sizes or [p.inference.batch_size]),
+        repeats=spec.latency_repeats,
+        warmup=spec.warmup,
+        threads=spec.threads,
+        time_budget_s=spec.time_budget_s,
+        margin=spec.slowness_margin,
+        seed=p.compare.seed,
+    )
+
+
+def _headline(profile: ModelProfile) -> ModelReadiness:
+    """The batch-1 numbers the gates and the report's first table use."""
+    batch1 = profile.at_batch(1)
+    assert batch1 is not None  # profile_models always times batch 1
+    return ModelReadiness(
+        size_mb=profile.file_size_bytes / 1e6,
+        load_s=profile.load_time_ms / 1e3,
+        latency_p50_ms=batch1.p50_ms,
+        latency_p95_ms=batch1.p95_ms,
+        latency_p99_ms=batch1.p99_ms,
+        repeats=batch1.repeats,
+        peak_memory_mb=None if profile.peak_memory_bytes is None else profile.peak_memory_bytes / 1e6,
+        parameter_count=profile.parameter_count,
+        throughput_per_s=batch1.throughput_per_s,
+    )
+
+
+def _onnx_for(
+    role: str,
+    path: Path,
+    torch_models: Mapping[str, Any],
+    sample: np.ndarray,
+    workdir: Path,
+    exports: dict[str, TorchExport],
+) -> Path | None:
+    """The ONNX file to profile for `role`: the model itself, or its torch module exported (None if that fails)."""
+    module = torch_models.get(role)
+    if module is None:
+        return path
+    from evalaction.readiness.torch_export import export_torch_to_onnx
+
+    exports[role] = result = export_torch_to_onnx(module, sample, workdir / f"{role}.exported.onnx")
+    return Path(result.onnx_path) if result.exported and result.onnx_path else None
+
+
+def _labels_from(spec: ModelSpec, task: str, n_classes: int, role: str) -> Any:
+    """Raw output -> class index, through the same output handling inference used."""
+
+    import numpy as np
+
+    def to_labels(out: np.ndarray) -> np.ndarray:
+        return np.asarray(to_scores(out, spec, task, n_classes, role).argmax(axis=1))
+
+    return to_labels
 
 
 def run_readiness(
@@ -21,53 +94,95 @@ def run_readiness(
     dataset: Dataset,
     candidate_path: Path,
     baseline_path: Path | None,
+    out_dir: Path | None = None,
+    torch_models: Mapping[str, Any] | None = None,
 ) -> ReadinessResult:
-    """Time both models on the same sample, alternating A B A B so machine noise hits both alike."""
-    import numpy as np
-    import onnxruntime as ort
+    """Profile both models on the same test rows, interleaved, then run the candidate's INT8 trial.
 
-    spec = plan.plan.readiness
+    `torch_models` maps a role to an already loaded torch module (from a torch runner): it is exported
+    to ONNX for profiling, and the result says so. INT8 models are written under `out_dir/readiness`.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from evalaction.readiness.profile import profile_models
+    from evalaction.readiness.quantize import quantization_trial
+
+    p = plan.plan
+    spec = p.readiness
     if not spec.enabled:
         return ReadinessResult(candidate=None, baseline=None, skipped="readiness disabled in the plan")
-    models = plan.plan.models
-    entries = [("candidate", candidate_path, models.candidate)]
-    if baseline_path is not None and inference.baseline is not None:
-        entries.append(("baseline", baseline_path, models.baseline or models.candidate))
-    sessions = {}
-    loads = {}
-    for role, path, mspec in entries:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
-        t0 = time.perf_counter()
-        sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        loads[role] = time.perf_counter() - t0
-        name = mspec.input_name or sess.get_inputs()[0].name
-        x = preprocess(dataset.features[:1], mspec.preprocessing)
-        sessions[role] = (sess, {name: x})
-    times: dict[str, list[float]] = {role: [] for role in sessions}
-    for _ in range(spec.warmup):
-        for sess, feed in sessions.values():
-            sess.run(None, feed)
-    for _ in range(spec.latency_repeats):
-        for role, (sess, feed) in sessions.items():
-            t0 = time.perf_counter()
-            sess.run(None, feed)
-            times[role].append((time.perf_counter() - t0) * 1000.0)
-
-    def profile(role: str, path: Path) -> ModelReadiness:
-        t = np.asarray(times[role])
-        p50, p95, p99 = np.percentile(t, [50, 95, 99])
-        return ModelReadiness(
-            size_mb=round(path.stat().st_size / 1e6, 6),
-            load_s=round(loads[role], 6),
-            latency_p50_ms=float(p50),
-            latency_p95_ms=float(p95),
-            latency_p99_ms=float(p99),
-            repeats=len(t),
+    timing = _timing(plan)
+    models = p.models
+    base_spec = models.baseline or models.candidate
+    rows = dataset.features[: max(timing.sizes())]
+    cand_x = preprocess(rows, models.candidate.preprocessing)
+    base_x = preprocess(rows, base_spec.preprocessing)
+    notes: list[str] = []
+    exports: dict[str, TorchExport] = {}
+    with tempfile.TemporaryDirectory(prefix="evalaction-readiness-") as tmp:
+        workdir = out_dir / "readiness" if out_dir is not None else Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        torch_models = torch_models or {}
+        cand_onnx = _onnx_for("candidate", candidate_path, torch_models, cand_x, workdir, exports)
+        base_onnx = None
+        if baseline_path is not None and inference.baseline is not None:
+            base_onnx = _onnx_for("baseline", baseline_path, torch_models, base_x, workdir, exports)
+            if base_onnx is None:
+                notes.append(f"the baseline was not profiled: {exports['baseline'].reason}")
+        if cand_onnx is None:
+            why = exports["candidate"].reason
+            return ReadinessResult(
+                candidate=None,
+                baseline=None,
+                skipped=f"the candidate could not be exported to ONNX for profiling ({why})",
+                torch_export=exports,
+                notes=notes,
+            )
+        profile = profile_models(
+            candidate=cand_onnx,
+            baseline=base_onnx,
+            sample=cand_x,
+            baseline_sample=base_x,
+            timing=timing,
+            measure_memory=spec.measure_memory,
         )
-
+        q = spec.quantization
+        quantization = None
+        if not q.enabled:
+            notes.append("INT8 trial turned off in the plan (`readiness.quantization.enabled`)")
+        elif p.task == "regression":
+            notes.append("INT8 trial skipped: its accuracy delta needs class labels, and this task is regression")
+        elif cand_x.dtype != np.float32:
+            notes.append(f"INT8 trial skipped: the candidate's input is {cand_x.dtype}, INT8 needs float32")
+        else:
+            known = dataset.y >= 0  # labels outside the class list grade neither model
+            quantization = quantization_trial(
+                cand_onnx,
+                inputs=preprocess(dataset.features[known], models.candidate.preprocessing),
+                labels=dataset.y[known],
+                workdir=workdir,
+                methods=q.methods,
+                timing=timing,
+                calibration_size=q.calibration_size,
+                accuracy_tolerance=q.accuracy_tolerance,
+                preprocess=q.preprocess,
+                output=models.candidate.output_name,
+                to_labels=_labels_from(models.candidate, p.task, len(inference.classes), "candidate"),
+            )
+            if out_dir is None:
+                # the INT8 files lived in a temporary folder: keep the numbers, drop the dangling paths
+                quantization = quantization.model_copy(
+                    update={
+                        "trials": tuple(t.model_copy(update={"model_path": None}) for t in quantization.trials)
+                    }
+                )
     return ReadinessResult(
-        candidate=profile("candidate", candidate_path),
-        baseline=profile("baseline", baseline_path) if "baseline" in sessions and baseline_path else None,
+        candidate=_headline(profile.candidate),
+        baseline=_headline(profile.baseline) if profile.baseline is not None else None,
+        profile=profile,
+        quantization=quantization,
+        torch_export=exports,
+        notes=notes,
     )

@@ -109,7 +109,8 @@ MALFORMED = [
         "unknown budget",
         lambda t: t + "  budgets:\n    latency_ms: 5\n",
         "evalaction.yml line 20: `gates.budgets.latency_ms`: expected one of 'latency_p50_ms', 'latency_p95_ms', "
-        "'latency_p99_ms', 'model_size_mb' or 'peak_memory_mb', found 'latency_ms'; did you mean `latency_p99_ms`?",
+        "'latency_p99_ms', 'model_size_mb', 'peak_memory_mb', 'load_time_ms' or 'latency_ratio', found 'latency_ms'; "
+        "did you mean `latency_p99_ms`?",
     ),
     (
         "per-class suffix on an aggregate metric",

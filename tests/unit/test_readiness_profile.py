@@ -27,6 +27,11 @@ def test_size_and_parameter_count_are_exact(tmp_path: Path) -> None:
     size, params = model_file_stats(path)
     assert size == path.stat().st_size
     assert params == 64 * 32 + 32 + 32 * 10 + 10
+    # an int64 shape initializer (what exporters add for Reshape) is not a parameter
+    model = onnx.load(str(path))
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array([-1, 64], np.int64), "shape"))
+    onnx.save(model, str(tmp_path / "with_shape.onnx"))
+    assert model_file_stats(tmp_path / "with_shape.onnx")[1] == params
 
 
 def test_size_counts_external_data(tmp_path: Path) -> None:

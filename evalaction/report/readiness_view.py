@@ -1,0 +1,136 @@
+"""The readiness evidence as table rows and sentences, shared by the markdown and the HTML report.
+
+Pure formatting of a ReadinessResult (no I/O), so both templates show the same numbers the verdict's
+gates cite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evalaction.artifacts import ReadinessResult
+    from evalaction.readiness.models import LatencyStats, ModelProfile, QuantizationReport, SlownessTest
+
+
+def human_bytes(n: float | None) -> str:
+    """1234567 -> `1.2 MB` (SI units, as the budgets' `model_size_mb`)."""
+    if n is None:
+        return "n/a"
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def rate(per_s: float) -> str:
+    """Samples per second, short: `812/s`, `37.4k/s`, `1.2M/s`."""
+    if per_s >= 1e6:
+        return f"{per_s / 1e6:.1f}M/s"
+    return f"{per_s / 1e3:.1f}k/s" if per_s >= 1e3 else f"{per_s:.0f}/s"
+
+
+def _ms(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _percentiles(s: LatencyStats | None) -> str:
+    return "n/a" if s is None else f"{_ms(s.p50_ms)} / {_ms(s.p95_ms)} / {_ms(s.p99_ms)} ms"
+
+
+def slowness_sentence(s: SlownessTest, what: str = "candidate / baseline") -> str:
+    """`batch 1: candidate / baseline 1.20x [1.19, 1.22], significantly slower (margin 5%)`."""
+    judged = "significantly slower" if s.significantly_slower else "not significantly slower"
+    return (
+        f"batch {s.batch_size}: {what} median latency {s.ratio:.2f}x "
+        f"({s.confidence:.0%} CI {s.ci_low:.2f}-{s.ci_high:.2f}, {s.n_pairs} interleaved pairs), "
+        f"{judged} (margin {s.margin:.0%})"
+    )
+
+
+@dataclass
+class ReadinessView:
+    headers: list[str] = field(default_factory=list)
+    rows: list[tuple[str, list[str]]] = field(default_factory=list)
+    slowness: list[str] = field(default_factory=list)
+    int8_caption: str = ""
+    int8_headers: list[str] = field(default_factory=list)
+    int8_rows: list[tuple[str, list[str]]] = field(default_factory=list)
+    int8_notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _model_rows(profiles: list[ModelProfile]) -> list[tuple[str, list[str]]]:
+    sizes = sorted({s.batch_size for p in profiles for s in p.latency})
+    rows = [(f"p50 / p95 / p99 (batch {b})", [_percentiles(p.at_batch(b)) for p in profiles]) for b in sizes]
+    rows += [
+        (
+            f"throughput (batch {b})",
+            [rate(s.throughput_per_s) if (s := p.at_batch(b)) else "n/a" for p in profiles],
+        )
+        for b in sizes
+    ]
+    rows += [
+        ("peak memory", [human_bytes(p.peak_memory_bytes) for p in profiles]),
+        ("model size", [human_bytes(p.file_size_bytes) for p in profiles]),
+        ("parameters", [f"{p.parameter_count:,}" for p in profiles]),
+        ("session load", [f"{p.load_time_ms:.3g} ms" for p in profiles]),
+    ]
+    return rows
+
+
+def _int8(view: ReadinessView, q: QuantizationReport) -> None:
+    ok = [t for t in q.trials if t.status == "ok"]
+    view.int8_caption = (
+        f"INT8 trial of the candidate: static calibrated on {q.calibration_size} test rows, "
+        f"accuracies on the other {q.n_eval}" + ("" if q.preprocessed else f" ({q.preprocess_note})") + "."
+    )
+    view.int8_notes = [t.note for t in q.trials]
+    if not ok:
+        return
+    view.int8_headers = ["fp32", *(t.method for t in ok)]
+    fp32_acc = ok[0].fp32_accuracy
+    view.int8_rows = [
+        (
+            "model size",
+            [
+                human_bytes(q.fp32_file_size_bytes),
+                *(f"{human_bytes(t.file_size_bytes)} ({t.size_ratio:.0%})" for t in ok),
+            ],
+        ),
+        (
+            "accuracy",
+            [
+                "n/a" if fp32_acc is None else f"{fp32_acc:.4f}",
+                *(f"{t.accuracy:.4f} ({(t.accuracy_delta or 0) * 100:+.1f} pt)" for t in ok),
+            ],
+        ),
+    ]
+    for b in [s.batch_size for s in ok[0].slowness]:
+        cells = ["1.00x"]
+        for t in ok:
+            s = next((x for x in t.slowness if x.batch_size == b), None)
+            cells.append("n/a" if s is None else f"{s.ratio:.2f}x [{s.ci_low:.2f}, {s.ci_high:.2f}]")
+        view.int8_rows.append((f"median latency vs fp32 (batch {b})", cells))
+
+
+def readiness_view(readiness: ReadinessResult) -> ReadinessView:
+    """Rows for the models table, the slowness sentences, the INT8 table, and the notes."""
+    view = ReadinessView()
+    profile = readiness.profile
+    if profile is not None:
+        profiles = [p for p in (profile.baseline, profile.candidate) if p is not None]
+        view.headers = ["baseline", "candidate"] if profile.baseline is not None else ["candidate"]
+        view.rows = _model_rows(profiles)
+        view.slowness = [slowness_sentence(s) for s in profile.slowness]
+        memory = f"Peak memory: {profile.memory_method}."
+        view.notes.append(
+            f"Timed interleaved in one process, {profile.threads} thread(s), after {profile.warmup} warm-up runs. {memory}"
+        )
+    if readiness.quantization is not None:
+        _int8(view, readiness.quantization)
+    view.notes += [e.note for e in readiness.torch_export.values()]
+    view.notes += readiness.notes
+    return view
