@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 
 
 def _timing(plan: PlanResult) -> Timing:
-    from evalaction.readiness.profile import Timing
+    from evalaction.readiness.profile import MIN_PAIRS, Timing
 
     p = plan.plan
     spec = p.readiness
     return Timing(
         batch_sizes=tuple(spec.batch_sizes or [p.inference.batch_size]),
-        repeats=spec.latency_repeats,
+        repeats=max(spec.latency_repeats, MIN_PAIRS),
         warmup=spec.warmup,
         threads=spec.threads,
         time_budget_s=spec.time_budget_s,
@@ -120,6 +120,11 @@ def run_readiness(
     cand_x = preprocess(rows, models.candidate.preprocessing)
     base_x = preprocess(rows, base_spec.preprocessing)
     notes: list[str] = []
+    if spec.latency_repeats < timing.repeats:
+        notes.append(
+            f"latency_repeats {spec.latency_repeats} raised to {timing.repeats}: "
+            f"the paired slowness test needs at least {timing.repeats} interleaved runs"
+        )
     exports: dict[str, TorchExport] = {}
     with tempfile.TemporaryDirectory(prefix="evalaction-readiness-") as tmp:
         workdir = out_dir / "readiness" if out_dir is not None else Path(tmp)

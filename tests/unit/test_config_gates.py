@@ -62,7 +62,7 @@ def test_gates_accept_slices_every_class_error_limits_and_an_override() -> None:
             "gates: {errors: {flips: 3}}\n",
             "expected `negative_flips` or `negative_flips[class]`, found 'flips'; rename the key",
         ),
-        ("readiness: {latency_repeats: 10}\n", "`readiness.latency_repeats`"),
+        ("readiness: {latency_repeats: 2}\n", "`readiness.latency_repeats`"),
     ],
 )
 def test_bad_gates_give_one_line(extra: str, message: str) -> None:
