@@ -12,6 +12,7 @@ onnxruntime and scipy are imported inside the functions: `evalaction --help` nev
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,15 @@ class Timing:
 DEFAULT_TIMING = Timing()
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def exception_line(exc: BaseException) -> str:
+    """`Type: first non-empty line` of an exception, colour codes removed: a reason fit for one line."""
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def model_file_stats(path: Path) -> tuple[int, int]:
     """Return (size in bytes on disk incl. external data files, parameter count) of an ONNX model.
 
@@ -139,9 +149,8 @@ def open_session(path: Path, *, threads: int) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CannotLoadModel(
-            f"ONNX Runtime could not load {path}: {first_line}; check the file is a valid ONNX model."
+            f"ONNX Runtime could not load {path}: {exception_line(exc)}; check the file is a valid ONNX model."
         ) from exc
 
 

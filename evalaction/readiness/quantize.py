@@ -23,6 +23,7 @@ from evalaction.readiness.profile import (
     Timing,
     batch_of,
     check_sample,
+    exception_line,
     input_name,
     latency_stats,
     model_file_stats,
@@ -125,9 +126,9 @@ def _quantized_session(
     except NothingQuantized as exc:
         return None, str(exc)
     except CannotLoadModel as exc:
-        return None, _first_line(exc.__cause__ or exc)
+        return None, exception_line(exc.__cause__ or exc)
     except Exception as exc:  # the quantizer raises many types; a refusal is a result to report
-        return None, _first_line(exc)
+        return None, exception_line(exc)
 
 
 def _preprocess(candidate: Path, workdir: Path) -> tuple[Path, str | None]:
@@ -140,7 +141,7 @@ def _preprocess(candidate: Path, workdir: Path) -> tuple[Path, str | None]:
         # ONNX's own shape inference covers models whose only dynamic dim is the batch.
         quant_pre_process(candidate, target, skip_symbolic_shape=True)
     except Exception as exc:  # the pre-processor raises whatever its passes raise
-        return candidate, f"pre-processing skipped ({_first_line(exc)}); quantized the original graph"
+        return candidate, f"pre-processing skipped ({exception_line(exc)}); quantized the original graph"
     return target, None
 
 
@@ -158,11 +159,6 @@ def _check_weights_quantized(path: Path) -> None:
         raise NothingQuantized(
             "no weight was quantized to INT8: the quantizer found no op with float32 weights it supports"
         )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _verdict_sentence(

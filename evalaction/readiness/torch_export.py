@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,16 @@ from typing import Any
 import numpy as np
 
 from evalaction.readiness.models import TorchExport
+from evalaction.readiness.profile import exception_line
 
 EXPORTER = "torch.onnx.export (dynamo)"
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _root_cause(exc: BaseException) -> str:
     """The first line of the innermost cause: the exporter wraps the useful error in generic ones."""
     while exc.__cause__ is not None:
         exc = exc.__cause__
-    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return exception_line(exc)
 
 
 def _not_exported(reason: str) -> TorchExport:
