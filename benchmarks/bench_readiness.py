@@ -27,6 +27,7 @@ def main() -> int:
     from evalaction.datasets import load_dataset
     from evalaction.readiness.profile import Timing, open_session, profile_models
     from evalaction.readiness.quantize import quantization_trial
+    from evalaction.report.readiness_view import human_bytes
     from evalaction.runners.base import preprocess
 
     loaded = load_plan(DEMO / "evalaction.yml")
@@ -54,10 +55,9 @@ def main() -> int:
 
     for role, p in (("candidate", profile.candidate), ("baseline", profile.baseline)):
         assert p is not None
-        mem = f"{p.peak_memory_bytes / 2**20:.1f} MiB" if p.peak_memory_bytes is not None else "n/a"
         print(
-            f"{role:9}  {p.file_size_bytes / 1024:6.1f} KiB  {p.parameter_count:6d} params  "
-            f"load {p.load_time_ms:5.2f} ms  peak memory {mem}"
+            f"{role:9}  {human_bytes(p.file_size_bytes):>8}  {p.parameter_count:6d} params  "
+            f"load {p.load_time_ms:5.2f} ms  peak memory {human_bytes(p.peak_memory_bytes)}"
         )
         for s in p.latency:
             print(
