@@ -202,9 +202,6 @@ class ErrorsResult(Artifact):
     confusion_pairs: list[tuple[str, str, int]] = Field(
         description="(true, predicted, count), most frequent first."
     )
-    negative_flips_by_class: dict[str, int] = Field(
-        default_factory=dict, description="True class -> negative flips in it (classes with none omitted)."
-    )
 
 
 # ------------------------------------------------------------------------------------------------- compare stage

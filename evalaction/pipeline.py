@@ -120,9 +120,7 @@ def run_pipeline(
         )
         readiness.write(out_dir / "readiness.json")
     with hooks.stage("verdict"):
-        verdict = run_verdict(
-            plan=plan, metrics=metrics, compare=compare, readiness=readiness, errors=errors, override=override
-        )
+        verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override)
         verdict.write(out_dir / "verdict.json")
 
     def assemble() -> RunResult:

@@ -74,8 +74,11 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
         field, unit, scale, _ = BUDGET_FIELDS[g.name]
         base = getattr(run.readiness.baseline, field)
         return fmt(g.observed), "—" if base is None else f"{g.observed - float(base) * scale:+.3g} {unit}"
-    if g.kind == "errors" and g.observed is not None and "[" not in g.name:
-        return fmt(g.observed), f"{run.errors.n_negative_flips} lost / {run.errors.n_positive_flips} gained"
+    flips = run.compare.flips if run.compare else None
+    if g.kind == "errors" and g.observed is not None and flips is not None:
+        cls = g.name[g.name.index("[") + 1 : -1] if "[" in g.name else None
+        gained = flips.n_positive if cls is None else flips.per_class[cls].positive
+        return fmt(g.observed), f"{fmt(g.observed)} lost / {gained} gained"
     return fmt(g.observed), "—"
 
 

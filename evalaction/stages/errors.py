@@ -46,7 +46,6 @@ def run_errors(*, inference: InferenceResult, out_dir: Path, max_listed: int = 2
     wrong_idx = np.flatnonzero(wrong)
     by_conf = wrong_idx[np.argsort(-conf[wrong_idx], kind="stable")]
     neg_flips: list[ErrorSample] = []
-    neg_by_class: dict[str, int] = {}
     n_neg = n_pos = 0
     if base is not None:
         neg = np.flatnonzero(base.correct & wrong)
@@ -54,8 +53,6 @@ def run_errors(*, inference: InferenceResult, out_dir: Path, max_listed: int = 2
         n_neg, n_pos = len(neg), len(pos)
         neg_sorted = neg[np.argsort(-conf[neg], kind="stable")]
         neg_flips = [sample(int(i)) for i in neg_sorted[:max_listed]]
-        labels, counts = np.unique(cand.y[neg], return_counts=True)
-        neg_by_class = {name(int(k)): int(n) for k, n in zip(labels, counts, strict=True)}
     pairs: dict[tuple[str, str], int] = {}
     for i in wrong_idx:
         key = (name(int(cand.y[i])), name(int(cand.pred[i])))
@@ -69,5 +66,4 @@ def run_errors(*, inference: InferenceResult, out_dir: Path, max_listed: int = 2
         n_negative_flips=n_neg,
         n_positive_flips=n_pos,
         confusion_pairs=[(t, p, n) for (t, p), n in top_pairs],
-        negative_flips_by_class=neg_by_class,
     )

@@ -30,7 +30,6 @@ from evalaction.config import parse_metric_ref
 if TYPE_CHECKING:
     from evalaction.artifacts import (
         CompareResult,
-        ErrorsResult,
         MetricsResult,
         OverrideRequest,
         PlanResult,
@@ -346,51 +345,42 @@ def budget_gates(plan: PlanResult, readiness: ReadinessResult) -> list[GateResul
 # ---------------------------------------------------------------------------------------------------- errors
 
 
-def error_gates(plan: PlanResult, errors: ErrorsResult | None, metrics: MetricsResult) -> list[GateResult]:
+def _flip_count(ref: str, compare: CompareResult | None, classes: list[str]) -> tuple[int | None, str]:
+    """(negative flips, why) for `negative_flips` or `negative_flips[class]`; None when they cannot be counted."""
+    flips = compare.flips if compare is not None else None
+    if flips is None:
+        return None, "no baseline, so no negative flips to count" if compare is None else "no flips for this task"
+    cls = parse_metric_ref(ref)[1]
+    if cls is None:
+        return flips.n_negative, f"{flips.n_negative} negative flips ({flips.n_positive} positive)"
+    if cls not in flips.per_class:
+        return None, f"class `{cls}` is not in the class list {classes}; fix the gate's name"
+    c = flips.per_class[cls]
+    return c.negative, f"{c.negative} negative flips in class {cls} ({c.positive} positive, {c.n} samples)"
+
+
+def error_gates(plan: PlanResult, compare: CompareResult | None, metrics: MetricsResult) -> list[GateResult]:
     """Limits on negative flips (baseline right, candidate wrong), overall or within one true class."""
     out = []
     for ref, gate in plan.plan.gates.errors.items():
-        cls = parse_metric_ref(ref)[1]
-        rule = f"<= {gate.max}"
-        if errors is None or metrics.baseline is None:
-            out.append(
-                GateResult(
-                    name=ref,
-                    kind="errors",
-                    rule=rule,
-                    observed=None,
-                    status="skipped",
-                    blocking=gate.blocking,
-                    reason="no baseline, so no negative flips to count; gate skipped",
-                )
-            )
-            continue
-        if cls is not None and cls not in metrics.classes:
-            out.append(
-                GateResult(
-                    name=ref,
-                    kind="errors",
-                    rule=rule,
-                    observed=None,
-                    status="fail",
-                    blocking=gate.blocking,
-                    reason=f"class `{cls}` is not in the class list {metrics.classes}; fix the gate's name",
-                )
-            )
-            continue
-        count = errors.n_negative_flips if cls is None else errors.negative_flips_by_class.get(cls, 0)
-        where = "" if cls is None else f" in class {cls}"
-        ok = count <= gate.max
-        gained = f" ({errors.n_positive_flips} positive flips overall)" if cls is None else ""
+        count, why = _flip_count(ref, compare, metrics.classes)
+        status: Literal["pass", "fail", "skipped"]
+        if count is None:
+            # a class the test set does not have is a misconfigured gate: fail it rather than wave it through
+            status = "fail" if compare is not None and compare.flips is not None else "skipped"
+            reason = why if status == "fail" else f"{why}; gate skipped"
+        else:
+            status = "pass" if count <= gate.max else "fail"
+            reason = f"{why}, {'within' if status == 'pass' else 'over'} the limit of {gate.max}"
         out.append(
             GateResult(
                 name=ref,
                 kind="errors",
-                rule=rule,
-                observed=float(count),
-                status="pass" if ok else "fail",
+                rule=f"<= {gate.max}",
+                observed=None if count is None else float(count),
+                status=status,
                 blocking=gate.blocking,
-                reason=f"{count} negative flips{where}{gained}, {'within' if ok else 'over'} the limit of {gate.max}",
+                reason=reason,
             )
         )
     return out
@@ -550,7 +540,6 @@ def run_verdict(
     metrics: MetricsResult,
     compare: CompareResult | None,
     readiness: ReadinessResult,
-    errors: ErrorsResult | None = None,
     override: OverrideRequest | None = None,
 ) -> VerdictResult:
     """Every gate with its evidence, the decision, its conditions or next steps, and the override if any."""
@@ -561,6 +550,6 @@ def run_verdict(
         *threshold_gates(plan, metrics),
         *baseline_gates(plan, compare),
         *budget_gates(plan, readiness),
-        *error_gates(plan, errors, metrics),
+        *error_gates(plan, compare, metrics),
     ]
     return apply_override(plan, decide(plan, gates, readiness), override)

@@ -9,9 +9,10 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from evalaction.artifacts import (
+    ClassFlips,
     CompareResult,
     DatasetCard,
-    ErrorsResult,
+    Flips,
     MetricComparison,
     MetricsResult,
     ModelMetrics,
@@ -82,7 +83,7 @@ def _metrics(baseline: bool = True) -> MetricsResult:
     )
 
 
-def _comparison(metric: str, base: float, cand: float, low: float, high: float) -> MetricComparison:
+def _comparison(metric: str, base: float, cand: float, low: float, high: float, **extra: Any) -> MetricComparison:
     return MetricComparison(
         metric=metric,
         baseline=base,
@@ -91,10 +92,29 @@ def _comparison(metric: str, base: float, cand: float, low: float, high: float) 
         ci_low=low,
         ci_high=high,
         confidence=0.95,
+        tost_ci_low=low,
+        tost_ci_high=high,
+        tost_confidence=0.9,
         p_value=0.2,
+        p_adjusted=0.2,
         test="paired bootstrap (percentile)",
         outcome="inconclusive",
+        **extra,
     )
+
+
+FLIPS = Flips(
+    n_negative=7,
+    n_positive=12,
+    per_class={
+        "0": ClassFlips(n=40, negative=0, positive=4),
+        "1": ClassFlips(n=30, negative=2, positive=3),
+        "2": ClassFlips(n=30, negative=5, positive=5),
+    },
+    negative_ids=[],
+    positive_ids=[],
+    listed_limit=20,
+)
 
 
 COMPARE = CompareResult(
@@ -108,6 +128,7 @@ COMPARE = CompareResult(
     alpha=0.05,
     seed=0,
     n_samples=100,
+    flips=FLIPS,
 )
 
 
@@ -154,18 +175,6 @@ def _readiness(
     )
 
 
-ERRORS = ErrorsResult(
-    n_errors=5,
-    error_rate=0.05,
-    most_confident_errors=[],
-    negative_flips=[],
-    n_negative_flips=7,
-    n_positive_flips=12,
-    confusion_pairs=[],
-    negative_flips_by_class={"1": 2, "2": 5},
-)
-
-
 def _verdict(
     gates: dict[str, Any],
     *,
@@ -178,7 +187,6 @@ def _verdict(
         metrics=_metrics(baseline),
         compare=COMPARE if baseline else None,
         readiness=readiness or _readiness(),
-        errors=ERRORS,
         override=override,
     )
 
@@ -272,7 +280,38 @@ def test_gate_evidence_numbers() -> None:
     assert ratio.status == "fail" and ratio.observed == 1.8 and ratio.interval == (1.7, 1.9)
     assert "1.80x (95% CI [1.70, 1.90], 100 interleaved pairs), significantly over the 1.1x budget" in ratio.reason
     flips = _gate(v, "negative_flips[2]")
-    assert flips.observed == 5 and flips.reason == "5 negative flips in class 2, over the limit of 3"
+    assert flips.observed == 5
+    assert flips.reason == "5 negative flips in class 2 (5 positive, 30 samples), over the limit of 3"
+
+
+def test_a_rule_the_compare_stage_decided_is_taken_as_decided() -> None:
+    decided = COMPARE.model_copy(
+        update={
+            "comparisons": [
+                _comparison(
+                    "macro_f1",
+                    0.93,
+                    0.94,
+                    -0.02,
+                    0.03,
+                    gated=True,
+                    rule="not_worse",
+                    margin=0.01,
+                    passed=False,
+                    reason="the 90% TOST interval's lower end -0.02 is below -0.01",
+                )
+            ]
+        }
+    )
+    v = run_verdict(
+        plan=_plan({"vs_baseline": {"macro_f1": {"rule": "not_worse", "margin": 0.01}}}),
+        metrics=_metrics(),
+        compare=decided,
+        readiness=_readiness(),
+    )
+    gate = _gate(v, "macro_f1")
+    assert gate.status == "fail" and gate.reason.endswith("the 90% TOST interval's lower end -0.02 is below -0.01")
+    assert v.decision == "NO-GO"
 
 
 def test_a_slower_candidate_within_the_ratio_budget_passes() -> None:
@@ -293,7 +332,6 @@ def test_skipped_gates_without_a_baseline() -> None:
         metrics=_metrics(baseline=False),
         compare=None,
         readiness=readiness,
-        errors=ERRORS,
     )
     assert [g.status for g in v.gates] == ["pass", "skipped", "skipped", "skipped"]
     assert v.decision == "GO"
