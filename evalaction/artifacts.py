@@ -271,7 +271,10 @@ class AttributionReport(Artifact):
     def max_abs_convergence_delta(self) -> float | None:
         """Integrated Gradients' worst |convergence delta| over every sample and model (None without IG)."""
         deltas = [
-            abs(a.convergence_delta) for s in self.samples for a in s.attributions if a.convergence_delta is not None
+            abs(a.convergence_delta)
+            for s in self.samples
+            for a in s.attributions
+            if a.convergence_delta is not None
         ]
         return max(deltas) if deltas else None
 

@@ -360,7 +360,8 @@ def run_errors(
         )
     )
 
-    listed.append(_ood_category(cand, conf, wrong, spec, dataset, train, sample))
+    train_x = _train_features(plan, train, dataset)
+    listed.append(_ood_category(cand, conf, wrong, spec, dataset, train_x, sample))
 
     slice_rates = slice_error_rates(wrong, cand.slices, alpha) if cand.slices else []
     listed.append(_weak_slices_category(cand, wrong, slice_rates, alpha, cap, sample))
@@ -373,7 +374,7 @@ def run_errors(
         plan=plan,
         inference=inference,
         dataset=dataset,
-        train=train,
+        train_x=train_x,
         cand=cand,
         base=base,
         flips_idx=neg,
@@ -416,7 +417,7 @@ def _ood_category(
     wrong: np.ndarray,
     spec: ErrorsSpec,
     dataset: Dataset | None,
-    train: Dataset | None,
+    train_x: np.ndarray | None,
     sample: Callable[..., ErrorSample],
 ) -> _Listed:
     """Out-of-distribution suspects: max-probability below the plan's bound (3+ classes: with 2 classes a low
@@ -430,16 +431,16 @@ def _ood_category(
     why: list[str] = []
     if n_classes > 2:
         why.append(f"{int(low.sum())} with max-probability < {spec.ood_max_probability:g}")
-    if train is None or dataset is None:
+    if train_x is None or dataset is None:
         why.append("no training set to measure distance to (`dataset.train_path`)")
     elif not _aligned(dataset, cand):
         why.append("the test set does not match the predictions, so no distance check")
-    elif dataset.features.shape[1] > KNN_MAX_FEATURES or train.features.shape[1] != dataset.features.shape[1]:
+    elif not 0 < dataset.features.shape[1] <= KNN_MAX_FEATURES or train_x.shape[1] != dataset.features.shape[1]:
         why.append(f"no distance check on {dataset.features.shape[1]} raw features")
-    elif len(train) < 10:
+    elif len(train_x) < 10:
         why.append("too few training samples for a distance check")
     else:
-        dist, limit = knn_distances(train.features, dataset.features, seed=spec.seed)
+        dist, limit = knn_distances(train_x, dataset.features, seed=spec.seed)
         far = dist > limit
         ratio = dist / limit if limit > 0 else np.where(dist > 0, np.inf, 0.0)
         why.append(
@@ -536,6 +537,22 @@ def _weak_slices_category(
     )
 
 
+def _train_features(plan: PlanResult | None, train: Dataset | None, dataset: Dataset | None) -> np.ndarray | None:
+    """The training set's features for the distance check: those already read, else read from
+    `dataset.train_path` (the plan stage reads a training set for its hashes only, to check leakage)."""
+    if train is not None and train.features.ndim == 2 and train.features.shape[1] > 0:
+        return train.features
+    if plan is None or dataset is None or not plan.plan.dataset.train_path or dataset.features.shape[1] == 0:
+        return None
+    from evalaction.datasets import load_dataset
+    from evalaction.datasets.base import read_options_for
+
+    p = plan.plan
+    spec = p.dataset.model_copy(update={"path": p.dataset.train_path, "roboflow": None, "split": None})
+    features: np.ndarray = load_dataset(spec, Path(plan.base_dir), p.task, options=read_options_for(p)).features
+    return features
+
+
 def _write_relabel_list(
     out_dir: Path, cand: Predictions, idx: np.ndarray, conf: np.ndarray, classes: Sequence[str]
 ) -> None:
@@ -627,7 +644,7 @@ def _attributions(
     plan: PlanResult | None,
     inference: InferenceResult,
     dataset: Dataset | None,
-    train: Dataset | None,
+    train_x: np.ndarray | None,
     cand: Predictions,
     base: Predictions | None,
     flips_idx: np.ndarray,
@@ -653,6 +670,8 @@ def _attributions(
         return AttributionReport(enabled=True, skipped="no negative flip or error to explain")
     if not _aligned(dataset, cand):
         return AttributionReport(enabled=True, skipped="the test set rows do not match the predictions")
+    if dataset.features.ndim != 2 or dataset.features.shape[1] == 0:
+        return AttributionReport(enabled=True, skipped="the test set's features were not read")
     started = time.perf_counter()
     p = plan.plan
     classes = cand.classes
@@ -683,9 +702,7 @@ def _attributions(
     if image_shape is not None:
         reference = np.zeros(sample_shape)  # raw zeros: a black image
     else:
-        ref = (
-            train.features if train is not None and train.features.shape[1] == dataset.features.shape[1] else None
-        )
+        ref = train_x if train_x is not None and train_x.shape[1] == dataset.features.shape[1] else None
         reference = np.nanmean(ref if ref is not None else dataset.features, axis=0)  # the average sample
         reference = np.where(np.isnan(reference), 0.0, reference)
     x = np.where(np.isnan(x), np.broadcast_to(reference, x.shape), x)
