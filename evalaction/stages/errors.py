@@ -131,21 +131,6 @@ def confusion_pairs(
     ]
 
 
-def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values, in input order: with p_(1) <= ... <= p_(m),
-    adj_(i) = min(1, max_{j <= i} (m - j + 1) p_(j)) (Holm 1979, Scand. J. Statist. 6:65); equals statsmodels'
-    `multipletests(method="holm")`."""
-    import numpy as np
-
-    p = np.asarray(p_values, dtype=np.float64)
-    m = p.size
-    order = np.argsort(p, kind="stable")
-    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out = np.empty(m)
-    out[order] = adjusted
-    return out
-
-
 def slice_error_rates(wrong: np.ndarray, slices: dict[str, np.ndarray], alpha: float) -> list[SliceErrorRate]:
     """Every slice value's error rate, tested against the overall rate.
 
@@ -156,6 +141,8 @@ def slice_error_rates(wrong: np.ndarray, slices: dict[str, np.ndarray], alpha: f
     """
     import numpy as np
     from scipy.stats import binomtest
+
+    from evalaction.stats.multitest import holm
 
     n_total = len(wrong)
     if n_total == 0:
