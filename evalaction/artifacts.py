@@ -184,12 +184,100 @@ class MetricsResult(Artifact):
 
 
 class ErrorSample(Artifact):
+    """One test sample as an error listing shows it."""
+
     id: str
     label: str
     predicted: str
     confidence: float
     baseline_predicted: str | None = None
     baseline_confidence: float | None = None
+    margin: float | None = Field(default=None, description="Candidate's top-1 minus top-2 probability.")
+    correct: bool = False
+    note: str | None = Field(default=None, description="Why it is listed, when the category needs a number.")
+
+
+CategoryKey = Literal["negative_flips", "confidently_wrong", "ambiguous", "out_of_distribution", "weak_slices"]
+
+
+class ErrorCategory(Artifact):
+    """A kind of failure: how many samples, how many of them wrong, examples, and a one-line reading."""
+
+    key: CategoryKey
+    title: str
+    count: int = Field(description="Samples in the category (slice values for weak slices).")
+    n_wrong: int = Field(description="Of those samples, how many the candidate gets wrong.")
+    reading: str
+    examples: list[ErrorSample] = Field(default_factory=list)
+    gallery: str | None = Field(default=None, description="Thumbnail PNG, relative to the output folder.")
+
+
+class ConfusionPair(Artifact):
+    true: str
+    predicted: str
+    count: int
+    baseline_count: int | None = None
+
+    @property
+    def delta(self) -> int | None:
+        return None if self.baseline_count is None else self.count - self.baseline_count
+
+
+class SliceErrorRate(Artifact):
+    """One slice value's error rate against the overall rate: one-sided binomial test, Holm-adjusted."""
+
+    column: str
+    value: str
+    n: int
+    n_errors: int
+    error_rate: float
+    overall_rate: float
+    p_value: float
+    p_adjusted: float = Field(description="Holm over every slice value tested.")
+    weak: bool = Field(description="Error rate significantly above the overall rate after Holm.")
+
+
+class Attribution(Artifact):
+    """One model's attribution for one sample and one method."""
+
+    role: Literal["candidate", "baseline"]
+    method: str
+    target: str = Field(description="The class attributed: the model's own prediction.")
+    target_probability: float
+    convergence_delta: float | None = Field(
+        default=None, description="Integrated Gradients: sum of attributions minus F(x) - F(baseline)."
+    )
+    total: float = Field(description="Sum of the attributions.")
+    top_features: list[tuple[str, float]] = Field(
+        default_factory=list, description="Tables: the features with the largest |attribution|, signed."
+    )
+
+
+class ExplainedSample(Artifact):
+    id: str
+    category: Literal["negative_flip", "confidently_wrong"]
+    label: str
+    attributions: list[Attribution]
+    figure: str = Field(description="PNG, relative to the output folder: input, baseline and candidate maps.")
+
+
+class AttributionReport(Artifact):
+    enabled: bool
+    methods: list[str] = Field(default_factory=list)
+    seconds: float = 0.0
+    skipped: str | None = Field(default=None, description="Why no attributions were computed.")
+    samples: list[ExplainedSample] = Field(default_factory=list)
+
+    @property
+    def max_abs_convergence_delta(self) -> float | None:
+        """Integrated Gradients' worst |convergence delta| over every sample and model (None without IG)."""
+        deltas = [
+            abs(a.convergence_delta)
+            for s in self.samples
+            for a in s.attributions
+            if a.convergence_delta is not None
+        ]
+        return max(deltas) if deltas else None
 
 
 class ErrorsResult(Artifact):
@@ -199,9 +287,19 @@ class ErrorsResult(Artifact):
     negative_flips: list[ErrorSample] = Field(description="Baseline right, candidate wrong.")
     n_negative_flips: int
     n_positive_flips: int
-    confusion_pairs: list[tuple[str, str, int]] = Field(
-        description="(true, predicted, count), most frequent first."
+    negative_flips_by_class: dict[str, int] = Field(default_factory=dict, description="True class -> count.")
+    positive_flips_by_class: dict[str, int] = Field(default_factory=dict, description="True class -> count.")
+    confusion_pairs: list[ConfusionPair] = Field(
+        default_factory=list, description="(true, predicted) pairs of the candidate, most frequent first."
     )
+    categories: list[ErrorCategory] = Field(default_factory=list)
+    slices: list[SliceErrorRate] = Field(default_factory=list, description="Every slice value tested.")
+    attributions: AttributionReport | None = None
+    confident_threshold: float = 0.9
+    ambiguous_margin: float = 0.1
+
+    def category(self, key: str) -> ErrorCategory | None:
+        return next((c for c in self.categories if c.key == key), None)
 
 
 # ------------------------------------------------------------------------------------------------- compare stage

@@ -314,6 +314,46 @@ class ReadinessSpec(_Strict):
     quantization: QuantizationSpec = Field(default_factory=QuantizationSpec)
 
 
+AttributionMethod = Literal[
+    "auto", "integrated_gradients", "saliency", "occlusion", "feature_ablation", "shapley_value_sampling"
+]
+GRADIENT_METHODS = ("integrated_gradients", "saliency")
+TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".pt2")
+
+
+class AttributionsSpec(_Strict):
+    """Captum attributions for the critical failures (top negative flips, most confident errors)."""
+
+    enabled: bool = True
+    max_samples: Annotated[int, Field(ge=0, le=200)] = Field(
+        default=6, description="At most this many samples get attributions (flips first, then confident errors)."
+    )
+    method: AttributionMethod = Field(
+        default="auto",
+        description="auto: Integrated Gradients + Saliency for torch models; Occlusion (images) or Feature "
+        "Ablation (tables) for any other model. Gradient methods need a torch model.",
+    )
+
+
+class ErrorsSpec(_Strict):
+    """How the error analysis sorts samples into categories."""
+
+    confident_threshold: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.9, description="A wrong prediction at or above this probability is `confidently wrong`."
+    )
+    ambiguous_margin: Annotated[float, Field(ge=0, lt=1)] = Field(
+        default=0.1, description="A sample whose top-two probabilities differ by less than this is `ambiguous`."
+    )
+    ood_max_probability: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.5,
+        description="A max-probability below this marks an out-of-distribution suspect (3+ classes); with "
+        "`dataset.train_path`, distance to the training data is used too.",
+    )
+    max_listed: Annotated[int, Field(ge=1, le=1000)] = Field(default=20, description="Examples kept per list.")
+    seed: int = Field(default=0, description="Seed for sampled attributions and training-set subsampling.")
+    attributions: AttributionsSpec = Field(default_factory=AttributionsSpec)
+
+
 _THRESHOLD = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*$")
 MetricRef = str
 
@@ -542,6 +582,7 @@ class Plan(_Strict):
     metrics: MetricsSpec
     compare: CompareSpec = Field(default_factory=CompareSpec)
     readiness: ReadinessSpec = Field(default_factory=ReadinessSpec)
+    errors: ErrorsSpec = Field(default_factory=ErrorsSpec)
     gates: Gates = Field(default_factory=Gates)
     wandb: WandbSpec | None = Field(
         default=None, description="Weights & Biases logging; nothing is logged without it."
@@ -621,6 +662,21 @@ class Plan(_Strict):
                 "no `dataset.slice_columns`",
                 "name the slice columns (and `dataset.slice_values`)",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _gradient_methods_need_torch(self) -> Plan:
+        method = self.errors.attributions.method
+        if method in GRADIENT_METHODS:
+            for role, spec in (("candidate", self.models.candidate), ("baseline", self.models.baseline)):
+                if spec is not None and not spec.path.lower().endswith(TORCH_SUFFIXES):
+                    raise _FieldError(
+                        "errors.attributions.method",
+                        "",
+                        "a method that works on this model",
+                        f"{method!r} for the {role} model {spec.path!r} (not a torch model)",
+                        "use auto, occlusion, feature_ablation or shapley_value_sampling",
+                    )
         return self
 
     @property

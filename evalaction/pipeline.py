@@ -103,7 +103,15 @@ def run_pipeline(
         metrics = run_metrics(plan=plan, inference=inference, out_dir=out_dir)
         metrics.write(out_dir / "metrics.json")
     with hooks.stage("errors"):
-        errors = run_errors(inference=inference, out_dir=out_dir)
+        errors = run_errors(
+            plan=plan,
+            inference=inference,
+            dataset=dataset,
+            train=train,
+            candidate_path=cand_path,
+            baseline_path=base_path,
+            out_dir=out_dir,
+        )
         errors.write(out_dir / "errors.json")
     with hooks.stage("compare"):
         compare = run_compare(plan=plan, inference=inference, out_dir=out_dir)

@@ -70,6 +70,7 @@ class Dataset:
     split: str | None = None
     origin: str | None = None
     has_ids: bool = True  # False when `ids` are row numbers (no id column): they say nothing across files
+    feature_names: list[str] = field(default_factory=list)  # table columns; empty for arrays/images
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -93,6 +93,7 @@ def read_table(path: Path, spec: DatasetSpec, fmt: str, task: str, options: Read
         row_hashes=hasher.row_hashes,
         features_digest=hasher.hexdigest(),
         has_ids=id_col is not None,
+        feature_names=features if options.features else [],
     )
 
 

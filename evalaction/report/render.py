@@ -82,7 +82,16 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
     return fmt(g.observed), "—"
 
 
-def _context(run: RunResult, run_url: str | None) -> dict[str, Any]:
+def data_uri(path: Path) -> str | None:
+    """A PNG in the output folder as a data: URI, so report.html stays one self-contained file."""
+    import base64
+
+    if not path.is_file():
+        return None
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -> dict[str, Any]:
     from evalaction.report.readiness_view import readiness_view
 
     metrics = run.metrics
@@ -116,6 +125,8 @@ def _context(run: RunResult, run_url: str | None) -> dict[str, Any]:
         "total_seconds": sum(t.seconds for t in run.timings),
         "gate_cells": [gate_cells(g, run) for g in run.verdict.gates],
         "readiness": readiness_view(run.readiness),
+        # errors section: PNGs referenced relative to the output folder, embedded when the folder is known
+        "embed": (lambda rel: data_uri(out_dir / rel)) if out_dir is not None else (lambda rel: None),
     }
 
 
@@ -132,7 +143,7 @@ def render_html(run: RunResult, *, run_url: str | None = None, out_dir: Path | N
     `out_dir` are embedded as data URIs."""
     from evalaction.report.metrics_section import metrics_html_context
 
-    context = {**_context(run, run_url), **metrics_html_context(run.metrics, run.plan.plan.task, out_dir)}
+    context = {**_context(run, run_url, out_dir), **metrics_html_context(run.metrics, run.plan.plan.task, out_dir)}
     return _env().get_template("report.html.j2").render(**context)
 
 

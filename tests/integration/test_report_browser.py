@@ -90,7 +90,11 @@ def test_every_plot_loads_in_chromium(demo_report: Path, tmp_path: Path) -> None
     run = RunResult.read(demo_report / "results.json")
     assert {"confusion", "per_class_f1", "roc", "pr", "reliability"} <= set(run.metrics.plots)
     images = _image_states((demo_report / "report.html").read_text(encoding="utf-8"), tmp_path)
-    assert len(images) == len(run.metrics.plots)
+    # the errors section embeds its galleries and attribution figures too: every one must load
+    errors_pngs = [c.gallery for c in run.errors.categories if c.gallery]
+    errors_pngs += [s.figure for s in run.errors.attributions.samples] if run.errors.attributions else []
+    assert errors_pngs
+    assert len(images) == len(run.metrics.plots) + len(errors_pngs)
     for img in images:
         assert img["complete"] is True, img
         assert isinstance(img["width"], int) and img["width"] > 100, img

@@ -1,0 +1,194 @@
+"""Pictures for the error report: heatmap overlays, feature-contribution bars, thumbnail galleries.
+
+matplotlib is imported inside each function with the Agg backend (no display, no GUI toolkit), and every
+figure is closed after saving, so drawing many of them does not grow memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+TOP_FEATURES = 10
+GALLERY_MAX = 16
+
+
+@dataclass
+class Panel:
+    """One attribution map (or bar set) with its title."""
+
+    title: str
+    values: np.ndarray  # sample_shape
+    signed: bool  # False for magnitudes (Saliency)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def as_image(row: np.ndarray, sample_shape: Sequence[int]) -> np.ndarray:
+    """A raw feature row as something imshow draws: (H, W) grey or (H, W, 3) colour, scaled to [0, 1]."""
+    import numpy as np
+
+    img = np.asarray(row, dtype=np.float64).reshape(tuple(sample_shape))
+    if img.ndim == 3:
+        img = img[0] if img.shape[0] == 1 else np.moveaxis(img[:3], 0, -1)
+    lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
+def as_map(values: np.ndarray) -> np.ndarray:
+    """An attribution over (C, H, W) as one (H, W) map: summed over channels."""
+    return values.sum(axis=0) if values.ndim == 3 else values
+
+
+def _rgb(img: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3]
+
+
+def _upscale(img: np.ndarray, min_side: int = 96) -> np.ndarray:
+    """Nearest-neighbour enlargement of small inputs (8x8 digits) so a thumbnail is legible; pixels stay sharp."""
+    import numpy as np
+
+    factor = max(1, -(-min_side // max(img.shape[0], img.shape[1])))
+    return np.repeat(np.repeat(img, factor, axis=0), factor, axis=1) if factor > 1 else img
+
+
+def overlay(image: np.ndarray, amap: np.ndarray, *, signed: bool, scale: float) -> np.ndarray:
+    """The attribution map blended over the image, opacity growing with |attribution|, so pixels that do not
+    matter show the image itself (signed maps: red raises the target probability, blue lowers it)."""
+    import matplotlib
+    import numpy as np
+
+    norm = np.clip(amap / scale, -1.0, 1.0) if scale > 0 else np.zeros_like(amap)
+    cmap = matplotlib.colormaps["bwr" if signed else "Reds"]
+    colours = cmap((norm + 1.0) / 2.0 if signed else norm)[..., :3]
+    alpha = 0.8 * np.abs(norm)[..., None]
+    return _rgb(image) * (1.0 - alpha) + colours * alpha
+
+
+def grid_figure(
+    path: Path, *, tiles: Sequence[Sequence[np.ndarray]], captions: Sequence[Sequence[str]], title: str
+) -> Path:
+    """Equal-size RGB tiles in rows with a caption over each, drawn as one image in one axes: a single
+    imshow and a few text labels, far cheaper than one matplotlib axes per tile."""
+    import numpy as np
+
+    plt = _pyplot()
+    th, tw = tiles[0][0].shape[:2]
+    gap, head, top = 8, 26, 22  # pixels between tiles, caption band over each row, title band
+    n_rows, n_cols = len(tiles), max(len(r) for r in tiles)
+    height = top + n_rows * (head + th) + gap
+    width = max(n_cols * (tw + gap) + gap, 6 * len(title) + 2 * gap)  # ~6 px per 8-pt character
+    canvas = np.ones((height, width, 3))
+    for r, row in enumerate(tiles):
+        for c, tile in enumerate(row):
+            y, x = top + r * (head + th) + head, gap + c * (tw + gap)
+            canvas[y : y + th, x : x + tw] = np.clip(tile, 0.0, 1.0)
+    dpi = 100
+    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_axis_off()
+    ax.text(gap, top - 6, title, fontsize=8, va="bottom", ha="left")
+    for r, row_caps in enumerate(captions):
+        for c, cap in enumerate(row_caps):
+            y, x = top + r * (head + th) + head - 2, gap + c * (tw + gap) + tw / 2
+            ax.text(x, y, cap, fontsize=6, va="bottom", ha="center", linespacing=1.0)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def heatmap_figure(path: Path, *, image: np.ndarray, rows: Sequence[Sequence[Panel]], title: str) -> Path:
+    """Input image, then each panel's map overlaid on it; one row per method, one colour scale per row so the
+    baseline's and the candidate's maps compare directly."""
+    import numpy as np
+
+    base = _upscale(image, min_side=128)
+    tiles: list[list[np.ndarray]] = []
+    captions: list[list[str]] = []
+    for panels in rows:
+        maps = [as_map(p.values) for p in panels]
+        scale = max((float(np.abs(m).max()) for m in maps), default=0.0)
+        factor = base.shape[0] // image.shape[0]
+        tiles.append(
+            [_rgb(base)]
+            + [
+                overlay(
+                    base, np.repeat(np.repeat(m, factor, axis=0), factor, axis=1), signed=p.signed, scale=scale
+                )
+                for p, m in zip(panels, maps, strict=True)
+            ]
+        )
+        captions.append(["input"] + [p.title for p in panels])
+    return grid_figure(path, tiles=tiles, captions=captions, title=title)
+
+
+def feature_bars_figure(
+    path: Path, *, feature_names: Sequence[str], rows: Sequence[Sequence[Panel]], title: str
+) -> Path:
+    """Horizontal bars of the features with the largest |attribution| in any panel of a row, in one order for
+    all panels of that row, so the names are written once (green: raises the target probability, red: lowers
+    it). Margins are set from the longest name rather than by tight_layout, which costs a second draw."""
+    import numpy as np
+
+    plt = _pyplot()
+    n_cols = max(len(r) for r in rows)
+    shown = [
+        np.argsort(-np.abs(np.stack([p.values.reshape(-1) for p in panels])).max(axis=0), kind="stable")[
+            :TOP_FEATURES
+        ][::-1]
+        for panels in rows
+    ]
+    label_in = 0.06 * max(len(feature_names[i]) for order in shown for i in order) + 0.2  # ~7-pt characters
+    width, row_h = label_in + 2.6 * n_cols, 2.4
+    height = row_h * len(rows) + 0.5
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(width, height), squeeze=False, sharey="row")
+    fig.subplots_adjust(
+        left=label_in / width, right=0.98, top=1 - 0.45 / height, bottom=0.3 / height, wspace=0.08, hspace=0.45
+    )
+    for r, panels in enumerate(rows):
+        order = shown[r]
+        stacked = np.stack([p.values.reshape(-1) for p in panels])[:, order]
+        scale = float(np.abs(stacked).max()) or 1.0
+        for c, panel in enumerate(panels):
+            ax = axes[r][c]
+            vals = stacked[c]
+            ax.barh(range(len(order)), vals, color=["#1a7f37" if v >= 0 else "#cf222e" for v in vals])
+            ax.set_yticks(range(len(order)), [feature_names[i] for i in order], fontsize=7)
+            ax.set_xlim(-1.05 * scale, 1.05 * scale)
+            ax.axvline(0, color="#6e7781", linewidth=0.8)
+            ax.tick_params(axis="x", labelsize=6)
+            ax.set_title(panel.title.replace("\n", ", "), fontsize=7)
+        for c in range(len(panels), n_cols):
+            axes[r][c].set_visible(False)
+    fig.suptitle(title, fontsize=8)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def gallery_figure(path: Path, *, images: Sequence[np.ndarray], captions: Sequence[str], title: str) -> Path:
+    """Up to 16 thumbnails, 8 a row, each with its caption (id, label -> prediction, probability)."""
+    tiles = [_rgb(_upscale(img)) for img in list(images)[:GALLERY_MAX]]
+    caps = list(captions)[:GALLERY_MAX]
+    per_row = 8
+    return grid_figure(
+        path,
+        tiles=[tiles[i : i + per_row] for i in range(0, len(tiles), per_row)],
+        captions=[caps[i : i + per_row] for i in range(0, len(caps), per_row)],
+        title=title,
+    )
