@@ -23,9 +23,7 @@ MODULES = {"baseline": "DigitMLP", "candidate": "DigitCNN"}
 
 def _file_hashes(root: Path) -> dict[str, str]:
     """sha256 of every CSV under root/data and every file under root/models, keyed by relative path."""
-    files = sorted(
-        [*(root / "data").glob("*.csv"), *(p for p in (root / "models").rglob("*") if p.is_file())]
-    )
+    files = sorted([*(root / "data").glob("*.csv"), *(p for p in (root / "models").rglob("*") if p.is_file())])
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
@@ -44,9 +42,7 @@ def ort_logits(test_frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
     logits = {}
     for name in MODELS:
-        session = ort.InferenceSession(
-            str(DEMO / "models" / f"{name}.onnx"), providers=["CPUExecutionProvider"]
-        )
+        session = ort.InferenceSession(str(DEMO / "models" / f"{name}.onnx"), providers=["CPUExecutionProvider"])
         logits[name] = np.asarray(session.run(["logits"], {"input": _model_input(test_frame)})[0])
     return logits
 
@@ -91,9 +87,7 @@ def test_csvs_hold_sklearn_digits_split_stratified_with_train_tertile_ink_slices
     assert np.all(np.abs(test["label"].value_counts().sort_index().to_numpy() - 0.2 * per_class) <= 1)
     low, high = train[PIXELS].sum(axis=1).quantile([1 / 3, 2 / 3])
     for frame in (train, test):
-        expected = pd.cut(
-            frame[PIXELS].sum(axis=1), [-np.inf, low, high, np.inf], labels=["low", "mid", "high"]
-        )
+        expected = pd.cut(frame[PIXELS].sum(axis=1), [-np.inf, low, high, np.inf], labels=["low", "mid", "high"])
         assert (frame["ink"] == expected.astype(str)).all()
 
 
