@@ -423,6 +423,16 @@ def _int8_hint(readiness: ReadinessResult | None, budget: str) -> str | None:
     return None
 
 
+def _headline(g: GateResult) -> str:
+    """One short clause for the verdict's summary; the gate's full evidence stays in its `reason`."""
+    if g.kind == "vs_baseline" and g.observed is not None:
+        ci = f" (CI {g.interval[0]:+.4g} to {g.interval[1]:+.4g})" if g.interval else ""
+        return f"{g.name} fails `{g.rule}` against the baseline: delta {g.observed:+.4g}{ci}"
+    if g.kind == "threshold" and g.observed is not None:
+        return f"{g.name} = {g.observed:.4g} misses {g.rule}"
+    return f"{g.name}: {g.reason}"
+
+
 def _next_step(g: GateResult, readiness: ReadinessResult | None) -> str:
     if g.kind == "curation":
         from evalaction.stages.plan import curation_next_step
@@ -487,7 +497,7 @@ def decide(plan: PlanResult, gates: list[GateResult], readiness: ReadinessResult
     warnings = [g for g in gates if g.status == "fail" and not g.blocking]
     tail = f" ({len(skipped)} skipped: {skipped[0].reason})" if skipped else ""
     if blocking:
-        listed = "; ".join(f"{g.name} {g.reason}" for g in blocking)
+        listed = "; ".join(_headline(g) for g in blocking)
         also = f" {len(warnings)} warning gate(s) fail as well." if warnings else ""
         return VerdictResult(
             decision="NO-GO",

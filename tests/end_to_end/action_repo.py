@@ -48,10 +48,11 @@ metrics:
   primary: accuracy
   compute: [macro_f1]
 compare: {n_bootstrap: 200, seed: 0}
-readiness: {latency_repeats: 5, warmup: 1}
+readiness: {latency_repeats: 20, warmup: 1, measure_memory: false, quantization: {enabled: false}}
+errors: {attributions: {enabled: false}}
 gates:
   thresholds:
-    accuracy: ">= 0.90"
+    accuracy: ">= 0.95"
   vs_baseline:
     macro_f1: {rule: not_worse, margin: 0.01}
 """
@@ -59,7 +60,7 @@ gates:
 LFS_POINTER = (
     b"version https://git-lfs.github.com/spec/v1\n"
     b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
-    b"size 10165\n"
+    b"size 25994\n"
 )
 
 
