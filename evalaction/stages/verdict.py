@@ -430,7 +430,7 @@ def _headline(g: GateResult) -> str:
         return f"{g.name} fails `{g.rule}` against the baseline: delta {g.observed:+.4g}{ci}"
     if g.kind == "threshold" and g.observed is not None:
         return f"{g.name} = {g.observed:.4g} misses {g.rule}"
-    return f"{g.name}: {g.reason}"
+    return f"{g.name} {g.reason}"
 
 
 def _next_step(g: GateResult, readiness: ReadinessResult | None) -> str:
