@@ -21,12 +21,13 @@ from pydantic import (
     model_validator,
 )
 
+from evalaction.detection.spec import DetectionSpec, DetectorSpec, check_detection_plan
 from evalaction.errors import InvalidPlan
 from evalaction.metrics.catalog import CATALOG, metric_names
 
-Task = Literal["binary", "multiclass", "regression"]
+Task = Literal["binary", "multiclass", "regression", "detection"]
 DatasetFormat = Literal["csv", "parquet", "npz", "npy", "image_folder", "coco"]
-ModelFormat = Literal["onnx"]
+ModelFormat = Literal["onnx", "coco_results"]
 
 _SUFFIX_FORMATS: dict[str, DatasetFormat] = {
     ".csv": "csv",
@@ -97,6 +98,11 @@ class DatasetSpec(_Strict):
         "Default: every column that is not the label, the id or a slice.",
     )
     features_key: str = Field(default="x", description="The .npz array holding the features.")
+    images_dir: str | None = Field(
+        default=None,
+        description="task detection: the folder of the COCO file's images, relative to the plan's folder "
+        "(default: the COCO file's folder).",
+    )
     class_names: list[str] | None = Field(
         default=None, description="Class names in model output order; default: the sorted distinct labels."
     )
@@ -181,7 +187,10 @@ class ModelSpec(_Strict):
     """One model to evaluate."""
 
     path: str = Field(description="Model file, relative to the plan's folder.")
-    format: ModelFormat | None = Field(default=None, description="onnx; inferred from the suffix when omitted.")
+    format: ModelFormat | None = Field(
+        default=None,
+        description="onnx or coco_results (a COCO results JSON); inferred from the suffix when omitted.",
+    )
     input_name: str | None = Field(default=None, description="Input tensor name; read from the model if omitted.")
     output_name: str | None = Field(default=None, description="Output tensor name; the first output if omitted.")
     outputs: Literal["logits", "probabilities"] = Field(
@@ -189,10 +198,13 @@ class ModelSpec(_Strict):
         description="Whether the output is logits (softmax/sigmoid applied) or probabilities.",
     )
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
+    detector: DetectorSpec | None = Field(
+        default=None, description="task detection, ONNX models: how to decode the outputs into boxes."
+    )
 
     @property
     def resolved_format(self) -> ModelFormat:
-        return self.format or "onnx"
+        return self.format or ("coco_results" if self.path.lower().endswith(".json") else "onnx")
 
 
 class Models(_Strict):
@@ -587,6 +599,14 @@ class Plan(_Strict):
     wandb: WandbSpec | None = Field(
         default=None, description="Weights & Biases logging; nothing is logged without it."
     )
+    detection: DetectionSpec = Field(default_factory=DetectionSpec, description="task detection: report settings.")
+
+    @model_validator(mode="after")
+    def _models_fit_task(self) -> Plan:
+        problem = check_detection_plan(self)
+        if problem is not None:
+            raise _FieldError(*problem)
+        return self
 
     @model_validator(mode="after")
     def _metrics_known(self) -> Plan:

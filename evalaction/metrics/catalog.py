@@ -21,6 +21,7 @@ _B = frozenset({"binary"})
 _M = frozenset({"multiclass"})
 _BM = frozenset({"binary", "multiclass"})
 _R = frozenset({"regression"})
+_D = frozenset({"detection"})
 
 CATALOG: dict[str, MetricInfo] = {
     m.name: m
@@ -55,6 +56,18 @@ CATALOG: dict[str, MetricInfo] = {
         MetricInfo("mape", _R, False),
         MetricInfo("median_absolute_error", _R, False),
         MetricInfo("max_error", _R, False),
+        # detection: COCO box AP/AR through pycocotools (evalaction/detection/metrics.py)
+        MetricInfo("map", _D, True),  # AP averaged over IoU 0.50:0.05:0.95, the COCO headline
+        MetricInfo("map_50", _D, True),
+        MetricInfo("map_75", _D, True),
+        MetricInfo("map_small", _D, True),  # area < 32^2
+        MetricInfo("map_medium", _D, True),  # 32^2 <= area < 96^2
+        MetricInfo("map_large", _D, True),  # area >= 96^2
+        MetricInfo("ar_1", _D, True),
+        MetricInfo("ar_10", _D, True),
+        MetricInfo("ar_100", _D, True),
+        MetricInfo("ap", _D, True, per_class=True),  # per-class AP@[.5:.95]: `ap[person]`
+        MetricInfo("ap_50", _D, True, per_class=True),
     ]
 }
 

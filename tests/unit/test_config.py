@@ -52,7 +52,7 @@ MALFORMED = [
     (
         "wrong task",
         lambda t: _edit(t, "task: multiclass", "task: multiclas"),
-        "evalaction.yml line 2: `task`: expected one of 'binary', 'multiclass' or 'regression', "
+        "evalaction.yml line 2: `task`: expected one of 'binary', 'multiclass', 'regression' or 'detection', "
         "found 'multiclas'; did you mean `multiclass`?",
     ),
     (
