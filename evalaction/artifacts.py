@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalaction.config import Plan
+from evalaction.detection.artifacts import DetectionResult
 from evalaction.metrics.values import ThresholdTuning
 from evalaction.readiness.models import QuantizationReport, ReadinessProfile, TorchExport
 
@@ -485,3 +486,7 @@ class RunResult(Artifact):
     verdict: VerdictResult
     timings: list[StageTiming]
     wandb: WandbRun | None = None
+    detection: DetectionResult | None = Field(
+        default=None,
+        description="task detection: COCO numbers, TIDE errors, worst images (detection/artifacts.py).",
+    )

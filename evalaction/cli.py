@@ -87,6 +87,12 @@ def plan(config: Path) -> None:
     from evalaction.stages.plan import run_plan
 
     loaded = load_plan(config)
+    if loaded.plan.task == "detection":
+        from evalaction.detection.stages import load_plan_ground_truth, run_detection_plan
+
+        gt = load_plan_ground_truth(loaded)
+        click.echo(render_plan_markdown(run_detection_plan(loaded=loaded, gt=gt)[0]))
+        return
     dataset, train = load_plan_datasets(loaded, _data_sources())
     click.echo(render_plan_markdown(run_plan(loaded=loaded, dataset=dataset, train=train)))
 

@@ -89,6 +89,18 @@ def run_pipeline(
         base_path = loaded.resolve(p.models.baseline.path) if p.models.baseline else None
     else:
         base_path = baseline_path  # type: ignore[assignment]
+    if p.task == "detection":
+        from evalaction.detection.stages import run_detection_pipeline
+
+        return run_detection_pipeline(
+            loaded=loaded,
+            out_dir=out_dir,
+            candidate_path=cand_path,
+            baseline_path=base_path,
+            hooks=hooks,
+            run_url=run_url,
+            started=started,
+        )
 
     with hooks.stage("plan"):
         dataset, train = load_plan_datasets(loaded, sources)

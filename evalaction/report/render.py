@@ -127,23 +127,34 @@ def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -
         "readiness": readiness_view(run.readiness),
         # errors section: PNGs referenced relative to the output folder, embedded when the folder is known
         "embed": (lambda rel: data_uri(out_dir / rel)) if out_dir is not None else (lambda rel: None),
+        "detection": _detection_context(run, out_dir),
     }
 
 
-def render_markdown(run: RunResult, *, run_url: str | None = None) -> str:
+def _detection_context(run: RunResult, out_dir: Path | None) -> dict[str, Any] | None:
+    if run.detection is None:
+        return None
+    from evalaction.detection.report import detection_context
+
+    return detection_context(run, out_dir)
+
+
+def render_markdown(run: RunResult, *, run_url: str | None = None, out_dir: Path | None = None) -> str:
     """The report as GitHub-flavoured markdown: verdict first, then why, then the evidence in <details>."""
     from evalaction.report.metrics_section import metrics_markdown
 
-    metrics_md = metrics_markdown(run.metrics, run.plan.plan.task)
-    return _env().get_template("report.md.j2").render(**_context(run, run_url), metrics_md=metrics_md)
+    # detection has its own section (templates/_detection.md.j2) in place of the classification metrics
+    metrics_md = "" if run.detection else metrics_markdown(run.metrics, run.plan.plan.task)
+    return _env().get_template("report.md.j2").render(**_context(run, run_url, out_dir), metrics_md=metrics_md)
 
 
 def render_html(run: RunResult, *, run_url: str | None = None, out_dir: Path | None = None) -> str:
-    """The report as one self-contained HTML file (works when downloaded as an artifact): the plots saved under
-    `out_dir` are embedded as data URIs."""
+    """The report as one self-contained HTML file (works when downloaded as an artifact): the plots and drawings
+    saved under `out_dir` are embedded as data URIs."""
     from evalaction.report.metrics_section import metrics_html_context
 
-    context = {**_context(run, run_url, out_dir), **metrics_html_context(run.metrics, run.plan.plan.task, out_dir)}
+    plots = {} if run.detection else metrics_html_context(run.metrics, run.plan.plan.task, out_dir)
+    context = {**_context(run, run_url, out_dir), **plots}
     return _env().get_template("report.html.j2").render(**context)
 
 
@@ -158,7 +169,7 @@ def write_reports(run: RunResult, out_dir: Path, *, run_url: str | None = None) 
         "junit": out_dir / "gates.junit.xml",
     }
     paths["results"].write_text(run.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    paths["markdown"].write_text(render_markdown(run, run_url=run_url), encoding="utf-8")
+    paths["markdown"].write_text(render_markdown(run, run_url=run_url, out_dir=out_dir), encoding="utf-8")
     paths["html"].write_text(render_html(run, run_url=run_url, out_dir=out_dir), encoding="utf-8")
     paths["junit"].write_text(render_junit(run.verdict), encoding="utf-8")
     return paths

@@ -1,0 +1,746 @@
+"""The detection path through the same stages as classification (`plan.task == "detection"`).
+
+    plan       the COCO test set's card                        PlanResult (+ DetectionCard)
+    inference  read each COCO results file, or run the ONNX    InferenceResult, detections_<role>.json
+               detector and decode its outputs
+    metrics    pycocotools: 12 COCO numbers, per-class AP, PR  MetricsResult (+ DetectionMetrics)
+    errors     TIDE error types and their dAP; errors, flips   ErrorsResult (+ DetectionErrors), worst images drawn
+               and confusions at the operating score
+    compare    paired image-level bootstrap of each delta      CompareResult
+    readiness  latency and size, ONNX detectors only           ReadinessResult
+    verdict    the same gates as every task (stages/verdict)   VerdictResult
+
+How the shared artifacts read for boxes: `MetricsResult.candidate.overall` holds map, map_50, ..., ar_100 and
+`per_class` holds ap / ap_50 / ap_75 / ar_100 by class name, so `map: ">= 0.5"` and `ap[person]: ">= 0.4"`
+gate as any metric; `class_support` counts ground-truth boxes. `ErrorsResult` is taken at the operating score
+(`detection.operating_score`) and IoU 0.5: an error is a false positive or a missed box, the error rate is
+(FP + FN) / (TP + FP + FN), a negative flip is a box the baseline found and the candidate did not, and
+confusion pairs are (true class, predicted class) for classification errors, (background, class) for
+background errors and (class, missed) for missed boxes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalaction import __version__
+from evalaction.artifacts import (
+    CompareResult,
+    DatasetCard,
+    ErrorSample,
+    ErrorsResult,
+    InferenceResult,
+    MetricComparison,
+    MetricsResult,
+    ModelMetrics,
+    ModelReadiness,
+    ModelRun,
+    PlanResult,
+    ReadinessResult,
+    RunResult,
+)
+from evalaction.config import parse_metric_ref
+from evalaction.detection.artifacts import (
+    DetectionCard,
+    DetectionErrors,
+    DetectionMetrics,
+    DetectionResult,
+    ModelDetectionErrors,
+    ModelDetectionMetrics,
+    OperatingPoint,
+    TideResult,
+    WorstImage,
+)
+from evalaction.errors import InvalidPlan
+
+if TYPE_CHECKING:
+    from pycocotools.cocoeval import COCOeval
+
+    from evalaction.config import LoadedPlan, ModelSpec
+    from evalaction.detection.coco import GroundTruth
+    from evalaction.detection.tide import Analysis
+    from evalaction.pipeline import PipelineHooks
+
+Detections = list[dict[str, Any]]
+
+
+# ---------------------------------------------------------------------------------------------------------- plan
+
+
+def load_plan_ground_truth(loaded: LoadedPlan) -> GroundTruth:
+    """The plan's COCO ground truth, with its images folder."""
+    from evalaction.detection.coco import load_ground_truth
+
+    ds = loaded.plan.dataset
+    images_dir = loaded.resolve(ds.images_dir) if ds.images_dir else None
+    return load_ground_truth(loaded.resolve(ds.path), images_dir)
+
+
+def _check_class_gates(loaded: LoadedPlan, gt: GroundTruth) -> None:
+    """`ap[cls]` gates must name a class of the COCO file (caught here, not as an undefined metric later)."""
+    import difflib
+
+    names = gt.class_names
+    gates = loaded.plan.gates
+    for where, refs in (("gates.thresholds", gates.thresholds), ("gates.vs_baseline", gates.vs_baseline)):
+        for ref in refs:
+            cls = parse_metric_ref(ref)[1]
+            if cls is not None and cls not in names:
+                hint = difflib.get_close_matches(cls, names, n=1)
+                fix = f"did you mean `{hint[0]}`?" if hint else f"use one of: {', '.join(names)}"
+                raise InvalidPlan(
+                    f"{loaded.path.name}: `{where}.{ref}`: expected a class of {gt.path.name}, found {cls!r}; {fix}"
+                )
+
+
+def detection_card(gt: GroundTruth) -> tuple[DetectionCard, DatasetCard]:
+    """Facts about the COCO test set, as the detection card and as the shared dataset card."""
+    from evalaction.detection.metrics import size_buckets
+    from evalaction.detection.onnx import image_path
+
+    names = gt.category_names
+    boxes = Counter(names[a["category_id"]] for a in gt.annotations if not a["iscrowd"])
+    per_class = {c: boxes.get(c, 0) for c in gt.class_names}
+    with_boxes = {a["image_id"] for a in gt.annotations}
+    missing: int | None = None
+    duplicates = 0
+    if gt.images_dir.is_dir():
+        hashes: Counter[str] = Counter()
+        missing = 0
+        for im in gt.images:
+            path = image_path(gt, im)
+            if not path.is_file():
+                missing += 1
+                continue
+            hashes[hashlib.sha256(path.read_bytes()).hexdigest()] += 1
+        duplicates = sum(n - 1 for n in hashes.values())
+    repeated_names = len(gt.images) - len({im["file_name"] for im in gt.images})
+    warnings = list(gt.warnings)
+    absent = [c for c, n in per_class.items() if n == 0]
+    if absent:
+        warnings.append(f"classes with no ground-truth box: {', '.join(absent)}; their AP is undefined")
+    if missing:
+        warnings.append(
+            f"{missing} images listed in {gt.path.name} are not in {gt.images_dir}; they are not drawn"
+        )
+    elif missing is None:
+        warnings.append(f"images folder {gt.images_dir} not found: worst images are not drawn")
+    if duplicates:
+        warnings.append(f"{duplicates} images repeat an earlier image byte for byte; they weigh twice")
+    if repeated_names:
+        warnings.append(f"{repeated_names} file names repeat; a file name should identify one image")
+    n_crowd = sum(1 for a in gt.annotations if a["iscrowd"])
+    card = DetectionCard(
+        annotations=str(gt.path),
+        images_dir=str(gt.images_dir),
+        n_images=len(gt.images),
+        n_boxes=sum(per_class.values()),
+        n_crowd=n_crowd,
+        boxes_per_class=per_class,
+        size_buckets=size_buckets(gt),
+        images_without_boxes=len(gt.images) - len(with_boxes),
+        images_missing=missing,
+        categories={str(k): v for k, v in names.items()},
+    )
+    dataset = DatasetCard(
+        source=str(gt.path),
+        format="coco",
+        n_samples=len(gt.images),
+        n_features=None,
+        classes=gt.class_names,
+        class_counts=per_class,
+        duplicate_samples=duplicates,
+        duplicate_ids=repeated_names,
+        labels_outside_classes={},
+        missing_values=0,
+        classes_absent=absent,
+        fingerprint=gt.fingerprint(),
+        warnings=warnings,
+    )
+    return card, dataset
+
+
+def run_detection_plan(*, loaded: LoadedPlan, gt: GroundTruth) -> tuple[PlanResult, DetectionCard]:
+    """The plan and the COCO test set's card."""
+    _check_class_gates(loaded, gt)
+    card, dataset = detection_card(gt)
+    plan = PlanResult(plan=loaded.plan, plan_path=str(loaded.path), base_dir=str(loaded.base_dir), dataset=dataset)
+    return plan, card
+
+
+# ----------------------------------------------------------------------------------------------------- inference
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import pycocotools
+
+    versions = {
+        "evalaction": __version__,
+        "numpy": numpy.__version__,
+        "pycocotools": getattr(pycocotools, "__version__", "unknown"),
+        "python": platform.python_version(),
+    }
+    try:
+        import onnxruntime
+
+        versions["onnxruntime"] = onnxruntime.__version__
+    except ImportError:  # only ONNX detectors need it
+        pass
+    return versions
+
+
+def _infer_one(
+    *, role: str, spec: ModelSpec, path: Path, gt: GroundTruth, out_dir: Path, threads: int
+) -> tuple[ModelRun, Detections]:
+    import time
+
+    from evalaction.detection.coco import load_results
+    from evalaction.runners.base import check_model_file, sha256_file
+
+    if spec.resolved_format == "coco_results":
+        check_model_file(path, role)
+        t0 = time.perf_counter()
+        detections = load_results(path, gt, role)
+        wall, runner, provider, n_batches = time.perf_counter() - t0, "coco_results", "file", 1
+    else:
+        from evalaction.detection.onnx import run_detector
+
+        run = run_detector(spec=spec, path=path, gt=gt, role=role, threads=threads)
+        detections, wall, runner, provider = run.detections, run.wall_s, "onnxruntime", run.provider
+        n_batches = len(run.latency_ms)
+    out = out_dir / f"detections_{role}.json"
+    out.write_text(json.dumps(detections, separators=(",", ":")) + "\n", encoding="utf-8")
+    return (
+        ModelRun(
+            role=role,  # type: ignore[arg-type]
+            path=str(path),
+            sha256=sha256_file(path),
+            size_bytes=path.stat().st_size,
+            format=spec.resolved_format,
+            runner=runner,
+            provider=provider,
+            threads=threads,
+            batch_size=1,
+            n_samples=len(gt.images),
+            n_batches=n_batches,
+            wall_s=round(wall, 6),
+            samples_per_s=round(len(gt.images) / wall, 1) if wall > 0 else 0.0,
+            predictions_path=out.name,
+            versions=_versions(),
+        ),
+        detections,
+    )
+
+
+def run_detection_inference(
+    *, plan: PlanResult, gt: GroundTruth, candidate_path: Path, baseline_path: Path | None, out_dir: Path
+) -> tuple[InferenceResult, dict[str, Detections]]:
+    """Each model's detections as a checked COCO results list (detections_<role>.json)."""
+    p = plan.plan
+    runs: dict[str, ModelRun] = {}
+    dets: dict[str, Detections] = {}
+    roles = [("candidate", p.models.candidate, candidate_path)]
+    if baseline_path is not None:
+        # a baseline taken from the base branch has no spec of its own: it is read like the candidate
+        roles.append(("baseline", p.models.baseline or p.models.candidate, baseline_path))
+    for role, spec, path in roles:
+        runs[role], dets[role] = _infer_one(
+            role=role, spec=spec, path=path, gt=gt, out_dir=out_dir, threads=p.inference.threads
+        )
+    result = InferenceResult(
+        candidate=runs["candidate"], baseline=runs.get("baseline"), classes=gt.class_names, task="detection"
+    )
+    return result, dets
+
+
+# ------------------------------------------------------------------------------------------------------- metrics
+
+
+def run_detection_metrics(
+    *, gt: GroundTruth, detections: dict[str, Detections]
+) -> tuple[MetricsResult, DetectionMetrics, dict[str, COCOeval]]:
+    """pycocotools' numbers for each model (the COCOeval objects feed the bootstrap)."""
+    from evalaction.detection.coco import count_over_max_dets
+    from evalaction.detection.metrics import OVERALL, counts_by_class, evaluate, per_class, pr_curves, summary
+    from evalaction.detection.metrics import undefined_reasons as why_undefined
+
+    evals = {role: evaluate(gt, dets) for role, dets in detections.items()}
+    shared: dict[str, ModelMetrics] = {}
+    detailed: dict[str, ModelDetectionMetrics] = {}
+    for role, E in evals.items():
+        stats = summary(E)
+        classes = per_class(E, gt)
+        undefined = {k: v for k, v in why_undefined(stats).items() if k in OVERALL}
+        for metric in ("ap", "ap_50"):
+            empty = [c for c, v in classes[metric].items() if v is None]
+            if empty:
+                undefined.setdefault(metric, f"no ground-truth box of {', '.join(empty)}")
+        shared[role] = ModelMetrics(
+            overall={k: stats[k] for k in OVERALL},
+            per_class={k: classes[k] for k in ("ap", "ap_50", "ap_75")},
+            undefined=undefined,
+        )
+        detailed[role] = ModelDetectionMetrics(
+            stats=stats,
+            per_class=classes,
+            counts=counts_by_class(gt, detections[role]),
+            pr_curves=pr_curves(E, gt),
+            n_detections=len(detections[role]),
+            over_max_dets=count_over_max_dets(detections[role]),
+        )
+    support = {c: n["gt"] for c, n in detailed["candidate"].counts.items()}
+    metrics = MetricsResult(
+        candidate=shared["candidate"],
+        baseline=shared.get("baseline"),
+        classes=gt.class_names,
+        class_support=support,
+    )
+    return metrics, DetectionMetrics(candidate=detailed["candidate"], baseline=detailed.get("baseline")), evals
+
+
+# -------------------------------------------------------------------------------------------------------- errors
+
+
+def _describe(gt: GroundTruth, detections: Detections, a: Analysis, i: int) -> str:
+    from evalaction.detection.tide import ERROR_LABELS
+
+    name = gt.category_names[detections[i]["category_id"]]
+    status = a.det_status[i]
+    return name if status == "tp" else f"{name} ({ERROR_LABELS.get(status, status)})"
+
+
+def _operating(
+    gt: GroundTruth, detections: Detections, score: float
+) -> tuple[Detections, Analysis, OperatingPoint]:
+    from evalaction.detection.tide import ERROR_TYPES, analyze
+
+    kept = [d for d in detections if d["score"] >= score]
+    a = analyze(gt, kept)
+    tp = a.det_status.count("tp")
+    fp = sum(1 for s in a.det_status if s in ERROR_TYPES)
+    fn = sum(1 for s in a.gt_status if s in ("miss", "covered"))
+    point = OperatingPoint(
+        score=score,
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        precision=tp / (tp + fp) if tp + fp else None,
+        recall=tp / (tp + fn) if tp + fn else None,
+    )
+    return kept, a, point
+
+
+def _flips(
+    gt: GroundTruth, base: tuple[Detections, Analysis], cand: tuple[Detections, Analysis]
+) -> tuple[list[ErrorSample], int, int]:
+    """Boxes the baseline found and the candidate did not (negative flips), and the count of the reverse."""
+    (bd, ba), (cd, ca) = base, cand
+    names = gt.category_names
+    pointing: dict[int, int] = {}
+    for i, j in enumerate(ca.det_target):
+        if j >= 0 and (j not in pointing or cd[i]["score"] > cd[pointing[j]]["score"]):
+            pointing[j] = i
+    negative: list[ErrorSample] = []
+    positive = 0
+    for j, ann in enumerate(gt.annotations):
+        b_found, c_found = ba.gt_status[j] == "tp", ca.gt_status[j] == "tp"
+        if c_found and not b_found and ann["iscrowd"] == 0:
+            positive += 1
+        if not b_found or c_found:
+            continue
+        i = pointing.get(j, -1)
+        image = gt.image(ann["image_id"])
+        negative.append(
+            ErrorSample(
+                id=f"{image['file_name']} #{gt.source_ids[j] if gt.source_ids[j] is not None else j}",
+                label=names[ann["category_id"]],
+                predicted="missed" if i < 0 else _describe(gt, cd, ca, i),
+                confidence=0.0 if i < 0 else float(cd[i]["score"]),
+                baseline_predicted=names[ann["category_id"]],
+                baseline_confidence=float(bd[ba.gt_det[j]]["score"]),
+            )
+        )
+    negative.sort(key=lambda e: -(e.baseline_confidence or 0.0))
+    return negative, len(negative), positive
+
+
+def _errors_result(
+    gt: GroundTruth,
+    cand: tuple[Detections, Analysis, OperatingPoint],
+    base: tuple[Detections, Analysis, OperatingPoint] | None,
+) -> ErrorsResult:
+    from evalaction.detection.tide import ERROR_TYPES
+
+    dets, a, point = cand
+    names = gt.category_names
+    errors = [i for i, s in enumerate(a.det_status) if s in ERROR_TYPES]
+    errors.sort(key=lambda i: -dets[i]["score"])
+    confident = []
+    for i in errors[:20]:
+        target = a.det_target[i]
+        truth = "background" if target < 0 else names[gt.annotations[target]["category_id"]]
+        confident.append(
+            ErrorSample(
+                id=str(gt.image(dets[i]["image_id"])["file_name"]),
+                label=truth,
+                predicted=_describe(gt, dets, a, i),
+                confidence=float(dets[i]["score"]),
+            )
+        )
+    pairs: Counter[tuple[str, str]] = Counter()
+    for i in errors:
+        if a.det_status[i] == "cls":
+            pairs[names[gt.annotations[a.det_target[i]]["category_id"]], names[dets[i]["category_id"]]] += 1
+        elif a.det_status[i] == "bkg":
+            pairs["background", names[dets[i]["category_id"]]] += 1
+    for j in a.errors("miss"):
+        pairs[names[gt.annotations[j]["category_id"]], "missed"] += 1
+    n_errors = point.fp + point.fn
+    total = point.tp + point.fp + point.fn
+    negative: list[ErrorSample] = []
+    n_neg = n_pos = 0
+    if base is not None:
+        negative, n_neg, n_pos = _flips(gt, (base[0], base[1]), (dets, a))
+    return ErrorsResult(
+        n_errors=n_errors,
+        error_rate=n_errors / total if total else 0.0,
+        most_confident_errors=confident,
+        negative_flips=negative[:20],
+        n_negative_flips=n_neg,
+        n_positive_flips=n_pos,
+        confusion_pairs=[(t, p, n) for (t, p), n in pairs.most_common()],
+    )
+
+
+def _per_image(gt: GroundTruth, dets: Detections, a: Analysis) -> dict[Any, dict[str, Any]]:
+    from evalaction.detection.tide import ERROR_TYPES
+
+    out: dict[Any, dict[str, Any]] = {
+        im["id"]: {"tp": 0, "fp": 0, "fn": 0, "n_gt": 0, "errors": Counter(), "top_fp": 0.0} for im in gt.images
+    }
+    for i, d in enumerate(dets):
+        row, status = out[d["image_id"]], a.det_status[i]
+        if status == "tp":
+            row["tp"] += 1
+        elif status in ERROR_TYPES:
+            row["fp"] += 1
+            row["errors"][status] += 1
+            row["top_fp"] = max(row["top_fp"], d["score"])
+    for j, ann in enumerate(gt.annotations):
+        if ann["iscrowd"]:
+            continue
+        row = out[ann["image_id"]]
+        row["n_gt"] += 1
+        if a.gt_status[j] in ("miss", "covered"):
+            row["fn"] += 1
+            if a.gt_status[j] == "miss":
+                row["errors"]["miss"] += 1
+    return out
+
+
+def _draw(gt: GroundTruth, image: dict[str, Any], dets: Detections, a: Analysis, out: Path) -> bool:
+    from evalaction.detection.draw import DET_ERROR, DET_TP, GT_MISSED, GT_OK, DrawnBox, draw_boxes
+    from evalaction.detection.onnx import image_path
+
+    path = image_path(gt, image)
+    if not path.is_file():
+        return False
+    names = gt.category_names
+    boxes = []
+    for j, ann in enumerate(gt.annotations):
+        if ann["image_id"] != image["id"]:
+            continue
+        missed = a.gt_status[j] in ("miss", "covered")
+        boxes.append(DrawnBox(ann["bbox"], "", GT_MISSED if missed else GT_OK, 3 if missed else 2))
+    for i, d in enumerate(dets):
+        if d["image_id"] != image["id"] or a.det_status[i] in ("dropped", "ignored"):
+            continue
+        ok = a.det_status[i] == "tp"
+        tag = "" if ok else f" {a.det_status[i]}"
+        boxes.append(
+            DrawnBox(d["bbox"], f"{names[d['category_id']]} {d['score']:.2f}{tag}", DET_TP if ok else DET_ERROR)
+        )
+    try:
+        draw_boxes(path, boxes, out, title=str(image["file_name"]))
+    except OSError:
+        return False  # an unreadable image costs its drawing, not the run
+    return True
+
+
+def run_detection_errors(
+    *, plan: PlanResult, gt: GroundTruth, detections: dict[str, Detections], out_dir: Path
+) -> tuple[ErrorsResult, DetectionErrors]:
+    """TIDE on every detection (what AP sees), errors and flips at the operating score, the worst images drawn."""
+    from evalaction.detection.tide import tide
+
+    spec = plan.plan.detection
+    score = spec.operating_score
+    per_model: dict[str, ModelDetectionErrors] = {}
+    operating: dict[str, tuple[Detections, Analysis, OperatingPoint]] = {}
+    for role, dets in detections.items():
+        t = tide(gt, dets, fg_iou=spec.tide.fg_iou, bg_iou=spec.tide.bg_iou)
+        operating[role] = _operating(gt, dets, score)
+        per_model[role] = ModelDetectionErrors(
+            tide=TideResult(
+                fg_iou=spec.tide.fg_iou,
+                bg_iou=spec.tide.bg_iou,
+                ap=None if t.ap < 0 else t.ap,
+                counts=t.counts,
+                delta_ap=t.delta_ap,
+            ),
+            operating=operating[role][2],
+        )
+    errors = _errors_result(gt, operating["candidate"], operating.get("baseline"))
+
+    cand_rows = _per_image(gt, operating["candidate"][0], operating["candidate"][1])
+    base_rows = (
+        _per_image(gt, operating["baseline"][0], operating["baseline"][1]) if "baseline" in operating else None
+    )
+    order = {im["id"]: k for k, im in enumerate(gt.images)}
+    ranked = sorted(
+        (iid for iid, r in cand_rows.items() if r["fp"] + r["fn"] > 0),
+        key=lambda iid: (-(cand_rows[iid]["fp"] + cand_rows[iid]["fn"]), -cand_rows[iid]["top_fp"], order[iid]),
+    )[: spec.worst_images]
+    worst = []
+    for rank, iid in enumerate(ranked, start=1):
+        r, image = cand_rows[iid], gt.image(iid)
+        stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(image["file_name"]).stem)[:40]
+        rel = Path("detection") / f"worst_{rank:02d}_{stem}.png"
+        drawn = _draw(gt, image, operating["candidate"][0], operating["candidate"][1], out_dir / rel)
+        worst.append(
+            WorstImage(
+                image_id=iid,
+                file_name=image["file_name"],
+                n_gt=r["n_gt"],
+                tp=r["tp"],
+                fp=r["fp"],
+                fn=r["fn"],
+                errors=dict(r["errors"]),
+                baseline_errors=None if base_rows is None else base_rows[iid]["fp"] + base_rows[iid]["fn"],
+                drawing=rel.as_posix() if drawn else None,
+            )
+        )
+    detailed = DetectionErrors(
+        candidate=per_model["candidate"], baseline=per_model.get("baseline"), worst_images=worst
+    )
+    return errors, detailed
+
+
+# ------------------------------------------------------------------------------------------------------- compare
+
+
+def run_detection_compare(
+    *, plan: PlanResult, gt: GroundTruth, evals: dict[str, COCOeval]
+) -> tuple[CompareResult | None, list[str]]:
+    """Paired image-level bootstrap of the primary metric and every metric gated against the baseline.
+
+    Returns the comparison and warnings for metrics undefined on this test set (not compared).
+    """
+    import numpy as np
+
+    from evalaction.detection.bootstrap import (
+        ImageBootstrap,
+        cells_for,
+        paired_image_bootstrap,
+        percentile_interval,
+    )
+    from evalaction.metrics.catalog import CATALOG
+    from evalaction.stages.compare import outcome
+
+    if "baseline" not in evals:
+        return None, []
+    p = plan.plan
+    refs = [p.metrics.primary, *[r for r in p.gates.vs_baseline if r != p.metrics.primary]]
+    cat_ids = [int(c) for c in evals["candidate"].params.catIds]
+    names = gt.category_names
+    class_index = {names[c]: k for k, c in enumerate(cat_ids)}
+    full: dict[str, dict[str, float]] = {}
+    for role in ("candidate", "baseline"):
+        E = evals[role]
+        boot = ImageBootstrap(E, cells_for(refs))
+        ones = np.ones(boot.n_images, dtype=np.int64)
+        arrays = boot.arrays(ones)
+        full[role] = {ref: boot.value(ref, *arrays, class_index) for ref in refs}
+    warnings = []
+    defined = []
+    for ref in refs:
+        if all(np.isfinite(full[role][ref]) for role in full):
+            defined.append(ref)
+        else:
+            warnings.append(f"{ref} is undefined on this test set, so it is not compared against the baseline")
+    deltas = paired_image_bootstrap(
+        evals["baseline"],
+        evals["candidate"],
+        defined,
+        class_index=class_index,
+        n_resamples=p.compare.n_bootstrap,
+        seed=p.compare.seed,
+    )
+    comparisons = []
+    for ref in defined:
+        low, high, pval = percentile_interval(deltas[ref], p.compare.alpha)
+        gate = p.gates.vs_baseline.get(ref)
+        hib = CATALOG[parse_metric_ref(ref)[0]].higher_is_better
+        comparisons.append(
+            MetricComparison(
+                metric=ref,
+                baseline=full["baseline"][ref],
+                candidate=full["candidate"][ref],
+                delta=full["candidate"][ref] - full["baseline"][ref],
+                ci_low=low,
+                ci_high=high,
+                confidence=1 - p.compare.alpha,
+                p_value=pval,
+                test="paired image bootstrap (percentile)",
+                outcome=outcome(low, high, gate.margin if gate else 0.0, hib),
+            )
+        )
+    result = CompareResult(
+        comparisons=comparisons,
+        n_bootstrap=p.compare.n_bootstrap,
+        alpha=p.compare.alpha,
+        seed=p.compare.seed,
+        n_samples=len(gt.images),
+    )
+    return result, warnings
+
+
+# ----------------------------------------------------------------------------------------------------- readiness
+
+
+def run_detection_readiness(
+    *, plan: PlanResult, gt: GroundTruth, candidate_path: Path, baseline_path: Path | None
+) -> ReadinessResult:
+    """Size, load time and batch-1 latency of ONNX detectors on the first image, both interleaved A B A B."""
+    import time
+
+    import numpy as np
+
+    from evalaction.detection.onnx import image_path, input_size, open_session, prepare
+
+    p = plan.plan
+    if not p.readiness.enabled:
+        return ReadinessResult(candidate=None, baseline=None, skipped="readiness disabled in the plan")
+    models = p.models
+    entries = [("candidate", candidate_path, models.candidate)]
+    if baseline_path is not None:
+        entries.append(("baseline", baseline_path, models.baseline or models.candidate))
+    entries = [e for e in entries if e[2].resolved_format == "onnx"]
+    if not entries or entries[0][0] != "candidate":
+        return ReadinessResult(
+            candidate=None,
+            baseline=None,
+            skipped="the candidate is a COCO results file (detections, not a model): there is nothing to time",
+        )
+    sessions, loads = {}, {}
+    for role, path, spec in entries:
+        t0 = time.perf_counter()
+        sess = open_session(path, role, threads=1)
+        loads[role] = time.perf_counter() - t0
+        x, _ = prepare(image_path(gt, gt.images[0]), spec, *input_size(sess, spec, role))
+        sessions[role] = (sess, {spec.input_name or sess.get_inputs()[0].name: x})
+    times: dict[str, list[float]] = {role: [] for role in sessions}
+    for _ in range(p.readiness.warmup):
+        for sess, feed in sessions.values():
+            sess.run(None, feed)
+    for _ in range(p.readiness.latency_repeats):
+        for role, (sess, feed) in sessions.items():
+            t0 = time.perf_counter()
+            sess.run(None, feed)
+            times[role].append((time.perf_counter() - t0) * 1000.0)
+
+    def profile(role: str, path: Path) -> ModelReadiness:
+        p50, p95, p99 = np.percentile(np.asarray(times[role]), [50, 95, 99])
+        return ModelReadiness(
+            size_mb=round(path.stat().st_size / 1e6, 6),
+            load_s=round(loads[role], 6),
+            latency_p50_ms=float(p50),
+            latency_p95_ms=float(p95),
+            latency_p99_ms=float(p99),
+            repeats=len(times[role]),
+        )
+
+    paths = {role: path for role, path, _ in entries}
+    return ReadinessResult(
+        candidate=profile("candidate", paths["candidate"]),
+        baseline=profile("baseline", paths["baseline"]) if "baseline" in paths else None,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------ pipeline
+
+
+def run_detection_pipeline(
+    *,
+    loaded: LoadedPlan,
+    out_dir: Path,
+    candidate_path: Path,
+    baseline_path: Path | None,
+    hooks: PipelineHooks,
+    run_url: str | None = None,
+    started: str | None = None,
+) -> RunResult:
+    """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report for boxes."""
+    from evalaction.report.render import write_reports
+    from evalaction.stages.verdict import run_verdict
+
+    started = started or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with hooks.stage("plan"):
+        gt = load_plan_ground_truth(loaded)
+        plan, card = run_detection_plan(loaded=loaded, gt=gt)
+        plan.write(out_dir / "plan.json")
+        card.write(out_dir / "detection_card.json")
+    with hooks.stage("inference"):
+        inference, detections = run_detection_inference(
+            plan=plan, gt=gt, candidate_path=candidate_path, baseline_path=baseline_path, out_dir=out_dir
+        )
+        inference.write(out_dir / "inference.json")
+    with hooks.stage("metrics"):
+        metrics, det_metrics, evals = run_detection_metrics(gt=gt, detections=detections)
+        metrics.write(out_dir / "metrics.json")
+        det_metrics.write(out_dir / "detection_metrics.json")
+    with hooks.stage("errors"):
+        errors, det_errors = run_detection_errors(plan=plan, gt=gt, detections=detections, out_dir=out_dir)
+        errors.write(out_dir / "errors.json")
+        det_errors.write(out_dir / "detection_errors.json")
+    with hooks.stage("compare"):
+        compare, warnings = run_detection_compare(plan=plan, gt=gt, evals=evals)
+        if compare is not None:
+            compare.write(out_dir / "compare.json")
+    with hooks.stage("readiness"):
+        readiness = run_detection_readiness(
+            plan=plan, gt=gt, candidate_path=candidate_path, baseline_path=baseline_path
+        )
+        readiness.write(out_dir / "readiness.json")
+    with hooks.stage("verdict"):
+        verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness)
+        verdict.write(out_dir / "verdict.json")
+    with hooks.stage("report"):
+        for role, m in (("candidate", det_metrics.candidate), ("baseline", det_metrics.baseline)):
+            if m is not None and m.over_max_dets:
+                warnings.append(
+                    f"{role}: {m.over_max_dets} image-class pairs have more than 100 detections; "
+                    "COCO's AP counts only the 100 highest-scoring"
+                )
+        result = RunResult(
+            evalaction_version=__version__,
+            started_at=started,
+            plan=plan,
+            inference=inference,
+            metrics=metrics,
+            errors=errors,
+            compare=compare,
+            readiness=readiness,
+            verdict=verdict,
+            timings=list(hooks.timings),
+            detection=DetectionResult(card=card, metrics=det_metrics, errors=det_errors, warnings=warnings),
+        )
+        write_reports(result, out_dir, run_url=run_url)
+    return result
