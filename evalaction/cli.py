@@ -90,7 +90,7 @@ def plan(config: Path) -> None:
     if loaded.plan.task == "detection":
         from evalaction.detection.stages import load_plan_ground_truth, run_detection_plan
 
-        gt = load_plan_ground_truth(loaded)
+        gt = load_plan_ground_truth(loaded, _data_sources())
         click.echo(render_plan_markdown(run_detection_plan(loaded=loaded, gt=gt)[0]))
         return
     dataset, train = load_plan_datasets(loaded, _data_sources())

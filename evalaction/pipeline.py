@@ -100,6 +100,7 @@ def run_pipeline(
             hooks=hooks,
             run_url=run_url,
             started=started,
+            sources=sources,
         )
 
     with hooks.stage("plan"):

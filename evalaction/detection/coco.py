@@ -132,17 +132,19 @@ def coco_results(gt_coco: COCO, detections: list[dict[str, Any]]) -> COCO:
 # ------------------------------------------------------------------------------------------------- reading
 
 
-def find_coco_file(path: Path) -> Path:
-    """`path` itself, or a Roboflow COCO export's `_annotations.coco.json` (in the folder or its `test/`)."""
+def find_coco_file(path: Path, split: str | None = None) -> Path:
+    """`path` itself, or the COCO file of an export folder's split (`<export>/test/_annotations.coco.json`), found
+    as the COCO classification reader finds it (evalaction/datasets/coco.py)."""
+    from evalaction.datasets.coco import find_annotations
+
     if path.is_file():
         return path
-    for candidate in (path / ROBOFLOW_ANNOTATIONS, path / "test" / ROBOFLOW_ANNOTATIONS):
-        if candidate.is_file():
-            return candidate
-    raise InvalidDataset(
-        f"{path}: expected a COCO JSON file or a Roboflow COCO export folder (with {ROBOFLOW_ANNOTATIONS}), "
-        "found neither; point `dataset.path` at the annotations file"
-    )
+    if not path.exists():
+        raise InvalidDataset(
+            f"{path}: expected a COCO JSON file or a Roboflow COCO export folder (with {ROBOFLOW_ANNOTATIONS}), "
+            "found neither; point `dataset.path` at the annotations file"
+        )
+    return find_annotations(path, split)[0]
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -194,9 +196,9 @@ def placeholder_categories(categories: list[dict[str, Any]], used: set[int]) -> 
     return {int(c["id"]) for c in categories if int(c["id"]) not in used and str(c["name"]) in parents}
 
 
-def load_ground_truth(path: Path, images_dir: Path | None = None) -> GroundTruth:
-    """Read and check a COCO ground-truth file (or a Roboflow COCO export folder)."""
-    path = find_coco_file(path)
+def load_ground_truth(path: Path, images_dir: Path | None = None, split: str | None = None) -> GroundTruth:
+    """Read and check a COCO ground-truth file (or a Roboflow COCO export folder, at `split`)."""
+    path = find_coco_file(path, split)
     doc = _read_json(path, "COCO JSON")
     if not isinstance(doc, dict):
         raise InvalidDataset(

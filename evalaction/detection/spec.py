@@ -100,8 +100,16 @@ class DetectionSpec(_Strict):
     tide: TideSpec = Field(default_factory=TideSpec)
 
 
+# Curation gates that read what a detection card does not measure (training data, perceptual hashes, slices).
+_UNSUPPORTED_CURATION = ("leakage", "near_duplicates", "slice_coverage")
+
+
 def check_detection_plan(plan: Plan) -> tuple[str, str, str, str, str] | None:
-    """(field, key, expected, found, fix) for the first model that does not fit the task, else None."""
+    """(field, key, expected, found, fix) for the first part of the plan that does not fit the task, else None."""
+    if plan.task == "detection":
+        problem = _check_detection_data(plan)
+        if problem is not None:
+            return problem
     roles = [("candidate", plan.models.candidate)]
     if plan.models.baseline is not None:
         roles.append(("baseline", plan.models.baseline))
@@ -126,4 +134,29 @@ def check_detection_plan(plan: Plan) -> tuple[str, str, str, str, str] | None:
                 what,
                 "set `task: detection`, or drop it",
             )
+    return None
+
+
+def _check_detection_data(plan: Plan) -> tuple[str, str, str, str, str] | None:
+    ds = plan.dataset
+    if ds.roboflow is not None and ds.roboflow.format != "coco":
+        return (
+            "dataset.roboflow",
+            "format",
+            "`coco` for task detection",
+            repr(ds.roboflow.format),
+            "set `format: coco`",
+        )
+    for key in ("train_path", "train_split", "train_manifest"):
+        if getattr(ds, key) is not None:
+            return (
+                "dataset",
+                key,
+                "no training data for task detection (leakage is not checked for boxes yet)",
+                repr(getattr(ds, key)),
+                "drop it",
+            )
+    for key in _UNSUPPORTED_CURATION:
+        if getattr(plan.gates.curation, key) is not None:
+            return ("gates.curation", key, "a curation gate detection supports", key, "drop it")
     return None

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from pycocotools.cocoeval import COCOeval
 
     from evalaction.config import LoadedPlan, ModelSpec
+    from evalaction.datasets.sources import DataSources
     from evalaction.detection.coco import GroundTruth
     from evalaction.detection.tide import Analysis
     from evalaction.pipeline import PipelineHooks
@@ -73,13 +74,20 @@ Detections = list[dict[str, Any]]
 # ---------------------------------------------------------------------------------------------------------- plan
 
 
-def load_plan_ground_truth(loaded: LoadedPlan) -> GroundTruth:
-    """The plan's COCO ground truth, with its images folder."""
+def load_plan_ground_truth(loaded: LoadedPlan, sources: DataSources | None = None) -> GroundTruth:
+    """The plan's COCO ground truth (a local file or export, or a Roboflow COCO export), with its images folder."""
     from evalaction.detection.coco import load_ground_truth
 
     ds = loaded.plan.dataset
     images_dir = loaded.resolve(ds.images_dir) if ds.images_dir else None
-    return load_ground_truth(loaded.resolve(ds.path), images_dir)
+    if ds.roboflow is not None:
+        from evalaction.datasets.roboflow import fetch_roboflow
+        from evalaction.datasets.sources import DataSources
+
+        fetched = fetch_roboflow(ds.roboflow, sources or DataSources())
+        return load_ground_truth(fetched.path, images_dir, ds.roboflow.split)
+    assert ds.path is not None  # DatasetSpec guarantees path or roboflow
+    return load_ground_truth(loaded.resolve(ds.path), images_dir, ds.split)
 
 
 def _check_class_gates(loaded: LoadedPlan, gt: GroundTruth) -> None:
@@ -101,6 +109,7 @@ def _check_class_gates(loaded: LoadedPlan, gt: GroundTruth) -> None:
 
 def detection_card(gt: GroundTruth) -> tuple[DetectionCard, DatasetCard]:
     """Facts about the COCO test set, as the detection card and as the shared dataset card."""
+    from evalaction.datasets.curation import class_balance
     from evalaction.detection.metrics import size_buckets
     from evalaction.detection.onnx import image_path
 
@@ -136,6 +145,7 @@ def detection_card(gt: GroundTruth) -> tuple[DetectionCard, DatasetCard]:
     if repeated_names:
         warnings.append(f"{repeated_names} file names repeat; a file name should identify one image")
     n_crowd = sum(1 for a in gt.annotations if a["iscrowd"])
+    balance, smallest = class_balance(per_class)
     card = DetectionCard(
         annotations=str(gt.path),
         images_dir=str(gt.images_dir),
@@ -162,6 +172,8 @@ def detection_card(gt: GroundTruth) -> tuple[DetectionCard, DatasetCard]:
         classes_absent=absent,
         fingerprint=gt.fingerprint(),
         warnings=warnings,
+        class_balance=balance,
+        smallest_class=smallest,
     )
     return card, dataset
 
@@ -170,6 +182,9 @@ def run_detection_plan(*, loaded: LoadedPlan, gt: GroundTruth) -> tuple[PlanResu
     """The plan and the COCO test set's card."""
     _check_class_gates(loaded, gt)
     card, dataset = detection_card(gt)
+    rf = loaded.plan.dataset.roboflow
+    if rf is not None:
+        dataset = dataset.model_copy(update={"origin": f"roboflow {rf.key}", "split": rf.split})
     plan = PlanResult(plan=loaded.plan, plan_path=str(loaded.path), base_dir=str(loaded.base_dir), dataset=dataset)
     return plan, card
 
@@ -264,7 +279,7 @@ def run_detection_inference(
 
 
 def run_detection_metrics(
-    *, gt: GroundTruth, detections: dict[str, Detections]
+    *, plan: PlanResult, gt: GroundTruth, detections: dict[str, Detections]
 ) -> tuple[MetricsResult, DetectionMetrics, dict[str, COCOeval]]:
     """pycocotools' numbers for each model (the COCOeval objects feed the bootstrap)."""
     from evalaction.detection.coco import count_over_max_dets
@@ -301,6 +316,7 @@ def run_detection_metrics(
         baseline=shared.get("baseline"),
         classes=gt.class_names,
         class_support=support,
+        requested=plan.plan.metric_list,
     )
     return metrics, DetectionMetrics(candidate=detailed["candidate"], baseline=detailed.get("baseline")), evals
 
@@ -686,6 +702,7 @@ def run_detection_pipeline(
     hooks: PipelineHooks,
     run_url: str | None = None,
     started: str | None = None,
+    sources: DataSources | None = None,
 ) -> RunResult:
     """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report for boxes."""
     from evalaction.report.render import write_reports
@@ -693,7 +710,7 @@ def run_detection_pipeline(
 
     started = started or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with hooks.stage("plan"):
-        gt = load_plan_ground_truth(loaded)
+        gt = load_plan_ground_truth(loaded, sources)
         plan, card = run_detection_plan(loaded=loaded, gt=gt)
         plan.write(out_dir / "plan.json")
         card.write(out_dir / "detection_card.json")
@@ -703,7 +720,7 @@ def run_detection_pipeline(
         )
         inference.write(out_dir / "inference.json")
     with hooks.stage("metrics"):
-        metrics, det_metrics, evals = run_detection_metrics(gt=gt, detections=detections)
+        metrics, det_metrics, evals = run_detection_metrics(plan=plan, gt=gt, detections=detections)
         metrics.write(out_dir / "metrics.json")
         det_metrics.write(out_dir / "detection_metrics.json")
     with hooks.stage("errors"):

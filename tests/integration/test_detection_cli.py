@@ -135,6 +135,28 @@ def test_demo_files_regenerate_from_the_seed(tmp_path: Path) -> None:
         )
 
 
+def test_curation_gates_read_the_detection_card(tmp_path: Path) -> None:
+    """Boxes per class are the class counts: `min_class_samples` and `class_balance` gate on them."""
+    from evalaction.config import load_plan
+    from evalaction.detection.stages import load_plan_ground_truth, run_detection_plan
+    from evalaction.stages.plan import curation_gates
+
+    shutil.copytree(SHAPES, tmp_path / "shapes", ignore=shutil.ignore_patterns("images"))
+    plan_file = tmp_path / "shapes" / "evalaction.yml"
+    plan_file.write_text(
+        plan_file.read_text() + "  curation: {min_class_samples: 55, class_balance: 0.5, duplicates: 0}\n"
+    )
+    loaded = load_plan(plan_file)
+    plan, card = run_detection_plan(loaded=loaded, gt=load_plan_ground_truth(loaded))
+    counts = card.boxes_per_class
+    gates = {g.name: g for g in curation_gates(plan)}
+    assert gates["min_class_samples"].observed == min(counts.values())
+    assert gates["min_class_samples"].status == ("pass" if min(counts.values()) >= 55 else "fail")
+    assert gates["class_balance"].observed == min(counts.values()) / max(counts.values())
+    assert gates["duplicates"].status == "skipped" or gates["duplicates"].observed == 0
+    assert any("images folder" in w for w in plan.dataset.warnings)  # images left out of the copy
+
+
 def test_unknown_class_in_a_gate_is_a_plan_error(tmp_path: Path) -> None:
     shutil.copytree(SHAPES, tmp_path / "shapes")
     plan = tmp_path / "shapes" / "evalaction.yml"

@@ -51,6 +51,18 @@ def test_a_detection_plan_parses() -> None:
             r"`bg_iou` \(0.1\) must be below",
         ),
         (
+            BASE.replace("{path: gt.json}", "{roboflow: {workspace: acme, project: boxes, version: 2}}"),
+            r"`dataset.roboflow.format`: expected `coco` for task detection, found 'folder'; set `format: coco`",
+        ),
+        (
+            BASE.replace("{path: gt.json}", "{path: gt.json, train_path: train.json}"),
+            r"`dataset.train_path`: expected no training data for task detection",
+        ),
+        (
+            BASE + "  curation: {near_duplicates: 0}\n",
+            r"`gates.curation.near_duplicates`: expected a curation gate detection supports",
+        ),
+        (
             BASE.replace("task: detection", "task: multiclass").replace("gt.json", "t.csv"),
             r"`models.candidate.format`: expected a classifier or regressor for this task, found format: coco_results",
         ),

@@ -138,3 +138,14 @@ def test_undefined_buckets_are_none(tmp_path: Path) -> None:
     assert stats["map"] == pytest.approx(1.0) and stats["map_small"] == pytest.approx(1.0)  # 1 / (1 + eps)
     assert stats["map_medium"] is None and stats["map_large"] is None
     json.dumps(stats)
+
+
+def test_every_detection_catalog_metric_is_computed() -> None:
+    """The plan's detection metric names (metrics/catalog.py) are the ones the detection metrics stage fills."""
+    from evalaction.detection.metrics import OVERALL
+    from evalaction.metrics.catalog import CATALOG, metric_names
+
+    names = metric_names("detection")
+    assert {n for n in names if not CATALOG[n].per_class} == set(OVERALL)
+    assert {n for n in names if CATALOG[n].per_class} <= set(PER_CLASS)
+    assert all(CATALOG[n].higher_is_better for n in names)
