@@ -188,8 +188,8 @@ def cells_for(refs: list[str]) -> set[tuple[str, int]]:
 
 
 def paired_image_bootstrap(
-    base: COCOeval,
-    cand: COCOeval,
+    base: ImageBootstrap,
+    cand: ImageBootstrap,
     refs: list[str],
     *,
     class_index: dict[str, int],
@@ -203,29 +203,51 @@ def paired_image_bootstrap(
     """
     import numpy as np
 
-    cells = cells_for(refs)
-    boots = [ImageBootstrap(E, cells) for E in (cand, base)]
-    n = boots[0].n_images
+    n = cand.n_images
     rng = np.random.default_rng(seed)
     out = {ref: np.empty(n_resamples) for ref in refs}
     for b in range(n_resamples):
         counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
-        arrays = [boot.arrays(counts) for boot in boots]
-        for ref in refs:
-            values = [boot.value(ref, *arr, class_index) for boot, arr in zip(boots, arrays, strict=True)]
-            out[ref][b] = values[0] - values[1]
+        _deltas_into(out, b, base, cand, refs, counts, class_index)
     return out
 
 
-def percentile_interval(deltas: np.ndarray, alpha: float) -> tuple[float, float, float]:
-    """(low, high, p): percentile interval of the finite deltas and the two-sided bootstrap p-value
-    2 (k + 1) / (B + 1), k the deltas on the far side of zero (Davison & Hinkley 1997, eq. 4.11), as the
-    classification compare stage computes it."""
+def jackknife_deltas(
+    base: ImageBootstrap,
+    cand: ImageBootstrap,
+    refs: list[str],
+    *,
+    class_index: dict[str, int],
+    max_groups: int = 200,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Metric -> the delta with each image left out in turn, for BCa's acceleration (Efron & Tibshirani 1993,
+    eq. 14.15). Past `max_groups` images, random groups of images are left out instead (delete-a-group
+    jackknife, Shao & Tu 1995, sec. 2.3), as evalaction.stats.bootstrap does for large samples."""
     import numpy as np
 
-    d = deltas[np.isfinite(deltas)]
-    if len(d) == 0:
-        return float("nan"), float("nan"), 1.0
-    low, high = np.quantile(d, [alpha / 2, 1 - alpha / 2])
-    k = min(int((d <= 0).sum()), int((d >= 0).sum()))
-    return float(low), float(high), float(min(1.0, 2 * (k + 1) / (len(d) + 1)))
+    n = cand.n_images
+    if n <= max_groups:
+        groups = [np.array([i]) for i in range(n)]
+    else:
+        groups = np.array_split(np.random.default_rng([seed, 1]).permutation(n), max_groups)
+    out = {ref: np.empty(len(groups)) for ref in refs}
+    for g, members in enumerate(groups):
+        counts = np.ones(n, dtype=np.int64)
+        counts[members] = 0
+        _deltas_into(out, g, base, cand, refs, counts, class_index)
+    return out
+
+
+def _deltas_into(
+    out: dict[str, np.ndarray],
+    row: int,
+    base: ImageBootstrap,
+    cand: ImageBootstrap,
+    refs: list[str],
+    counts: np.ndarray,
+    class_index: dict[str, int],
+) -> None:
+    arrays = cand.arrays(counts), base.arrays(counts)
+    for ref in refs:
+        out[ref][row] = cand.value(ref, *arrays[0], class_index) - base.value(ref, *arrays[1], class_index)

@@ -552,80 +552,117 @@ def run_detection_errors(
 # ------------------------------------------------------------------------------------------------------- compare
 
 
+_CI_LABEL = {"bca": "BCa", "percentile": "percentile", "basic": "basic"}
+
+
 def run_detection_compare(
     *, plan: PlanResult, gt: GroundTruth, evals: dict[str, COCOeval]
-) -> tuple[CompareResult | None, list[str]]:
-    """Paired image-level bootstrap of the primary metric and every metric gated against the baseline.
-
-    Returns the comparison and warnings for metrics undefined on this test set (not compared).
-    """
+) -> CompareResult | None:
+    """The primary metric and every metric gated against the baseline, by the paired image-level bootstrap
+    (detection/bootstrap.py), summarised and decided as the classification compare stage does: the interval
+    (`compare.ci`: BCa with a leave-one-image-out jackknife, percentile or basic) and p-value from
+    evalaction.stats, Holm across the gated metrics, the rule from evalaction.stats.outcome.decide."""
     import numpy as np
 
-    from evalaction.detection.bootstrap import (
-        ImageBootstrap,
-        cells_for,
-        paired_image_bootstrap,
-        percentile_interval,
-    )
+    from evalaction.detection.bootstrap import ImageBootstrap, cells_for, jackknife_deltas, paired_image_bootstrap
+    from evalaction.errors import InvalidStatisticInput
     from evalaction.metrics.catalog import CATALOG
-    from evalaction.stages.compare import outcome
+    from evalaction.stats._common import bca_acceleration, summarise
+    from evalaction.stats.multitest import holm
+    from evalaction.stats.outcome import decide
 
     if "baseline" not in evals:
-        return None, []
+        return None
     p = plan.plan
+    spec = p.compare
     refs = [p.metrics.primary, *[r for r in p.gates.vs_baseline if r != p.metrics.primary]]
-    cat_ids = [int(c) for c in evals["candidate"].params.catIds]
     names = gt.category_names
-    class_index = {names[c]: k for k, c in enumerate(cat_ids)}
-    full: dict[str, dict[str, float]] = {}
-    for role in ("candidate", "baseline"):
-        E = evals[role]
-        boot = ImageBootstrap(E, cells_for(refs))
-        ones = np.ones(boot.n_images, dtype=np.int64)
-        arrays = boot.arrays(ones)
-        full[role] = {ref: boot.value(ref, *arrays, class_index) for ref in refs}
-    warnings = []
+    class_index = {names[int(c)]: k for k, c in enumerate(evals["candidate"].params.catIds)}
+    cells = cells_for(refs)
+    boots = {role: ImageBootstrap(evals[role], cells) for role in ("candidate", "baseline")}
+    ones = np.ones(boots["candidate"].n_images, dtype=np.int64)
+    full = {
+        role: {ref: boot.value(ref, *boot.arrays(ones), class_index) for ref in refs}
+        for role, boot in boots.items()
+    }
+    undefined: dict[str, str] = {}
     defined = []
     for ref in refs:
         if all(np.isfinite(full[role][ref]) for role in full):
             defined.append(ref)
         else:
-            warnings.append(f"{ref} is undefined on this test set, so it is not compared against the baseline")
+            undefined[ref] = f"{ref} is undefined on this test set (no ground-truth box it could measure)"
+    base, cand = boots["baseline"], boots["candidate"]
     deltas = paired_image_bootstrap(
-        evals["baseline"],
-        evals["candidate"],
-        defined,
-        class_index=class_index,
-        n_resamples=p.compare.n_bootstrap,
-        seed=p.compare.seed,
+        base, cand, defined, class_index=class_index, n_resamples=spec.n_bootstrap, seed=spec.seed
     )
-    comparisons = []
+    bca = spec.ci == "bca"
+    jack = jackknife_deltas(base, cand, defined, class_index=class_index, seed=spec.seed) if bca else {}
+    test = f"paired image bootstrap ({_CI_LABEL[spec.ci]})"
+    measured = {}
     for ref in defined:
-        low, high, pval = percentile_interval(deltas[ref], p.compare.alpha)
+        try:
+            measured[ref] = summarise(
+                deltas[ref],
+                full["candidate"][ref] - full["baseline"][ref],
+                confidence_level=1 - spec.alpha,
+                method=spec.ci,
+                acceleration=bca_acceleration([jack[ref]]) if ref in jack else 0.0,
+                test=test,
+            )
+        except InvalidStatisticInput as exc:
+            undefined[ref] = str(exc)
+    gated = [r for r in p.gates.vs_baseline if r in measured]
+    adjusted = dict(zip(gated, holm([measured[r].p_value for r in gated]).tolist(), strict=True))
+    comparisons = []
+    for ref, est in measured.items():
+        hib = CATALOG[parse_metric_ref(ref)[0]].higher_is_better  # every detection metric: higher is better
         gate = p.gates.vs_baseline.get(ref)
-        hib = CATALOG[parse_metric_ref(ref)[0]].higher_is_better
+        ci, tost = (est.ci_low, est.ci_high), est.interval(1 - 2 * spec.alpha)
+        p_adj = adjusted.get(ref, est.p_value)
+        decision = decide(
+            ci=ci if hib else (-ci[1], -ci[0]),
+            ci_2alpha=tost if hib else (-tost[1], -tost[0]),
+            p_adjusted=p_adj,
+            alpha=spec.alpha,
+            margin=gate.margin if gate else 0.0,
+            rule=gate.rule if gate else None,
+        )
         comparisons.append(
             MetricComparison(
                 metric=ref,
                 baseline=full["baseline"][ref],
                 candidate=full["candidate"][ref],
-                delta=full["candidate"][ref] - full["baseline"][ref],
-                ci_low=low,
-                ci_high=high,
-                confidence=1 - p.compare.alpha,
-                p_value=pval,
-                test="paired image bootstrap (percentile)",
-                outcome=outcome(low, high, gate.margin if gate else 0.0, hib),
+                delta=est.estimate,
+                ci_low=ci[0],
+                ci_high=ci[1],
+                confidence=1 - spec.alpha,
+                tost_ci_low=tost[0],
+                tost_ci_high=tost[1],
+                tost_confidence=1 - 2 * spec.alpha,
+                p_value=est.p_value,
+                p_adjusted=p_adj,
+                test=test,
+                higher_is_better=hib,
+                outcome=decision.outcome,
+                gated=gate is not None,
+                rule=gate.rule if gate else None,
+                margin=gate.margin if gate else None,
+                passed=decision.passed,
+                reason=decision.reason,
             )
         )
-    result = CompareResult(
+    return CompareResult(
         comparisons=comparisons,
-        n_bootstrap=p.compare.n_bootstrap,
-        alpha=p.compare.alpha,
-        seed=p.compare.seed,
+        n_bootstrap=spec.n_bootstrap,
+        alpha=spec.alpha,
+        seed=spec.seed,
         n_samples=len(gt.images),
+        ci_method=spec.ci,
+        stratified=False,
+        holm_family=gated,
+        undefined=undefined,
     )
-    return result, warnings
 
 
 # ----------------------------------------------------------------------------------------------------- readiness
@@ -728,7 +765,8 @@ def run_detection_pipeline(
         errors.write(out_dir / "errors.json")
         det_errors.write(out_dir / "detection_errors.json")
     with hooks.stage("compare"):
-        compare, warnings = run_detection_compare(plan=plan, gt=gt, evals=evals)
+        compare = run_detection_compare(plan=plan, gt=gt, evals=evals)
+        warnings: list[str] = []
         if compare is not None:
             compare.write(out_dir / "compare.json")
     with hooks.stage("readiness"):

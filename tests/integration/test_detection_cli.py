@@ -67,8 +67,10 @@ def test_demo_gates_read_detection_metrics(shapes_run) -> None:
     assert gates["threshold", "map"].observed == run.metrics.candidate.overall["map"]
     assert gates["threshold", "ap[triangle]"].observed == run.metrics.candidate.per_class["ap"]["triangle"]
     cmp = run.compare.get("map") if run.compare else None
-    assert cmp is not None and cmp.test == "paired image bootstrap (percentile)"
-    assert cmp.ci_low < cmp.delta < cmp.ci_high
+    assert cmp is not None and cmp.test == "paired image bootstrap (BCa)"
+    assert cmp.ci_low < cmp.delta < cmp.ci_high and cmp.tost_ci_low > cmp.ci_low
+    assert cmp.passed is True and gates["vs_baseline", "map"].status == "pass"
+    assert run.compare.holm_family == ["map", "ap[triangle]"]
     assert run.readiness.skipped and "COCO results file" in run.readiness.skipped
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from evalaction.detection.bootstrap import ImageBootstrap, paired_image_bootstrap, percentile_interval
+from evalaction.detection.bootstrap import ImageBootstrap, cells_for, jackknife_deltas, paired_image_bootstrap
 from evalaction.detection.coco import GroundTruth, coco_from_dict, coco_results, quiet
 from evalaction.detection.metrics import STATS, evaluate
 from tests.unit.detection_cases import random_case
@@ -103,19 +103,35 @@ def test_paired_bootstrap_uses_the_same_images_for_both_models() -> None:
     """Identical models give a delta of exactly 0 on every resample; different ones a seeded, repeatable spread."""
     doc, dets = random_case(2, n_images=20, ties=False)
     gt = _gt(doc)
-    E1, E2 = evaluate(gt, dets), evaluate(gt, dets[::2])
+    cells = cells_for(["map", "ap[c1]"])
+    one, two = ImageBootstrap(evaluate(gt, dets), cells), ImageBootstrap(evaluate(gt, dets[::2]), cells)
     same = paired_image_bootstrap(
-        E1, evaluate(gt, dets), ["map", "ap[c1]"], class_index={"c1": 1}, n_resamples=50, seed=3
+        one,
+        ImageBootstrap(evaluate(gt, dets), cells),
+        ["map", "ap[c1]"],
+        class_index={"c1": 1},
+        n_resamples=50,
+        seed=3,
     )
     assert np.all(same["map"] == 0) and np.all(np.nan_to_num(same["ap[c1]"]) == 0)
-    a = paired_image_bootstrap(E1, E2, ["map"], class_index={}, n_resamples=50, seed=3)["map"]
-    b = paired_image_bootstrap(E1, E2, ["map"], class_index={}, n_resamples=50, seed=3)["map"]
+    a = paired_image_bootstrap(one, two, ["map"], class_index={}, n_resamples=50, seed=3)["map"]
+    b = paired_image_bootstrap(one, two, ["map"], class_index={}, n_resamples=50, seed=3)["map"]
     assert np.array_equal(a, b) and a.std() > 0
 
 
-def test_percentile_interval_and_p_value() -> None:
-    deltas = np.array([-0.1, 0.05, 0.1, 0.2, 0.3, np.nan] + [0.15] * 94)
-    low, high, p = percentile_interval(deltas, 0.05)
-    finite = deltas[np.isfinite(deltas)]
-    assert (low, high) == tuple(np.quantile(finite, [0.025, 0.975]))
-    assert p == pytest.approx(2 * (1 + 1) / (len(finite) + 1))
+def test_jackknife_leaves_each_image_out_as_pycocotools_would() -> None:
+    """Leave-one-image-out deltas equal mAP differences computed by pycocotools without that image."""
+    doc, dets = random_case(4, n_images=10, ties=True)
+    gt = _gt(doc)
+    worse = [d for k, d in enumerate(dets) if k % 3]
+    cells = cells_for(["map"])
+    cand, base = ImageBootstrap(evaluate(gt, dets), cells), ImageBootstrap(evaluate(gt, worse), cells)
+    jack = jackknife_deltas(base, cand, ["map"], class_index={})["map"]
+    assert len(jack) == 10
+    for i in (0, 7):
+        counts = np.ones(10, dtype=np.int64)
+        counts[i] = 0
+        ref = _resampled_reference(doc, dets, counts).stats[0] - _resampled_reference(doc, worse, counts).stats[0]
+        assert jack[i] == ref
+    groups = jackknife_deltas(base, cand, ["map"], class_index={}, max_groups=4)["map"]
+    assert len(groups) == 4 and np.isfinite(groups).all()

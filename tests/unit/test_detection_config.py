@@ -59,6 +59,14 @@ def test_a_detection_plan_parses() -> None:
             r"`dataset.train_path`: expected no training data for task detection",
         ),
         (
+            BASE + "compare: {stratified: true}\n",
+            r"`compare.stratified`: expected false for task detection",
+        ),
+        (
+            BASE + "wandb: {project: boxes}\n",
+            r"`wandb`: expected no W&B section for task detection",
+        ),
+        (
             BASE + "  curation: {near_duplicates: 0}\n",
             r"`gates.curation.near_duplicates`: expected a curation gate detection supports",
         ),
