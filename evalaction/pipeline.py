@@ -101,6 +101,7 @@ def run_pipeline(
             run_url=run_url,
             started=started,
             sources=sources,
+            override=override,
         )
 
     with hooks.stage("plan"):

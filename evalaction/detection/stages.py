@@ -16,7 +16,8 @@ gate as any metric; `class_support` counts ground-truth boxes. `ErrorsResult` is
 (`detection.operating_score`) and IoU 0.5: an error is a false positive or a missed box, the error rate is
 (FP + FN) / (TP + FP + FN), a negative flip is a box the baseline found and the candidate did not, and
 confusion pairs are (true class, predicted class) for classification errors, (background, class) for
-background errors and (class, missed) for missed boxes.
+background errors and (class, missed) for missed boxes. `CompareResult.flips` counts the same flips per class,
+so `gates.errors` (`negative_flips: {max: 3}`, `negative_flips[person]`) limit the boxes a candidate loses.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from evalaction import __version__
 from evalaction.artifacts import (
+    ClassFlips,
     CompareResult,
     DatasetCard,
     ErrorSample,
     ErrorsResult,
+    Flips,
     InferenceResult,
     MetricComparison,
     MetricsResult,
@@ -62,6 +65,7 @@ from evalaction.errors import InvalidPlan
 if TYPE_CHECKING:
     from pycocotools.cocoeval import COCOeval
 
+    from evalaction.artifacts import OverrideRequest
     from evalaction.config import LoadedPlan, ModelSpec
     from evalaction.datasets.sources import DataSources
     from evalaction.detection.coco import GroundTruth
@@ -372,10 +376,9 @@ def _flips(
         if not b_found or c_found:
             continue
         i = pointing.get(j, -1)
-        image = gt.image(ann["image_id"])
         negative.append(
             ErrorSample(
-                id=f"{image['file_name']} #{gt.source_ids[j] if gt.source_ids[j] is not None else j}",
+                id=_box_id(gt, j),
                 label=names[ann["category_id"]],
                 predicted="missed" if i < 0 else _describe(gt, cd, ca, i),
                 confidence=0.0 if i < 0 else float(cd[i]["score"]),
@@ -385,6 +388,41 @@ def _flips(
         )
     negative.sort(key=lambda e: -(e.baseline_confidence or 0.0))
     return negative, len(negative), positive
+
+
+def _box_id(gt: GroundTruth, j: int) -> str:
+    ann = gt.annotations[j]
+    source = gt.source_ids[j]
+    return f"{gt.image(ann['image_id'])['file_name']} #{source if source is not None else j}"
+
+
+def box_flips(gt: GroundTruth, base: Analysis, cand: Analysis, max_listed: int = 200) -> Flips:
+    """Boxes the baseline found and the candidate lost (negative flips) and the reverse, per class, at the
+    operating score: the shared `Flips` that `gates.errors` counts (`negative_flips: {max: 3}`)."""
+    names = gt.category_names
+    per_class = {c: {"n": 0, "negative": 0, "positive": 0} for c in gt.class_names}
+    negative_ids: list[str] = []
+    positive_ids: list[str] = []
+    for j, ann in enumerate(gt.annotations):
+        cls = names[ann["category_id"]]
+        if ann["iscrowd"] or cls not in per_class:
+            continue
+        per_class[cls]["n"] += 1
+        b_found, c_found = base.gt_status[j] == "tp", cand.gt_status[j] == "tp"
+        if b_found and not c_found:
+            per_class[cls]["negative"] += 1
+            negative_ids.append(_box_id(gt, j))
+        elif c_found and not b_found:
+            per_class[cls]["positive"] += 1
+            positive_ids.append(_box_id(gt, j))
+    return Flips(
+        n_negative=len(negative_ids),
+        n_positive=len(positive_ids),
+        per_class={c: ClassFlips(**v) for c, v in per_class.items()},
+        negative_ids=negative_ids[:max_listed],
+        positive_ids=positive_ids[:max_listed],
+        listed_limit=max_listed,
+    )
 
 
 def _errors_result(
@@ -492,7 +530,7 @@ def _draw(gt: GroundTruth, image: dict[str, Any], dets: Detections, a: Analysis,
 
 def run_detection_errors(
     *, plan: PlanResult, gt: GroundTruth, detections: dict[str, Detections], out_dir: Path
-) -> tuple[ErrorsResult, DetectionErrors]:
+) -> tuple[ErrorsResult, DetectionErrors, Flips | None]:
     """TIDE on every detection (what AP sees), errors and flips at the operating score, the worst images drawn."""
     from evalaction.detection.tide import tide
 
@@ -546,7 +584,8 @@ def run_detection_errors(
     detailed = DetectionErrors(
         candidate=per_model["candidate"], baseline=per_model.get("baseline"), worst_images=worst
     )
-    return errors, detailed
+    flips = box_flips(gt, operating["baseline"][1], operating["candidate"][1]) if "baseline" in operating else None
+    return errors, detailed, flips
 
 
 # ------------------------------------------------------------------------------------------------------- compare
@@ -556,7 +595,7 @@ _CI_LABEL = {"bca": "BCa", "percentile": "percentile", "basic": "basic"}
 
 
 def run_detection_compare(
-    *, plan: PlanResult, gt: GroundTruth, evals: dict[str, COCOeval]
+    *, plan: PlanResult, gt: GroundTruth, evals: dict[str, COCOeval], flips: Flips | None = None
 ) -> CompareResult | None:
     """The primary metric and every metric gated against the baseline, by the paired image-level bootstrap
     (detection/bootstrap.py), summarised and decided as the classification compare stage does: the interval
@@ -661,6 +700,7 @@ def run_detection_compare(
         ci_method=spec.ci,
         stratified=False,
         holm_family=gated,
+        flips=flips,
         undefined=undefined,
     )
 
@@ -740,6 +780,7 @@ def run_detection_pipeline(
     run_url: str | None = None,
     started: str | None = None,
     sources: DataSources | None = None,
+    override: OverrideRequest | None = None,
 ) -> RunResult:
     """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report for boxes."""
     from evalaction.report.render import write_reports
@@ -761,11 +802,11 @@ def run_detection_pipeline(
         metrics.write(out_dir / "metrics.json")
         det_metrics.write(out_dir / "detection_metrics.json")
     with hooks.stage("errors"):
-        errors, det_errors = run_detection_errors(plan=plan, gt=gt, detections=detections, out_dir=out_dir)
+        errors, det_errors, flips = run_detection_errors(plan=plan, gt=gt, detections=detections, out_dir=out_dir)
         errors.write(out_dir / "errors.json")
         det_errors.write(out_dir / "detection_errors.json")
     with hooks.stage("compare"):
-        compare = run_detection_compare(plan=plan, gt=gt, evals=evals)
+        compare = run_detection_compare(plan=plan, gt=gt, evals=evals, flips=flips)
         warnings: list[str] = []
         if compare is not None:
             compare.write(out_dir / "compare.json")
@@ -775,7 +816,7 @@ def run_detection_pipeline(
         )
         readiness.write(out_dir / "readiness.json")
     with hooks.stage("verdict"):
-        verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness)
+        verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override)
         verdict.write(out_dir / "verdict.json")
     with hooks.stage("report"):
         for role, m in (("candidate", det_metrics.candidate), ("baseline", det_metrics.baseline)):

@@ -72,6 +72,32 @@ def test_demo_gates_read_detection_metrics(shapes_run) -> None:
     assert cmp.passed is True and gates["vs_baseline", "map"].status == "pass"
     assert run.compare.holm_family == ["map", "ap[triangle]"]
     assert run.readiness.skipped and "COCO results file" in run.readiness.skipped
+    flips = run.compare.flips
+    assert flips is not None and flips.n_negative == run.errors.n_negative_flips > 0
+    assert flips.n_positive == run.errors.n_positive_flips
+    assert sum(c.negative for c in flips.per_class.values()) == flips.n_negative
+    assert {c: f.n for c, f in flips.per_class.items()} == run.detection.card.boxes_per_class
+
+
+def test_error_gates_count_lost_boxes(tmp_path: Path) -> None:
+    """`gates.errors` limits the boxes the baseline found and the candidate lost, overall or per class."""
+    from evalaction.config import load_plan
+    from evalaction.pipeline import run_pipeline
+
+    shutil.copytree(SHAPES, tmp_path / "shapes")
+    plan_file = tmp_path / "shapes" / "evalaction.yml"
+    text = plan_file.read_text().replace("n_bootstrap: 1000", "n_bootstrap: 100")
+    plan_file.write_text(
+        text + "  errors:\n    negative_flips: {max: 1000}\n    negative_flips[triangle]: {max: 0}\n"
+    )
+    run = run_pipeline(loaded=load_plan(plan_file), out_dir=tmp_path / "out")
+    gates = {g.name: g for g in run.verdict.gates if g.kind == "errors"}
+    flips = run.compare.flips if run.compare else None
+    assert flips is not None
+    assert gates["negative_flips"].status == "pass" and gates["negative_flips"].observed == flips.n_negative
+    lost = flips.per_class["triangle"].negative
+    assert gates["negative_flips[triangle]"].observed == lost > 0
+    assert gates["negative_flips[triangle]"].status == "fail"
 
 
 def test_demo_numbers_equal_pycocotools_on_the_committed_files(shapes_run) -> None:
