@@ -34,6 +34,7 @@ from evalaction import __version__
 from evalaction.artifacts import (
     ClassFlips,
     CompareResult,
+    ConfusionPair,
     DatasetCard,
     ErrorSample,
     ErrorsResult,
@@ -425,10 +426,25 @@ def box_flips(gt: GroundTruth, base: Analysis, cand: Analysis, max_listed: int =
     )
 
 
+def _confusions(gt: GroundTruth, dets: Detections, a: Analysis) -> Counter[tuple[str, str]]:
+    """(true, predicted) counts: class confusions, (background, class) and (class, missed)."""
+    names = gt.category_names
+    pairs: Counter[tuple[str, str]] = Counter()
+    for i, status in enumerate(a.det_status):
+        if status == "cls":
+            pairs[names[gt.annotations[a.det_target[i]]["category_id"]], names[dets[i]["category_id"]]] += 1
+        elif status == "bkg":
+            pairs["background", names[dets[i]["category_id"]]] += 1
+    for j in a.errors("miss"):
+        pairs[names[gt.annotations[j]["category_id"]], "missed"] += 1
+    return pairs
+
+
 def _errors_result(
     gt: GroundTruth,
     cand: tuple[Detections, Analysis, OperatingPoint],
     base: tuple[Detections, Analysis, OperatingPoint] | None,
+    flips: Flips | None,
 ) -> ErrorsResult:
     from evalaction.detection.tide import ERROR_TYPES
 
@@ -448,14 +464,20 @@ def _errors_result(
                 confidence=float(dets[i]["score"]),
             )
         )
-    pairs: Counter[tuple[str, str]] = Counter()
-    for i in errors:
-        if a.det_status[i] == "cls":
-            pairs[names[gt.annotations[a.det_target[i]]["category_id"]], names[dets[i]["category_id"]]] += 1
-        elif a.det_status[i] == "bkg":
-            pairs["background", names[dets[i]["category_id"]]] += 1
-    for j in a.errors("miss"):
-        pairs[names[gt.annotations[j]["category_id"]], "missed"] += 1
+    pairs = _confusions(gt, dets, a)
+    base_pairs = None if base is None else _confusions(gt, base[0], base[1])
+    keys = sorted(
+        set(pairs) | set(base_pairs or {}), key=lambda k: (-pairs.get(k, 0), -(base_pairs or {}).get(k, 0), k)
+    )
+    confusions = [
+        ConfusionPair(
+            true=t,
+            predicted=p,
+            count=pairs.get((t, p), 0),
+            baseline_count=None if base_pairs is None else base_pairs.get((t, p), 0),
+        )
+        for t, p in keys
+    ]
     n_errors = point.fp + point.fn
     total = point.tp + point.fp + point.fn
     negative: list[ErrorSample] = []
@@ -469,7 +491,9 @@ def _errors_result(
         negative_flips=negative[:20],
         n_negative_flips=n_neg,
         n_positive_flips=n_pos,
-        confusion_pairs=[(t, p, n) for (t, p), n in pairs.most_common()],
+        negative_flips_by_class={} if flips is None else {c: f.negative for c, f in flips.per_class.items()},
+        positive_flips_by_class={} if flips is None else {c: f.positive for c, f in flips.per_class.items()},
+        confusion_pairs=confusions,
     )
 
 
@@ -551,7 +575,8 @@ def run_detection_errors(
             ),
             operating=operating[role][2],
         )
-    errors = _errors_result(gt, operating["candidate"], operating.get("baseline"))
+    flips = box_flips(gt, operating["baseline"][1], operating["candidate"][1]) if "baseline" in operating else None
+    errors = _errors_result(gt, operating["candidate"], operating.get("baseline"), flips)
 
     cand_rows = _per_image(gt, operating["candidate"][0], operating["candidate"][1])
     base_rows = (
@@ -584,7 +609,6 @@ def run_detection_errors(
     detailed = DetectionErrors(
         candidate=per_model["candidate"], baseline=per_model.get("baseline"), worst_images=worst
     )
-    flips = box_flips(gt, operating["baseline"][1], operating["candidate"][1]) if "baseline" in operating else None
     return errors, detailed, flips
 
 

@@ -77,6 +77,11 @@ def test_demo_gates_read_detection_metrics(shapes_run) -> None:
     assert flips.n_positive == run.errors.n_positive_flips
     assert sum(c.negative for c in flips.per_class.values()) == flips.n_negative
     assert {c: f.n for c, f in flips.per_class.items()} == run.detection.card.boxes_per_class
+    assert run.errors.negative_flips_by_class == {c: f.negative for c, f in flips.per_class.items()}
+    # at the operating score, missed boxes are the misses no classification/localization error explains
+    missed = sum(c.count for c in run.errors.confusion_pairs if c.predicted == "missed")
+    assert 0 < missed <= run.detection.errors.candidate.operating.fn
+    assert all(c.baseline_count is not None for c in run.errors.confusion_pairs)
 
 
 def test_error_gates_count_lost_boxes(tmp_path: Path) -> None:
