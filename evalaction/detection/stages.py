@@ -466,9 +466,8 @@ def _errors_result(
         )
     pairs = _confusions(gt, dets, a)
     base_pairs = None if base is None else _confusions(gt, base[0], base[1])
-    keys = sorted(
-        set(pairs) | set(base_pairs or {}), key=lambda k: (-pairs.get(k, 0), -(base_pairs or {}).get(k, 0), k)
-    )
+    seen: Counter[tuple[str, str]] = base_pairs or Counter()
+    keys = sorted(set(pairs) | set(seen), key=lambda k: (-pairs[k], -seen[k], k))
     confusions = [
         ConfusionPair(
             true=t,
