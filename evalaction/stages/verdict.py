@@ -402,7 +402,7 @@ def _subject(g: GateResult) -> str:
 
 
 def _condition(g: GateResult) -> str:
-    return f"deploy with monitoring on {_subject(g)}: {g.name} {g.reason}"
+    return f"deploy with monitoring on {_subject(g)}: {_headline(g)}"
 
 
 def _int8_hint(readiness: ReadinessResult | None, budget: str) -> str | None:
@@ -429,7 +429,8 @@ def _headline(g: GateResult) -> str:
         ci = f" (CI {g.interval[0]:+.4g} to {g.interval[1]:+.4g})" if g.interval else ""
         return f"{g.name} fails `{g.rule}` against the baseline: delta {g.observed:+.4g}{ci}"
     if g.kind == "threshold" and g.observed is not None:
-        return f"{g.name} = {g.observed:.4g} misses {g.rule}"
+        ci = f" (interval {g.interval[0]:.4g} to {g.interval[1]:.4g})" if g.interval else ""
+        return f"{g.name} = {g.observed:.4g}{ci} misses {g.rule}"
     return f"{g.name} {g.reason}"
 
 

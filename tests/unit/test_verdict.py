@@ -215,8 +215,7 @@ def test_go_with_conditions_when_only_a_warning_gate_fails() -> None:
     assert v.decision == "GO WITH CONDITIONS"
     assert _gate(v, "recall[2]").status == "fail" and not _gate(v, "recall[2]").blocking
     assert v.conditions == [
-        "deploy with monitoring on class 2: recall[2] misses >= 0.85: recall[2] = 0.8; "
-        "95% Wilson interval [0.6269, 0.9049]"
+        "deploy with monitoring on class 2: recall[2] = 0.8 (interval 0.6269 to 0.9049) misses >= 0.85"
     ]
     assert v.summary == "Every blocking gate passes; 1 warning gate(s) fail."
 
