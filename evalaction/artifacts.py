@@ -440,12 +440,41 @@ class GateResult(Artifact):
 
 
 class OverrideRequest(Artifact):
-    """An override as the GitHub event carried it; the entrypoint passes it in, nothing reads the environment."""
+    """An override as the GitHub event carried it; the action builds it from the event (evalaction.github.event)."""
 
     source: Literal["label", "workflow_dispatch"]
     name: str = Field(description="The PR label or workflow_dispatch input.")
-    actor: str = Field(description="Who set it (GitHub login).")
-    at: str = Field(description="When it was set (ISO 8601).")
+    actor: str = Field(
+        description="Who set it (GitHub login); empty when the event does not say (a label already on the PR)."
+    )
+    at: str = Field(
+        description="When it was set (ISO 8601); for a label already on the PR, the PR's `updated_at`."
+    )
+    reason: str = Field(default="", description="Text given with it: the workflow_dispatch input's value.")
+
+    @property
+    def what(self) -> str:
+        """`label `ship-it`` or `workflow_dispatch input `override``."""
+        kind = "label" if self.source == "label" else "workflow_dispatch input"
+        return f"{kind} `{self.name}`"
+
+    @property
+    def by(self) -> str:
+        """`by @alice`, or what is known when the event names nobody."""
+        return f"by @{self.actor}" if self.actor else "(who added it is not in the event)"
+
+    def describe(self) -> str:
+        """Who, what and when in one phrase: `by @alice with label `ship-it` at 2026-11-27T16:00:00Z`."""
+        if self.actor:
+            return f"by @{self.actor} with {self.what} at {self.at}"
+        return f"with {self.what}, present on the PR as of {self.at} ({self.by.strip('()')})"
+
+    def brief(self) -> str:
+        """The same, short enough for a commit status (who and when first, so truncation keeps them)."""
+        kind = "label" if self.source == "label" else "input"
+        if self.actor:
+            return f"@{self.actor} at {self.at} ({kind} {self.name})"
+        return f"{kind} {self.name} on the PR as of {self.at}"
 
 
 class VerdictResult(Artifact):

@@ -447,10 +447,21 @@ class ErrorGate(_Strict):
 
 
 class OverrideSpec(_Strict):
-    """Who may turn a NO-GO into a GO: a PR label or a workflow_dispatch input, recorded in the verdict."""
+    """Who may turn a NO-GO into a GO: a PR label or a workflow_dispatch input, recorded in the verdict.
 
-    label: str | None = Field(default=None, description="PR label that overrides a NO-GO.")
-    dispatch_input: str | None = Field(default=None, description="workflow_dispatch input that overrides a NO-GO.")
+    The action reads them from the event (evalaction.github.event.override_request); on a fork PR the label
+    counts only on its own `labeled` event, added by someone other than the PR's author.
+    """
+
+    label: str | None = Field(
+        default=None,
+        description="PR label that overrides a NO-GO (fork PRs: only when added by someone other than the author).",
+    )
+    dispatch_input: str | None = Field(
+        default=None,
+        description="workflow_dispatch input that overrides a NO-GO when set (not empty, not `false`); "
+        "its text is recorded as the reason.",
+    )
 
 
 class CountGate(_Strict):

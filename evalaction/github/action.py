@@ -8,10 +8,15 @@ or the error's (2 bad input, 3 GitHub or internal failure).
 
 A read-only token (fork PRs) does not fail the run: the comment is saved as `<output-dir>/pr-comment.md`
 (+ `.json`) for a follow-up `workflow_run` job, and the job summary still carries the report.
+
+An override (issue 8) is the plan's `gates.override` label or workflow_dispatch input, read from the event by
+`event.override_request` and handed to the pipeline, whose verdict turns NO-GO into GO and records who and
+when; the comment heading and the commit status say so.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -25,11 +30,18 @@ from typing import TYPE_CHECKING, TextIO
 from evalaction import __version__
 from evalaction.errors import BadInput, CannotPostComment, EvalActionError, ExternalServiceError
 from evalaction.github import changes, commands
-from evalaction.github.event import EventContext, NoAction, load_event, parse_event
+from evalaction.github.event import (
+    LABEL_ACTIONS,
+    EventContext,
+    NoAction,
+    load_event,
+    override_request,
+    parse_event,
+)
 from evalaction.github.settings import CommentMode, Settings
 
 if TYPE_CHECKING:
-    from evalaction.artifacts import GateResult, RunResult
+    from evalaction.artifacts import GateResult, OverrideRequest, RunResult
     from evalaction.config import LoadedPlan
     from evalaction.datasets.sources import DataSources
     from evalaction.github.publish import GitHubPublisher, StatusState
@@ -59,6 +71,7 @@ class Outcome:
     exit_code: int
     report_path: Path | None = None
     comment_url: str = ""
+    status_text: str = ""  # the final commit status description; empty: "<verdict>: <summary>"
     runs: list[tuple[Evaluation, RunResult]] = field(default_factory=list)
 
 
@@ -74,6 +87,13 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
     token = settings.token_value()
     if token:
         commands.add_mask(token, out=stream)
+    if env.get("INPUT_OVERRIDE", "").strip():
+        commands.warning(
+            "The `override` input was removed and is ignored: name an override label or workflow_dispatch input "
+            'in the plan\'s `gates.override` instead (docs/github-action.md, "Overriding a NO-GO").',
+            title="evalaction",
+            out=stream,
+        )
     from evalaction.datasets.sources import DataSources
 
     sources = DataSources.from_environ(env)  # ROBOFLOW_API_KEY and EVALACTION_CACHE
@@ -136,6 +156,8 @@ class Action:
             return exc.exit_code
         if isinstance(ctx, NoAction):
             return self._skip(ctx)
+        if ctx.action in LABEL_ACTIONS and (other := self._other_label(ctx)) is not None:
+            return self._skip(other)
 
         from evalaction.github.publish import comment_marker
 
@@ -152,9 +174,24 @@ class Action:
             message = f"internal error: {type(exc).__name__}: {first}"
             outcome = Outcome("ERROR", message, "error", EXIT_INTERNAL)
             commands.error(message, title="evalaction", out=self.out)
-        self._status(ctx, outcome.state, f"{outcome.verdict}: {outcome.summary}")
+        self._status(ctx, outcome.state, outcome.status_text or f"{outcome.verdict}: {outcome.summary}")
         self._outputs(outcome)
         return outcome.exit_code
+
+    def _other_label(self, ctx: EventContext) -> NoAction | None:
+        """A `labeled` / `unlabeled` event for a label other than the plan's override label changes nothing."""
+        from evalaction.config import load_plan
+
+        try:
+            spec = load_plan(self.repo_dir / self.settings.config).plan.gates.override
+        except EvalActionError:
+            return None  # evaluate, so the plan's error is reported with a status
+        if spec is not None and spec.label == ctx.event_label:
+            return None
+        return NoAction(
+            f"pull_request `{ctx.action}` of label `{ctx.event_label}`, which is not the override label of "
+            f"{self.settings.config} (`gates.override.label`); nothing to do."
+        )
 
     def _skip(self, reason: NoAction) -> int:
         commands.notice(reason.reason, title="evalaction", out=self.out)
@@ -168,6 +205,14 @@ class Action:
 
         s = self.settings
         loaded = load_plan(self.repo_dir / s.config)
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        override, refused = override_request(
+            ctx, loaded.plan.gates.override, now=now, fallback_actor=s.actor or ""
+        )
+        if refused:
+            commands.warning(refused, title="evalaction: override not applied", out=self.out)
+        elif override is not None:
+            self._say(f"override requested {override.describe()}")
         globs = s.models or (self._repo_relative(loaded.resolve(loaded.plan.models.candidate.path)),)
         scratch = Path(tempfile.mkdtemp(prefix="evalaction-"))
         try:
@@ -179,10 +224,12 @@ class Action:
                     self._say(f"{e.path}: {e.note}")
             if not evaluations:
                 return self._no_change(ctx, globs, notes)
-            runs = [(e, self._run_one(loaded, e, ctx, multiple=len(evaluations) > 1)) for e in evaluations]
+            runs = [
+                (e, self._run_one(loaded, e, ctx, override, multiple=len(evaluations) > 1)) for e in evaluations
+            ]
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        return self._publish(ctx, loaded, runs)
+        return self._publish(ctx, loaded, runs, refused)
 
     def _plan_evaluations(
         self, ctx: EventContext, globs: tuple[str, ...], scratch: Path
@@ -277,7 +324,13 @@ class Action:
         return Evaluation(path, candidate, baseline, note)
 
     def _run_one(
-        self, loaded: LoadedPlan, evaluation: Evaluation, ctx: EventContext, *, multiple: bool
+        self,
+        loaded: LoadedPlan,
+        evaluation: Evaluation,
+        ctx: EventContext,
+        override: OverrideRequest | None,
+        *,
+        multiple: bool,
     ) -> RunResult:
         from evalaction.pipeline import PipelineHooks, run_pipeline
 
@@ -300,32 +353,36 @@ class Action:
             sources=self.sources,
             pr_number=ctx.pr_number,
             commit=ctx.head_sha,
+            override=override,
         )
 
     # ------------------------------------------------------------------ publishing
 
-    def _publish(self, ctx: EventContext, loaded: LoadedPlan, runs: list[tuple[Evaluation, RunResult]]) -> Outcome:
+    def _publish(
+        self, ctx: EventContext, loaded: LoadedPlan, runs: list[tuple[Evaluation, RunResult]], refused: str
+    ) -> Outcome:
         s = self.settings
-        overrides = _parse_overrides(s.override)
         decision = max((r.verdict.decision for _, r in runs), key=lambda d: _DECISION_RANK[d])
-        failed_blocking = [g.name for _, r in runs for g in r.verdict.failed if g.blocking]
-        unknown = sorted(set(overrides) - {g.name for _, r in runs for g in r.verdict.gates})
-        for name in unknown:
-            commands.warning(f"override `{name}` names no gate of {s.config}; check the spelling", out=self.out)
-        overridden = decision == "NO-GO" and bool(failed_blocking) and all(g in overrides for g in failed_blocking)
+        # Every run got the same request; it is applied where it turned the verdict from NO-GO into GO.
+        applied = next((o for _, r in runs if (o := _applied_override(r)) is not None), None)
         if len(runs) == 1:
             summary = runs[0][1].verdict.summary
         else:
             summary = "; ".join(f"{e.path}: {r.verdict.decision}" for e, r in runs)
         summary = " ".join(summary.split())
         fail_on_no_go = s.fail_on_no_go if s.fail_on_no_go is not None else loaded.plan.gates.fail_on_no_go
-        if decision == "NO-GO" and not overridden:
+        if decision == "NO-GO":
             state: StatusState = "failure"
             exit_code = EXIT_NO_GO if fail_on_no_go else EXIT_GO
         else:
             state, exit_code = "success", EXIT_GO
-        if overridden:
-            summary = f"overridden ({', '.join(failed_blocking)}): {summary}"
+        status_text = f"{decision}: {summary}"
+        if applied is not None:
+            # Who and when come first: the description is cut at 140 characters.
+            overridden_gates = sorted({g.name for _, r in runs for g in r.verdict.failed if g.blocking})
+            status_text = (
+                f"{decision}, NO-GO overridden by {applied.brief()}; failed: {', '.join(overridden_gates)}"
+            )
 
         reports = []
         for evaluation, result in runs:
@@ -335,10 +392,10 @@ class Action:
             planned = self._repo_relative(loaded.resolve(loaded.plan.models.candidate.path))
             prefix = "" if evaluation.path == planned else f"`{evaluation.path}`: "
             reports.append(f"{heading}\n\n_{prefix}{evaluation.note}._\n{rest}")
-            self._annotate(evaluation, result.verdict.gates, overrides)
-        if overrides:
-            lines = [f"- `{gate}`: {reason}" for gate, reason in overrides.items()]
-            reports[0] += "\n\n**Recorded overrides:**\n" + "\n".join(lines) + "\n"
+            self._annotate(evaluation, result.verdict.gates, _applied_override(result))
+        if refused:
+            heading, _, rest = reports[0].partition("\n")
+            reports[0] = f"{heading}\n\n> ⚠️ {refused}\n{rest}"
         markdown = "\n\n---\n\n".join(r.rstrip("\n") for r in reports) + "\n"
         if len(runs) == 1:
             report_path = self._run_dir(runs[0][0], 1) / "report.md"
@@ -346,8 +403,9 @@ class Action:
             report_path = self.out_dir / "report.md"
             report_path.write_text(markdown, encoding="utf-8")
 
-        status_text = f"{decision}: {summary}"
-        outcome = Outcome(decision, summary, state, exit_code, report_path=report_path, runs=runs)
+        outcome = Outcome(
+            decision, summary, state, exit_code, report_path=report_path, runs=runs, status_text=status_text
+        )
         outcome.comment_url = self._comment(ctx, markdown, changed=True, status=(state, status_text))
         self._summary(markdown)
         return outcome
@@ -421,15 +479,16 @@ class Action:
             # A missing `statuses: write` must not hide the verdict: the comment and summary still say it.
             commands.warning(str(exc), title="evalaction: commit status not set", out=self.out)
 
-    def _annotate(self, evaluation: Evaluation, gates: list[GateResult], overrides: dict[str, str]) -> None:
+    def _annotate(self, evaluation: Evaluation, gates: list[GateResult], override: OverrideRequest | None) -> None:
+        """One annotation per failed gate: an error when it blocks, a warning when it warns or was overridden."""
         for gate in gates:
             if gate.status != "fail":
                 continue
             message = f"{gate.rule}: {gate.reason}"
             title = f"evalaction gate {gate.name} failed"
-            if gate.name in overrides:
+            if gate.blocking and override is not None:
                 commands.warning(
-                    f"{message} (overridden: {overrides[gate.name]})",
+                    f"{message} (NO-GO overridden {override.describe()})",
                     title=title,
                     file=evaluation.path,
                     out=self.out,
@@ -480,9 +539,9 @@ class Action:
         self.out.flush()
 
 
-def _parse_overrides(lines: tuple[str, ...]) -> dict[str, str]:
-    """`recall[7]: accepted by @lead` -> {"recall[7]": "accepted by @lead"} (validated in Settings)."""
-    return {gate.strip(): reason.strip() for gate, _, reason in (line.partition(":") for line in lines)}
+def _applied_override(result: RunResult) -> OverrideRequest | None:
+    """The override that turned this run's NO-GO into GO; None when there was none or it changed nothing."""
+    return result.verdict.override if result.verdict.decision_without_override is not None else None
 
 
 def _slug(path: str) -> str:

@@ -2,21 +2,41 @@
 
 evalaction evaluates on `pull_request` (opened, synchronize, reopened) and `workflow_dispatch`. Any other
 event or PR action is not an error: it yields `NoAction` with a message saying why, and the action exits 0.
+`labeled` / `unlabeled` are parsed too: the action evaluates them only when the label is the plan's override
+label (`gates.override.label`), the one label that changes the verdict.
 Payload shapes: https://docs.github.com/en/webhooks/webhook-events-and-payloads#pull_request and
 #workflow_dispatch.
+
+`override_request` reads the plan's override from the event (issue 8: "a PR label or workflow_dispatch input
+named in the plan turns NO-GO into GO", with who set it and when):
+  workflow_dispatch  the input `gates.override.dispatch_input`, set (not empty, not `false`): who = the sender,
+                     when = now; its text is the reason. Only users with write access can dispatch.
+  pull_request       the label `gates.override.label` on the PR. On its own `labeled` event, who = the sender
+                     and when = the PR's `updated_at` (labelling updates it). On any other event the payload
+                     does not say who added it: the request records that and the PR's `updated_at`.
+  fork PRs           a fork's author may hold triage rights on the base repository and label their own PR,
+                     and a push after the label changes the weights under it: on a fork PR the label counts
+                     only on its `labeled` event, added by someone other than the PR's author. After a push,
+                     re-apply it (remove and add).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from evalaction.errors import InvalidEvent
 
+if TYPE_CHECKING:
+    from evalaction.artifacts import OverrideRequest
+    from evalaction.config import OverrideSpec
+
 EVALUATED_PR_ACTIONS = ("opened", "synchronize", "reopened")
+LABEL_ACTIONS = ("labeled", "unlabeled")  # evaluated only for the plan's override label
+_REASON_MAX_CHARS = 200  # a dispatch input's text, kept to one short line in the comment and the verdict
 # Names accepted for the workflow_dispatch inputs; the examples use the first of each.
 _CANDIDATE_INPUTS = ("candidate", "candidate-ref", "candidate_ref")
 _BASELINE_INPUTS = ("baseline-ref", "baseline_ref", "baseline")
@@ -38,6 +58,11 @@ class EventContext:
     is_fork: bool = False
     labels: tuple[str, ...] = ()
     candidate: str | None = None  # workflow_dispatch: a ref or a model path; None = the checked-out tree
+    sender: str = ""  # the payload's sender.login (who triggered the event); empty when absent
+    pr_author: str = ""  # pull_request.user.login
+    updated_at: str = ""  # pull_request.updated_at (ISO 8601)
+    event_label: str | None = None  # the label a `labeled` / `unlabeled` action is about
+    inputs: Mapping[str, str] = field(default_factory=dict)  # workflow_dispatch inputs, booleans as "true"/"false"
 
     @property
     def is_pull_request(self) -> bool:
@@ -101,11 +126,15 @@ def parse_event(
 
 def _pull_request(payload: Mapping[str, Any]) -> EventContext | NoAction:
     action = _get(payload, "action", str)
-    if action not in EVALUATED_PR_ACTIONS:
+    if action not in EVALUATED_PR_ACTIONS + LABEL_ACTIONS:
         return NoAction(
             f"pull_request action `{action}` is not evaluated (evalaction runs on "
-            f"{', '.join(EVALUATED_PR_ACTIONS)}); nothing to do."
+            f"{', '.join(EVALUATED_PR_ACTIONS)}, and on {' / '.join(LABEL_ACTIONS)} of the plan's override "
+            "label); nothing to do."
         )
+    event_label = None
+    if action in LABEL_ACTIONS:
+        event_label = _get(_get(payload, "label", dict), "name", str, where="label")
     pr = _get(payload, "pull_request", dict)
     head = _get(pr, "head", dict, where="pull_request")
     base = _get(pr, "base", dict, where="pull_request")
@@ -117,11 +146,9 @@ def _pull_request(payload: Mapping[str, Any]) -> EventContext | NoAction:
     labels = tuple(
         str(label["name"]) for label in pr.get("labels") or [] if isinstance(label, dict) and "name" in label
     )
-    sender = payload.get("sender")
-    user = pr.get("user")
-    actor = (
-        sender.get("login") if isinstance(sender, dict) else user.get("login") if isinstance(user, dict) else ""
-    )
+    sender = _login(payload.get("sender"))
+    author = _login(pr.get("user"))
+    updated_at = pr.get("updated_at")
     return EventContext(
         event_name="pull_request",
         action=action,
@@ -133,7 +160,11 @@ def _pull_request(payload: Mapping[str, Any]) -> EventContext | NoAction:
         base_ref=_get(base, "ref", str, where="pull_request.base"),
         is_fork=head_full_name != base_full_name,
         labels=labels,
-        actor=str(actor or ""),
+        actor=sender or author,
+        sender=sender,
+        pr_author=author,
+        updated_at=updated_at if isinstance(updated_at, str) else "",
+        event_label=event_label,
     )
 
 
@@ -157,7 +188,7 @@ def _workflow_dispatch(
         )
     if not github_sha:
         raise InvalidEvent("GITHUB_SHA is empty on workflow_dispatch; run inside GitHub Actions.")
-    sender = payload.get("sender")
+    sender = _login(payload.get("sender"))
     return EventContext(
         event_name="workflow_dispatch",
         action=None,
@@ -166,9 +197,62 @@ def _workflow_dispatch(
         head_ref=ref.removeprefix("refs/heads/"),
         base_sha=None,
         base_ref=baseline,
-        actor=str(sender.get("login", "")) if isinstance(sender, dict) else "",
+        actor=sender,
         candidate=candidate,
+        sender=sender,
+        inputs={
+            str(k): ("true" if v else "false") if isinstance(v, bool) else str(v)
+            for k, v in inputs.items()
+            if isinstance(v, str | bool | int | float)
+        },
     )
+
+
+def override_request(
+    ctx: EventContext, spec: OverrideSpec | None, *, now: str, fallback_actor: str = ""
+) -> tuple[OverrideRequest | None, str]:
+    """The override the event carries for the plan's `gates.override`, or None and why (empty: none asked).
+
+    `now` is the current time (ISO 8601, UTC); `fallback_actor` is GITHUB_ACTOR, for a payload with no sender.
+    The rules are in this module's docstring.
+    """
+    from evalaction.artifacts import OverrideRequest
+
+    if spec is None:
+        return None, ""
+    if ctx.event_name == "workflow_dispatch":
+        if spec.dispatch_input is None:
+            return None, ""
+        value = " ".join(ctx.inputs.get(spec.dispatch_input, "").split())
+        if value.lower() in ("", "false"):
+            return None, ""
+        reason = "" if value.lower() == "true" else value[:_REASON_MAX_CHARS]
+        who = ctx.sender or fallback_actor
+        return OverrideRequest(
+            source="workflow_dispatch", name=spec.dispatch_input, actor=who, at=now, reason=reason
+        ), ""
+    if spec.label is None or spec.label not in ctx.labels:
+        return None, ""
+    just_added = ctx.action == "labeled" and ctx.event_label == spec.label and bool(ctx.sender)
+    actor = ctx.sender if just_added else ""
+    if ctx.is_fork and not (just_added and ctx.sender != ctx.pr_author):
+        why = (
+            f"added by the PR's author @{ctx.pr_author}"
+            if just_added
+            else f"already on the PR at this `{ctx.action}` event, so who added it is unknown"
+        )
+        return None, (
+            f"Override label `{spec.label}` not applied: this PR comes from a fork and the label was {why}; "
+            "on a fork PR it counts only when someone other than the author adds it (after a push, remove "
+            "and add it again)."
+        )
+    return OverrideRequest(source="label", name=spec.label, actor=actor, at=ctx.updated_at or now), ""
+
+
+def _login(user: Any) -> str:
+    """`sender.login` / `user.login`, or empty when the payload has no such user."""
+    login = user.get("login") if isinstance(user, dict) else None
+    return login if isinstance(login, str) else ""
 
 
 def _first_input(inputs: Mapping[str, Any], names: tuple[str, ...]) -> str | None:

@@ -41,13 +41,13 @@ _INPUTS: dict[str, str] = {
     "status_context": "INPUT_STATUS-CONTEXT",
     "working_directory": "INPUT_WORKING-DIRECTORY",
     "output_dir": "INPUT_OUTPUT-DIR",
-    "override": "INPUT_OVERRIDE",
 }
 _GITHUB_ENV: dict[str, str] = {
     "event_path": "GITHUB_EVENT_PATH",
     "event_name": "GITHUB_EVENT_NAME",
     "repository": "GITHUB_REPOSITORY",
     "sha": "GITHUB_SHA",
+    "actor": "GITHUB_ACTOR",
     "api_url": "GITHUB_API_URL",
     "server_url": "GITHUB_SERVER_URL",
     "run_id": "GITHUB_RUN_ID",
@@ -74,13 +74,16 @@ class Settings(BaseModel):
     status_context: str = "evalaction"
     working_directory: str = "."
     output_dir: str = "evalaction-report"
-    override: tuple[str, ...] = ()  # "<gate>: <reason>", one per line; recorded in the report
+    # No `override` input: an override is the plan's `gates.override` label or dispatch input, read from the
+    # event with who and when (evalaction.github.event.override_request). An input in the workflow file names
+    # nobody, and a PR can edit the workflow it runs under.
 
     # --- the environment GitHub sets for every step ---
     event_path: str | None = None
     event_name: str | None = None
     repository: str | None = None
     sha: str | None = None
+    actor: str | None = None  # GITHUB_ACTOR: who triggered the run (the payload's sender, when it has none)
     api_url: str = "https://api.github.com"
     server_url: str = "https://github.com"
     run_id: str | None = None
@@ -94,18 +97,6 @@ class Settings(BaseModel):
         # A multi-line YAML input or a comma-separated one-liner both read naturally in a workflow.
         if isinstance(value, str):
             return tuple(p.strip() for p in value.replace(",", "\n").splitlines() if p.strip())
-        return value
-
-    @field_validator("override", mode="before")
-    @classmethod
-    def _split_overrides(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            lines = tuple(line.strip() for line in value.splitlines() if line.strip())
-            for line in lines:
-                gate, _, reason = line.partition(":")
-                if not gate.strip() or not reason.strip():
-                    raise ValueError(f"each line must read `<gate>: <reason>`, got {line!r}")
-            return lines
         return value
 
     @field_validator("comment_mode", mode="before")

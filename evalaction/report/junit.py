@@ -32,8 +32,7 @@ def render_junit(verdict: VerdictResult, *, suite: str = "evalaction gates") -> 
     properties = ET.SubElement(testsuite, "properties")
     facts = {"decision": verdict.decision, "summary": verdict.summary}
     if verdict.override is not None:
-        o = verdict.override
-        facts["override"] = f"{o.source} {o.name} by {o.actor} at {o.at}"
+        facts["override"] = verdict.override.describe()
     for name, value in facts.items():
         ET.SubElement(properties, "property", {"name": name, "value": value})
     for g in verdict.gates:

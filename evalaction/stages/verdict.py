@@ -527,20 +527,19 @@ def apply_override(plan: PlanResult, verdict: VerdictResult, request: OverrideRe
         (request.source == "label" and request.name == spec.label)
         or (request.source == "workflow_dispatch" and request.name == spec.dispatch_input)
     )
-    how = f"{'label' if request.source == 'label' else 'workflow_dispatch input'} `{request.name}`"
     if not named:
-        note = f" Override {how} by @{request.actor} ignored: `gates.override` in the plan does not name it."
+        note = f" Override {request.what} {request.by} ignored: `gates.override` in the plan does not name it."
         return verdict.model_copy(update={"override": request, "summary": verdict.summary + note})
     if verdict.decision != "NO-GO":
-        note = f" Override {how} by @{request.actor} not applied: the decision is already {verdict.decision}."
+        note = f" Override {request.what} {request.by} not applied: the decision is already {verdict.decision}."
         return verdict.model_copy(update={"override": request, "summary": verdict.summary + note})
+    reason = f" (reason: {request.reason})" if request.reason else ""
     return verdict.model_copy(
         update={
             "decision": "GO",
             "decision_without_override": "NO-GO",
             "override": request,
-            "summary": f"NO-GO overridden by @{request.actor} with {how} at {request.at}. "
-            f"Without the override: {verdict.summary}",
+            "summary": f"NO-GO overridden {request.describe()}{reason}. Without the override: {verdict.summary}",
         }
     )
 

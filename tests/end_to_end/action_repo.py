@@ -55,6 +55,7 @@ gates:
     accuracy: ">= 0.95"
   vs_baseline:
     macro_f1: {rule: not_worse, margin: 0.01}
+  override: {label: ship-anyway, dispatch_input: override}
 """
 
 LFS_POINTER = (
@@ -187,7 +188,6 @@ def github_env(repo: Repo, tmp: Path, api_url: str, head: str, **inputs: str) ->
         "INPUT_STATUS-CONTEXT": "",
         "INPUT_WORKING-DIRECTORY": "",
         "INPUT_OUTPUT-DIR": "",
-        "INPUT_OVERRIDE": "",
     }
     env.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
     return env

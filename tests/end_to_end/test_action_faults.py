@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,10 +56,19 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
 
 
 def run(
-    repo: Repo, fake: FakeGitHub, tmp: Path, head: str = "P1", **inputs: str
+    repo: Repo,
+    fake: FakeGitHub,
+    tmp: Path,
+    head: str = "P1",
+    edit: Callable[[dict[str, Any]], None] | None = None,
+    **inputs: str,
 ) -> tuple[int, str, dict[str, str]]:
     repo.checkout_merge(head)
     env = github_env(repo, tmp, fake.base_url, head, **inputs)
+    if edit is not None:  # change the event payload
+        payload = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text())
+        edit(payload)
+        Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps(payload))
     out = io.StringIO()
     code = action.main(env, out=out)
     return code, out.getvalue(), read_outputs(tmp / "output")
@@ -158,14 +169,118 @@ def test_comment_mode_never_and_fail_on_no_go_false(repo: Repo, fake: FakeGitHub
     assert fake.statuses[repo.heads["P1"]][-1]["state"] == "failure"  # the status still tells the truth
 
 
-def test_overriding_every_failed_gate_passes_the_status(repo: Repo, fake: FakeGitHub, tmp_path: Path) -> None:
-    override = "accuracy: smaller model accepted by @lead (ticket 12)\nmacro_f1: same ticket"
-    code, stdout, outputs = run(repo, fake, tmp_path, override=override)
-    assert code == 0 and outputs["verdict"] == "NO-GO"  # the verdict itself is not rewritten
-    assert outputs["summary"].startswith("overridden (accuracy, macro_f1)")
-    assert fake.statuses[repo.heads["P1"]][-1]["state"] == "success"
-    assert "**Recorded overrides:**" in fake.comment_bodies(PR)[0]
-    assert "::error" not in stdout and stdout.count("::warning title=evalaction gate") == 2
+# The plan (action_repo.PLAN) names `gates.override: {label: ship-anyway, dispatch_input: override}`.
+UPDATED_AT = "2019-05-15T15:20:33Z"  # pull_request.updated_at in the fixture payload
+
+
+def label_event(action: str, label: str, *, sender: str, on_pr: bool, fork: bool = False) -> Callable[..., None]:
+    """Turn the synchronize payload into a `labeled` / `unlabeled` event by `sender`."""
+
+    def edit(payload: dict[str, Any]) -> None:
+        payload["action"], payload["label"] = action, {"name": label}
+        payload["sender"]["login"] = sender
+        pr = payload["pull_request"]
+        pr["labels"] = [{"name": "bug"}] + ([{"name": label}] if on_pr else [])
+        if fork:
+            pr["head"]["repo"]["full_name"] = "mallory/Hello-World"
+            pr["user"]["login"] = "mallory"
+
+    return edit
+
+
+def test_the_plans_override_label_turns_no_go_into_go_with_who_and_when(
+    repo: Repo, fake: FakeGitHub, tmp_path: Path
+) -> None:
+    edit = label_event("labeled", "ship-anyway", sender="lead", on_pr=True)
+    code, stdout, outputs = run(repo, fake, tmp_path, edit=edit)
+    assert code == 0 and outputs["verdict"] == "GO", stdout[-2000:]
+    assert outputs["summary"].startswith(
+        f"NO-GO overridden by @lead with label `ship-anyway` at {UPDATED_AT}. Without the override: 2 of "
+    )
+    pending, final = fake.statuses[repo.heads["P1"]]
+    assert pending["state"] == "pending" and final["state"] == "success"
+    assert final["description"] == (
+        f"GO, NO-GO overridden by @lead at {UPDATED_AT} (label ship-anyway); failed: accuracy, macro_f1"
+    )
+    assert len(final["description"]) < 140
+    (body,) = fake.comment_bodies(PR)
+    heading = body.split("\n")[1]
+    assert heading.startswith(
+        f"## ✅ GO (override of a NO-GO by @lead with label `ship-anyway` at {UPDATED_AT}) — `{MODEL}`"
+    )
+    assert "| accuracy |" in body  # the failed gates' evidence stays in the table
+    assert "::error" not in stdout and stdout.count("NO-GO overridden by @lead") >= 2  # warnings, not errors
+    results = json.loads((repo.path / "evalaction-report" / "results.json").read_text())
+    assert results["verdict"]["decision_without_override"] == "NO-GO"
+    assert results["verdict"]["override"]["actor"] == "lead"
+
+
+def test_the_same_pr_without_the_label_fails(repo: Repo, fake: FakeGitHub, tmp_path: Path) -> None:
+    # Removing the label re-evaluates: the same NO-GO, now with nothing to override it.
+    edit = label_event("unlabeled", "ship-anyway", sender="lead", on_pr=False)
+    code, stdout, outputs = run(repo, fake, tmp_path, edit=edit)
+    assert code == 1 and outputs["verdict"] == "NO-GO"
+    final = fake.statuses[repo.heads["P1"]][-1]
+    assert final["state"] == "failure" and "overrid" not in final["description"]
+    assert fake.comment_bodies(PR)[0].startswith(MARKER + "\n## ❌ NO-GO — ")
+    assert stdout.count("::error title=evalaction gate") == 2
+
+
+def test_other_labels_do_not_start_an_evaluation(repo: Repo, fake: FakeGitHub, tmp_path: Path) -> None:
+    edit = label_event("labeled", "documentation", sender="lead", on_pr=True)
+    code, stdout, outputs = run(repo, fake, tmp_path, edit=edit)
+    assert code == 0 and outputs["verdict"] == "SKIPPED"
+    assert "label `documentation`, which is not the override label" in stdout
+    assert fake.requests == []
+
+
+def test_a_fork_author_cannot_override_their_own_pr(repo: Repo, fake: FakeGitHub, tmp_path: Path) -> None:
+    edit = label_event("labeled", "ship-anyway", sender="mallory", on_pr=True, fork=True)
+    code, stdout, outputs = run(repo, fake, tmp_path, edit=edit)
+    assert code == 1 and outputs["verdict"] == "NO-GO"
+    assert fake.statuses[repo.heads["P1"]][-1]["state"] == "failure"
+    assert "::warning title=evalaction%3A override not applied::" in stdout
+    body = fake.comment_bodies(PR)[0]
+    assert "> ⚠️ Override label `ship-anyway` not applied: this PR comes from a fork" in body
+    assert "added by the PR's author @mallory" in body
+
+
+def test_workflow_dispatch_override_input_records_the_sender_now_and_the_reason(
+    repo: Repo, fake: FakeGitHub, tmp_path: Path
+) -> None:
+    git(repo.path, "checkout", "-q", "--detach", repo.heads["P1"])
+    env = github_env(repo, tmp_path, fake.base_url, "P1")
+    payload = json.loads((Path(__file__).parents[1] / "fixtures/github/workflow_dispatch.json").read_text())
+    payload["inputs"] = {"candidate": "", "baseline-ref": "main", "override": "accepted by @lead, ticket 12"}
+    Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps(payload))
+    env |= {"GITHUB_EVENT_NAME": "workflow_dispatch", "GITHUB_SHA": repo.heads["P1"], "GITHUB_REF": "refs/heads/x"}
+    out = io.StringIO()
+    assert action.main(env, out=out) == 0, out.getvalue()[-1500:]
+    outputs = read_outputs(tmp_path / "output")
+    assert outputs["verdict"] == "GO"
+    when = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"  # now, in UTC
+    assert re.match(
+        rf"NO-GO overridden by @Codertocat with workflow_dispatch input `override` at {when} "
+        r"\(reason: accepted by @lead, ticket 12\)\. Without the override: ",
+        outputs["summary"],
+    )
+    final = fake.statuses[repo.heads["P1"]][-1]
+    assert final["state"] == "success"
+    assert re.fullmatch(
+        rf"GO, NO-GO overridden by @Codertocat at {when} \(input override\); failed: accuracy, macro_f1",
+        final["description"],
+    )
+    heading = (tmp_path / "step_summary").read_text().split("\n")[0]
+    assert re.match(
+        rf"## ✅ GO \(override of a NO-GO by @Codertocat with workflow_dispatch input `override` at {when}\)",
+        heading,
+    )
+
+
+def test_the_removed_override_input_is_named_not_silently_dropped(tmp_path: Path) -> None:
+    out = io.StringIO()
+    action.main({"INPUT_OVERRIDE": "accuracy: fine", "GITHUB_EVENT_NAME": "push"}, out=out)
+    assert "The `override` input was removed" in out.getvalue() and "gates.override" in out.getvalue()
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from evalaction.artifacts import OverrideRequest
+from evalaction.config import OverrideSpec
 from evalaction.errors import InvalidEvent
-from evalaction.github.event import EventContext, NoAction, load_event, parse_event
+from evalaction.github.event import EventContext, NoAction, load_event, override_request, parse_event
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github"
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
@@ -43,13 +45,26 @@ def test_reopened_is_evaluated() -> None:
     assert isinstance(parse_event("pull_request", data), EventContext)
 
 
-@pytest.mark.parametrize("action", ["closed", "labeled", "edited", "assigned"])
+@pytest.mark.parametrize("action", ["closed", "edited", "assigned"])
 def test_other_pull_request_actions_do_nothing_with_a_reason(action: str) -> None:
     data = payload("pull_request.synchronize")
     data["action"] = action
     result = parse_event("pull_request", data)
     assert isinstance(result, NoAction)
     assert f"`{action}`" in result.reason and "synchronize" in result.reason
+
+
+def test_labeled_is_parsed_with_the_label_and_who_added_it() -> None:
+    data = payload("pull_request.synchronize")
+    data["action"], data["label"] = "labeled", {"name": "ship-anyway"}
+    data["sender"]["login"] = "lead"
+    ctx = parse_event("pull_request", data)
+    assert isinstance(ctx, EventContext)
+    assert ctx.event_label == "ship-anyway" and ctx.sender == "lead" and ctx.pr_author == "Codertocat"
+    assert ctx.updated_at == "2019-05-15T15:20:33Z"
+    del data["label"]
+    with pytest.raises(InvalidEvent, match="`label`"):
+        parse_event("pull_request", data)
 
 
 def test_fork_is_detected_by_head_repository() -> None:
@@ -131,3 +146,102 @@ def test_load_event_errors(tmp_path: Path) -> None:
     bad.write_text(json.dumps([1, 2]))
     with pytest.raises(InvalidEvent, match="expected a JSON object"):
         load_event(bad)
+
+
+# ------------------------------------------------------------------ the plan's override, read from the event
+
+SPEC = OverrideSpec(label="ship-anyway", dispatch_input="override")
+NOW = "2026-01-02T03:04:05Z"
+
+
+def pr_event(
+    action: str = "synchronize",
+    *,
+    labels: tuple[str, ...] = ("ship-anyway",),
+    sender: str = "lead",
+    event_label: str | None = None,
+    fork: bool = False,
+) -> EventContext:
+    data = payload("pull_request.synchronize")
+    data["action"] = action
+    data["sender"]["login"] = sender
+    data["pull_request"]["labels"] = [{"name": n} for n in labels]
+    if event_label is not None:
+        data["label"] = {"name": event_label}
+    if fork:
+        data["pull_request"]["head"]["repo"]["full_name"] = "Codertocat/Hello-World-fork"
+    ctx = parse_event("pull_request", data)
+    assert isinstance(ctx, EventContext)
+    return ctx
+
+
+def test_label_added_names_who_and_when() -> None:
+    request, refused = override_request(pr_event("labeled", event_label="ship-anyway"), SPEC, now=NOW)
+    assert refused == ""
+    assert request == OverrideRequest(source="label", name="ship-anyway", actor="lead", at="2019-05-15T15:20:33Z")
+    assert request.describe() == "by @lead with label `ship-anyway` at 2019-05-15T15:20:33Z"
+
+
+def test_label_already_on_the_pr_records_that_nobody_is_named() -> None:
+    request, refused = override_request(pr_event("synchronize"), SPEC, now=NOW)
+    assert refused == "" and request is not None
+    assert request.actor == "" and request.at == "2019-05-15T15:20:33Z"  # the PR's updated_at
+    assert "present on the PR as of 2019-05-15T15:20:33Z" in request.describe()
+    # another label's `labeled` event does not say who added this one
+    other, _ = override_request(pr_event("labeled", event_label="bug"), SPEC, now=NOW)
+    assert other is not None and other.actor == ""
+
+
+@pytest.mark.parametrize(
+    ("labels", "spec"),
+    [(("bug",), SPEC), ((), SPEC), (("ship-anyway",), OverrideSpec(dispatch_input="override")), (("x",), None)],
+)
+def test_no_override_without_the_plans_label(labels: tuple[str, ...], spec: OverrideSpec | None) -> None:
+    assert override_request(pr_event("synchronize", labels=labels), spec, now=NOW) == (None, "")
+
+
+def test_fork_pr_needs_the_label_added_by_someone_other_than_the_author() -> None:
+    by_reviewer = pr_event("labeled", event_label="ship-anyway", sender="lead", fork=True)
+    request, refused = override_request(by_reviewer, SPEC, now=NOW)
+    assert request is not None and request.actor == "lead" and refused == ""
+    by_author = pr_event("labeled", event_label="ship-anyway", sender="Codertocat", fork=True)
+    request, refused = override_request(by_author, SPEC, now=NOW)
+    assert request is None and "added by the PR's author @Codertocat" in refused
+    after_a_push = pr_event("synchronize", sender="Codertocat", fork=True)
+    request, refused = override_request(after_a_push, SPEC, now=NOW)
+    assert request is None and "already on the PR" in refused and "remove and add it again" in refused
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("true", ""), (True, ""), ("  accepted by  @lead,\nticket 12 ", "accepted by @lead, ticket 12")],
+)
+def test_dispatch_input_set_is_an_override_by_the_sender_now(value: Any, reason: str) -> None:
+    data = payload("workflow_dispatch")
+    data["inputs"] = {"override": value}
+    ctx = parse_event("workflow_dispatch", data, github_sha="2" * 40)
+    assert isinstance(ctx, EventContext)
+    request, refused = override_request(ctx, SPEC, now=NOW)
+    assert refused == ""
+    assert request == OverrideRequest(
+        source="workflow_dispatch", name="override", actor="Codertocat", at=NOW, reason=reason
+    )
+
+
+@pytest.mark.parametrize("value", ["", "false", False, None])
+def test_dispatch_input_unset_or_false_is_no_override(value: Any) -> None:
+    data = payload("workflow_dispatch")
+    data["inputs"] = {"override": value}
+    ctx = parse_event("workflow_dispatch", data, github_sha="2" * 40)
+    assert isinstance(ctx, EventContext)
+    assert override_request(ctx, SPEC, now=NOW) == (None, "")
+
+
+def test_dispatch_without_a_sender_falls_back_to_github_actor() -> None:
+    data = payload("workflow_dispatch")
+    data["inputs"] = {"override": "true"}
+    del data["sender"]
+    ctx = parse_event("workflow_dispatch", data, github_sha="2" * 40)
+    assert isinstance(ctx, EventContext)
+    request, _ = override_request(ctx, SPEC, now=NOW, fallback_actor="octocat")
+    assert request is not None and request.actor == "octocat"

@@ -22,11 +22,11 @@ def github_env(**inputs: str) -> dict[str, str]:
         "INPUT_STATUS-CONTEXT": "",
         "INPUT_WORKING-DIRECTORY": "",
         "INPUT_OUTPUT-DIR": "",
-        "INPUT_OVERRIDE": "",
         "GITHUB_EVENT_PATH": "/github/workflow/event.json",
         "GITHUB_EVENT_NAME": "pull_request",
         "GITHUB_REPOSITORY": "octo/models",
         "GITHUB_SHA": "a" * 40,
+        "GITHUB_ACTOR": "octocat",
         "GITHUB_API_URL": "https://api.github.com",
         "GITHUB_SERVER_URL": "https://github.com",
         "GITHUB_RUN_ID": "42",
@@ -49,6 +49,7 @@ def test_empty_inputs_are_unset_and_take_defaults() -> None:
     assert s.status_context == "evalaction"
     assert s.working_directory == "."
     assert s.event_name == "pull_request"
+    assert s.actor == "octocat"
     assert s.run_url == "https://github.com/octo/models/actions/runs/42"
 
 
@@ -62,7 +63,6 @@ def test_hyphenated_inputs_are_read() -> None:
             comment_mode="On-Change",
             status_context="evalaction/classifier",
             working_directory="ml",
-            override="recall[7]: accepted by @lead, ticket 123\n\n",
         )
     )
     assert s.config == "ml/evalaction.yml"
@@ -71,7 +71,6 @@ def test_hyphenated_inputs_are_read() -> None:
     assert s.fail_on_no_go is False
     assert s.comment_mode is CommentMode.ON_CHANGE
     assert s.status_context == "evalaction/classifier"
-    assert s.override == ("recall[7]: accepted by @lead, ticket 123",)
 
 
 def test_enterprise_urls_lose_the_trailing_slash() -> None:
@@ -98,7 +97,6 @@ def test_token_is_secret_everywhere() -> None:
         ({"fail_on_no_go": "perhaps"}, "INPUT_FAIL-ON-NO-GO"),
         ({"config": "/etc/passwd"}, "INPUT_CONFIG"),
         ({"working_directory": "../other"}, "INPUT_WORKING-DIRECTORY"),
-        ({"override": "no reason given"}, "INPUT_OVERRIDE"),
     ],
 )
 def test_bad_inputs_are_one_line_bad_input_naming_the_variable(inputs: dict[str, str], needle: str) -> None:

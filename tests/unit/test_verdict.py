@@ -390,6 +390,27 @@ def test_override_not_named_in_the_plan_is_ignored_and_said() -> None:
     assert forced.decision == "GO" and "with workflow_dispatch input `force`" in forced.summary
 
 
+def test_override_without_a_named_actor_or_with_a_reason_says_so_everywhere() -> None:
+    gates = {"thresholds": {"accuracy": ">= 0.99"}, "override": {"label": "ship-it", "dispatch_input": "force"}}
+    present = OverrideRequest(source="label", name="ship-it", actor="", at="2026-11-27T16:00:00Z")
+    v = _verdict(gates, override=present)
+    assert v.decision == "GO"
+    assert v.summary.startswith(
+        "NO-GO overridden with label `ship-it`, present on the PR as of 2026-11-27T16:00:00Z "
+        "(who added it is not in the event). Without the override:"
+    )
+    assert present.brief() == "label ship-it on the PR as of 2026-11-27T16:00:00Z"
+    forced = OverrideRequest(
+        source="workflow_dispatch", name="force", actor="bob", at="2026-11-27T17:00:00Z", reason="ticket 12"
+    )
+    v = _verdict(gates, override=forced)
+    assert "at 2026-11-27T17:00:00Z (reason: ticket 12). Without" in v.summary
+    assert forced.brief() == "@bob at 2026-11-27T17:00:00Z (input force)"
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(render_junit(v)).iter("property")}
+    assert props["decision"] == "GO"
+    assert props["override"] == "by @bob with workflow_dispatch input `force` at 2026-11-27T17:00:00Z"
+
+
 def test_override_of_a_go_changes_nothing() -> None:
     v = _verdict({"thresholds": {"accuracy": ">= 0.9"}, "override": {"label": "ship-it"}}, override=OVERRIDE)
     assert v.decision == "GO" and v.decision_without_override is None
