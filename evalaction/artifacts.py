@@ -119,6 +119,11 @@ class ModelRun(Artifact):
     samples_per_s: float
     predictions_path: str = Field(description="Parquet, relative to the output folder.")
     versions: dict[str, str] = Field(default_factory=dict)
+    kind: str = Field(default="", description="What was loaded: onnx, torchscript, torch.export, state_dict, ...")
+    device: str = Field(default="cpu", description="Where it ran: cpu, cuda, or modal:<gpu>.")
+    seed: int = 0
+    started_at: str = Field(default="", description="UTC time the pass started (ISO 8601).")
+    warnings: list[str] = Field(default_factory=list, description="Caveats about this run's predictions.")
 
 
 class InferenceResult(Artifact):

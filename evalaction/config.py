@@ -27,7 +27,23 @@ from evalaction.metrics.catalog import CATALOG, metric_names
 
 Task = Literal["binary", "multiclass", "regression", "detection"]
 DatasetFormat = Literal["csv", "parquet", "npz", "npy", "image_folder", "coco"]
-ModelFormat = Literal["onnx", "coco_results"]
+ModelFormat = Literal["onnx", "coco_results", "torch", "predictions"]
+Device = Literal["auto", "cpu", "cuda"]
+
+_MODEL_SUFFIX_FORMATS: dict[str, ModelFormat] = {
+    ".onnx": "onnx",
+    ".pt": "torch",
+    ".pth": "torch",
+    ".pt2": "torch",
+    ".ts": "torch",
+    ".jit": "torch",
+    ".torchscript": "torch",
+    ".safetensors": "torch",
+    ".csv": "predictions",
+    ".parquet": "predictions",
+    ".pq": "predictions",
+    ".json": "coco_results",
+}
 
 _SUFFIX_FORMATS: dict[str, DatasetFormat] = {
     ".csv": "csv",
@@ -189,10 +205,16 @@ class ModelSpec(_Strict):
     path: str = Field(description="Model file, relative to the plan's folder.")
     format: ModelFormat | None = Field(
         default=None,
-        description="onnx or coco_results (a COCO results JSON); inferred from the suffix when omitted.",
+        description="onnx, coco_results (a COCO results JSON), torch (TorchScript, torch.export .pt2, or a "
+        "state_dict with `module`) or predictions (a CSV/Parquet of your own per-sample predictions); inferred "
+        "from the suffix when omitted.",
     )
     input_name: str | None = Field(default=None, description="Input tensor name; read from the model if omitted.")
-    output_name: str | None = Field(default=None, description="Output tensor name; the first output if omitted.")
+    output_name: str | None = Field(
+        default=None,
+        description="Output to evaluate (ONNX output name, or key of a dict/tuple index for torch); "
+        "default: the first floating-point output.",
+    )
     outputs: Literal["logits", "probabilities"] = Field(
         default="probabilities",
         description="Whether the output is logits (softmax/sigmoid applied) or probabilities.",
@@ -201,10 +223,32 @@ class ModelSpec(_Strict):
     detector: DetectorSpec | None = Field(
         default=None, description="task detection, ONNX models: how to decode the outputs into boxes."
     )
+    module: str | None = Field(
+        default=None,
+        description="For a torch state_dict (.safetensors or .pt): the nn.Module class to load it into, "
+        "`package.module:Class`, imported from the repository under evaluation.",
+    )
+    module_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments for the `module` class's constructor."
+    )
+    allow_pickle: bool = Field(
+        default=False,
+        description="Allow pickle-based weights (TorchScript, torch.export .pt2, .pt state_dicts). Unpickling "
+        "can run code; never honoured for pull requests from forks.",
+    )
+
+    @field_validator("module")
+    @classmethod
+    def _module_ref(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", v.strip()):
+            raise ValueError(f"expected `package.module:Class`, got {v!r}")
+        return v.strip() if v is not None else v
 
     @property
     def resolved_format(self) -> ModelFormat:
-        return self.format or ("coco_results" if self.path.lower().endswith(".json") else "onnx")
+        if self.format is not None:
+            return self.format
+        return _MODEL_SUFFIX_FORMATS.get(Path(self.path).suffix.lower(), "onnx")
 
 
 class Models(_Strict):
@@ -212,10 +256,31 @@ class Models(_Strict):
     baseline: ModelSpec | None = Field(default=None, description="Omit when there is no baseline to compare to.")
 
 
+class ModalSpec(_Strict):
+    """Run inference on Modal: the test set cut into shards, one container call per shard."""
+
+    gpu: str | None = Field(
+        default=None, description="Modal GPU type (`T4`, `A10G`, `L4`, `A100`, `H100`); CPU if omitted."
+    )
+    shard_size: Annotated[int, Field(gt=0, le=10_000_000)] = Field(
+        default=10_000, description="Samples per shard (rounded up to a multiple of `batch_size`)."
+    )
+    timeout_s: Annotated[int, Field(ge=10, le=86_400)] = Field(
+        default=600, description="Per-shard execution timeout in seconds."
+    )
+
+
 class InferenceSpec(_Strict):
     batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 256
     threads: Annotated[int, Field(ge=0, le=256)] = Field(
-        default=0, description="ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose."
+        default=0, description="Intra-op threads (ONNX Runtime, torch); 0 lets the framework choose."
+    )
+    device: Device = Field(
+        default="auto", description="auto (CUDA when present, else CPU), cpu, or cuda (an error when absent)."
+    )
+    seed: int = Field(default=0, description="Seeds torch and numpy before inference.")
+    modal: ModalSpec | None = Field(
+        default=None, description="Run inference on Modal (credentials: MODAL_TOKEN_ID / MODAL_TOKEN_SECRET)."
     )
 
 

@@ -12,7 +12,8 @@
     │   └── InvalidEvent            the GitHub event or action inputs are not usable
     └── ExternalServiceError        a network service failed (GitHub, Modal, Roboflow, W&B) (exit code 3)
         ├── CannotPostComment
-        └── CannotDownloadDataset   a Roboflow download failed or ran past its deadline
+        ├── CannotDownloadDataset   a Roboflow download failed or ran past its deadline
+        └── ModalUnavailable        Modal unreachable, unauthenticated, or a shard failed
 
 Every message is one line: what was expected, what was found, and the fix. Messages never contain secrets.
 """
@@ -76,3 +77,7 @@ class CannotPostComment(ExternalServiceError):
 
 class CannotDownloadDataset(ExternalServiceError):
     """A dataset download (Roboflow) failed or ran past its deadline; the message never holds the API key."""
+
+
+class ModalUnavailable(ExternalServiceError):
+    """Modal could not be reached or authenticated, or a remote shard failed."""
