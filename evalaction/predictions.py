@@ -26,12 +26,16 @@ class Predictions:
 
     @property
     def correct(self) -> np.ndarray:
-        return self.y == self.pred
+        import numpy as np
+
+        return np.asarray(self.y == self.pred)
 
     @property
     def confidence(self) -> np.ndarray:
+        import numpy as np
+
         assert self.scores is not None
-        return self.scores.max(axis=1)
+        return np.asarray(self.scores.max(axis=1))
 
 
 def write_predictions(
@@ -45,8 +49,10 @@ def write_predictions(
     batch_index: np.ndarray,
     batch_latency_ms: np.ndarray,
     task: str,
+    batch_finished_at: np.ndarray | None = None,
 ) -> Path:
-    """Parquet with id, label, prediction, per-class scores, confidence, top-2 margin, batch and its latency."""
+    """Parquet with id, label, prediction, per-class scores, confidence, top-2 margin, batch, its latency and
+    the time it finished (`timestamp`, UTC)."""
     import datetime as dt
 
     import numpy as np
@@ -62,13 +68,17 @@ def write_predictions(
         cols["pred"] = pa.array(scores.argmax(axis=1).astype(np.int64))
         for k, name in enumerate(classes):
             cols[f"{SCORE_PREFIX}{name}"] = pa.array(scores[:, k].astype(np.float64))
-        top2 = np.sort(scores, axis=1)[:, -2:] if scores.shape[1] > 1 else np.c_[scores, scores]
+        # the two largest scores per row without a full sort (K can be large)
+        top2 = np.partition(scores, -2, axis=1)[:, -2:] if scores.shape[1] > 1 else np.c_[scores, scores]
         cols["confidence"] = pa.array(top2[:, -1])
         cols["margin"] = pa.array(top2[:, -1] - top2[:, 0])
     for name, vals in slices.items():
         cols[f"{SLICE_PREFIX}{name}"] = pa.array([str(v) for v in vals], pa.string())
     cols["batch"] = pa.array(batch_index.astype(np.int32))
     cols["batch_latency_ms"] = pa.array(batch_latency_ms[batch_index].astype(np.float64))
+    if batch_finished_at is not None:
+        micros = (np.asarray(batch_finished_at, dtype=np.float64)[batch_index] * 1e6).astype(np.int64)
+        cols["timestamp"] = pa.array(micros, pa.timestamp("us", tz="UTC"))
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     table = pa.table(cols).replace_schema_metadata({"classes": "\x1f".join(classes), "task": task, "written": now})
     pq.write_table(table, path)

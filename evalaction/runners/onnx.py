@@ -1,91 +1,175 @@
-"""ONNX Runtime runner: one InferenceSession, fed batch by batch."""
+"""ONNX Runtime runner: one InferenceSession, fed batch by batch from the streamed test set.
+
+Also runs scikit-learn models exported with skl2onnx: with `zipmap` off they have a `label` (int64) and a
+`probabilities` (float) output, and the default output is the first floating-point one, i.e. `probabilities`.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalaction.errors import CannotLoadModel, ModelOutputInvalid
-from evalaction.runners.base import ModelOutput, preprocess
+from evalaction.runners.base import ModelOutput, first_line, run_batches
 
 if TYPE_CHECKING:
     import numpy as np
 
     from evalaction.config import ModelSpec
+    from evalaction.runners.base import BatchSource, OutputCheck
+    from evalaction.runners.progress import ProgressHook
+
+# ONNX tensor element types <-> numpy dtypes, for the input check and its message
+_ONNX_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(float16)": "float16",
+    "tensor(int32)": "int32",
+}
+_FLOAT_OUTPUTS = ("tensor(float)", "tensor(double)", "tensor(float16)")
+
+
+def choose_providers(device: str, available: list[str], role: str, name: str) -> list[str]:
+    """ONNX Runtime execution providers for the plan's device: CUDA first when asked for or present."""
+    cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not cuda:
+        raise CannotLoadModel(
+            f"{role} model {name}: `inference.device: cuda` but ONNX Runtime has no CUDA provider "
+            f"(available: {', '.join(available)}); install onnxruntime-gpu or set `inference.device: cpu`"
+        )
+    if device in ("cuda", "auto") and cuda:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
 
 
 class OnnxRunner:
     name = "onnxruntime"
+    kind = "onnx"
 
-    def __init__(self, path: Path, spec: ModelSpec, *, role: str, threads: int = 0) -> None:
+    def __init__(self, path: Path, spec: ModelSpec, *, role: str, threads: int = 0, device: str = "auto") -> None:
         import onnxruntime as ort
 
         self.path, self.spec, self.role = path, spec, role
+        self.model_name = f"{role} model {path.name}"
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        # one graph node at a time: intra-op threads do the parallel work, and runs stay reproducible
         options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
+        providers = choose_providers(device, ort.get_available_providers(), role, path.name)
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:
-            first = str(exc).splitlines()[0][:200]
             raise CannotLoadModel(
-                f"{role} model {path.name}: ONNX Runtime cannot load it ({first}); check that it is a complete "
+                f"{self.model_name}: ONNX Runtime cannot load it ({first_line(exc)}); check that it is a complete "
                 "ONNX file (not truncated, not another format)"
             ) from None
         self.provider = self.session.get_providers()[0]
+        self.device = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
         self.threads = threads
         inputs = {i.name: i for i in self.session.get_inputs()}
-        outputs = [o.name for o in self.session.get_outputs()]
+        outputs = {o.name: o for o in self.session.get_outputs()}
         self.input_name = spec.input_name or next(iter(inputs))
         if self.input_name not in inputs:
             raise CannotLoadModel(
-                f"{role} model {path.name}: `input_name` {self.input_name!r} is not an input; found {list(inputs)}"
+                f"{self.model_name}: `input_name` {self.input_name!r} is not an input; found {list(inputs)}"
             )
-        self.output_name = spec.output_name or outputs[0]
-        if self.output_name not in outputs:
+        if len(inputs) > 1:
             raise CannotLoadModel(
-                f"{role} model {path.name}: `output_name` {self.output_name!r} is not an output; found {outputs}"
+                f"{self.model_name}: the model has {len(inputs)} inputs {list(inputs)}; evalaction feeds one "
+                "tensor: export a single-input model"
             )
-        self.input_shape = list(inputs[self.input_name].shape)
+        if spec.output_name is not None:
+            self.output_name = spec.output_name
+            if self.output_name not in outputs:
+                raise CannotLoadModel(
+                    f"{self.model_name}: `output_name` {self.output_name!r} is not an output; found {list(outputs)}"
+                )
+        else:
+            floats = [o for o, meta in outputs.items() if meta.type in _FLOAT_OUTPUTS]
+            self.output_name = floats[0] if floats else next(iter(outputs))
+        out_type = outputs[self.output_name].type
+        if out_type.startswith(("seq(", "map(")):
+            raise CannotLoadModel(
+                f"{self.model_name}: output {self.output_name!r} is a {out_type} (scikit-learn's ZipMap); "
+                "re-export with skl2onnx `options={'zipmap': False}`, or set `output_name` to a tensor output"
+            )
+        meta = inputs[self.input_name]
+        self.input_shape = list(meta.shape)
+        self.input_dtype = _ONNX_DTYPES.get(meta.type)
+        want_dtype = spec.preprocessing.dtype
+        if self.input_dtype is not None and self.input_dtype != want_dtype:
+            raise CannotLoadModel(
+                f"{self.model_name}: input {self.input_name!r} wants {meta.type} ({self.input_dtype}), the "
+                f"plan feeds {want_dtype}; set `preprocessing.dtype: {self.input_dtype}`"
+            )
+        # bound once: the batch loop then costs one dict and one call per batch on top of ONNX Runtime itself
+        self._run = self.session.run
+        self._outputs = [self.output_name]
+        self._shape_checked = False
 
-    def run(self, batches: Iterable[tuple[int, np.ndarray]], n_samples: int) -> ModelOutput:
-        import numpy as np
+    def versions(self) -> dict[str, str]:
+        import onnxruntime
 
-        chunks: list[np.ndarray] = []
-        batch_index = np.empty(n_samples, dtype=np.int32)
-        latencies: list[float] = []
-        started = time.perf_counter()
-        for b, (start, rows) in enumerate(batches):
-            x = preprocess(rows, self.spec.preprocessing)
-            self._check_shape(x)
-            t0 = time.perf_counter()
-            try:
-                (out,) = self.session.run([self.output_name], {self.input_name: x})
-            except Exception as exc:
-                first = str(exc).splitlines()[0][:200]
-                raise ModelOutputInvalid(
-                    f"{self.role} model {self.path.name}: inference failed on batch {b} ({first}); "
-                    "check `preprocessing.input_shape` and `dtype` against the model's input"
-                ) from None
-            latencies.append((time.perf_counter() - t0) * 1000.0)
-            chunks.append(out)
-            batch_index[start : start + len(rows)] = b
-        return ModelOutput(
-            scores=np.concatenate(chunks, axis=0),
-            batch_index=batch_index,
-            batch_latency_ms=np.asarray(latencies),
-            wall_s=time.perf_counter() - started,
+        return {"onnxruntime": onnxruntime.__version__}
+
+    def predict(self, x: np.ndarray, batch: int = 0) -> np.ndarray:
+        """Raw output for one preprocessed batch."""
+        self._check_shape(x)
+        try:
+            return self._run(self._outputs, {self.input_name: x})[0]  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise ModelOutputInvalid(
+                f"{self.model_name}: inference failed on batch {batch} ({first_line(exc)}); "
+                "check `preprocessing.input_shape` and `dtype` against the model's input"
+            ) from None
+
+    def run(
+        self,
+        source: BatchSource,
+        *,
+        batch_size: int,
+        progress: ProgressHook | None = None,
+        check: OutputCheck | None = None,
+    ) -> ModelOutput:
+        self._shape_checked = False
+        return run_batches(
+            source,
+            batch_size=batch_size,
+            preprocessing=self.spec.preprocessing,
+            predict=self._predict_fast,
+            model_name=self.model_name,
+            progress=progress,
+            check=check,
         )
+
+    def _predict_fast(self, x: np.ndarray, batch: int) -> np.ndarray:
+        if not self._shape_checked:
+            # every batch has the same trailing shape, so checking the first one is enough
+            self._check_shape(x)
+            self._shape_checked = True
+        try:
+            return self._run(self._outputs, {self.input_name: x})[0]  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise ModelOutputInvalid(
+                f"{self.model_name}: inference failed on batch {batch} ({first_line(exc)}); "
+                "check `preprocessing.input_shape` and `dtype` against the model's input"
+            ) from None
 
     def _check_shape(self, x: np.ndarray) -> None:
         want = self.input_shape
+        if want and isinstance(want[0], int) and want[0] != x.shape[0]:
+            raise CannotLoadModel(
+                f"{self.model_name}: input {self.input_name!r} has a fixed batch size of {want[0]}, the plan "
+                f"feeds batches of {x.shape[0]}; re-export with a dynamic batch axis (torch.onnx.export "
+                "`dynamic_axes`/`dynamic_shapes`) or set `inference.batch_size` to it"
+            )
         if len(want) != x.ndim or any(
             isinstance(w, int) and w != g for w, g in zip(want[1:], x.shape[1:], strict=False)
         ):
             raise CannotLoadModel(
-                f"{self.role} model {self.path.name}: input {self.input_name!r} wants shape {want}, "
+                f"{self.model_name}: input {self.input_name!r} wants shape {want}, "
                 f"the data gives {list(x.shape)}; set `preprocessing.input_shape`"
             )
