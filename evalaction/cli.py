@@ -129,11 +129,21 @@ def schema() -> None:
 )
 @click.option("--candidate", type=click.Path(path_type=Path), default=None, help="Override the candidate's path.")
 @click.option("--baseline", type=click.Path(path_type=Path), default=None, help="Override the baseline's path.")
+@click.option(
+    "--untrusted",
+    is_flag=True,
+    help="The models come from an untrusted source (a fork's pull request): never unpickle, even if allowed.",
+)
 @_handle_errors
-def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None) -> None:
+def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, untrusted: bool) -> None:
     """Run every stage: plan, inference, metrics, errors, compare, readiness, verdict, report."""
+    import os
+
     from evalaction.config import load_plan
     from evalaction.pipeline import PipelineHooks, run_pipeline
+    from evalaction.runners.modal import ModalCredentials
+    from evalaction.runners.progress import terminal_progress
+    from evalaction.stages.inference import InferenceOptions
 
     loaded = load_plan(config)
     hooks = PipelineHooks(stage_finished=lambda stage, s: click.echo(f"  {stage:<10} {s:7.2f} s", err=True))
@@ -141,12 +151,19 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None) 
     if baseline is not None:
         kwargs["baseline_path"] = baseline.resolve()
     click.echo(f"evalaction {__version__}: {loaded.path.name} -> {out}/", err=True)
+    token_id, token_secret = os.environ.get("MODAL_TOKEN_ID", ""), os.environ.get("MODAL_TOKEN_SECRET", "")
+    options = InferenceOptions(
+        untrusted=untrusted,
+        progress=terminal_progress(sys.stderr),
+        modal_credentials=ModalCredentials(token_id, token_secret) if token_id and token_secret else None,
+    )
     result = run_pipeline(
         loaded=loaded,
         out_dir=out,
         candidate_path=candidate.resolve() if candidate else None,
         hooks=hooks,
         sources=_data_sources(),
+        inference_options=options,
         **kwargs,
     )
     total = sum(t.seconds for t in result.timings)

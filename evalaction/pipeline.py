@@ -16,6 +16,7 @@ from evalaction.config import LoadedPlan
 
 if TYPE_CHECKING:
     from evalaction.datasets.sources import DataSources
+    from evalaction.stages.inference import InferenceOptions
 
 STAGES = ("plan", "inference", "metrics", "errors", "compare", "readiness", "verdict", "report")
 
@@ -55,6 +56,7 @@ def run_pipeline(
     pr_number: int | None = None,
     commit: str | None = None,
     override: OverrideRequest | None = None,
+    inference_options: InferenceOptions | None = None,
 ) -> RunResult:
     """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report, each persisted.
 
@@ -65,6 +67,7 @@ def run_pipeline(
     the verdict and the report.
     `override` is a PR label or workflow_dispatch input read from the event by the caller; the verdict
     applies it only when the plan names it.
+    `inference_options` carries what the caller decides for inference: fork PR (`untrusted`), progress, Modal.
     """
     from evalaction.datasets import load_plan_datasets
     from evalaction.report.render import write_reports
@@ -103,6 +106,7 @@ def run_pipeline(
             sources=sources,
             override=override,
         )
+    inference_kwargs = inference_options.as_kwargs() if inference_options is not None else {}
 
     with hooks.stage("plan"):
         dataset, train = load_plan_datasets(loaded, sources)
@@ -110,7 +114,12 @@ def run_pipeline(
         plan.write(out_dir / "plan.json")
     with hooks.stage("inference"):
         inference = run_inference(
-            plan=plan, dataset=dataset, candidate_path=cand_path, baseline_path=base_path, out_dir=out_dir
+            plan=plan,
+            dataset=dataset,
+            candidate_path=cand_path,
+            baseline_path=base_path,
+            out_dir=out_dir,
+            **inference_kwargs,
         )
         inference.write(out_dir / "inference.json")
     with hooks.stage("metrics"):
