@@ -198,15 +198,17 @@ class Preprocessor:
 
         if not self.fused:
             return preprocess(x, self.pre)
-        if x.dtype != np.float64:
+        if x.dtype.kind != "f":
             x = x.astype(np.float64)
+        # float32 rows (a reader's compact storage) are used as they are: widening them to float64 is exact, and
+        # the ufuncs below do it on the fly
         n = len(x)
         if x.shape[1:] != self._checked:  # every batch of a stream has the same row shape: check it once
             if self.shape is not None:
                 _check_sample_size(x, list(self.shape))
             self._checked = x.shape[1:]
         sample = self.shape if self.shape is not None else x.shape[1:]
-        if self.scale == 1.0 and self.shift == 0.0 and self.dtype == np.float64:
+        if self.scale == 1.0 and self.shift == 0.0 and x.dtype == self.dtype:
             return x.reshape(n, *sample)  # nothing to compute: no copy
         buf = self._buffer
         if buf is None or len(buf) < n or buf.shape[1:] != sample:
@@ -220,12 +222,13 @@ class Preprocessor:
         # float64 arithmetic into a reused work buffer, then one cast: numpy's fused "compute and cast" ufunc
         # path (out= of another dtype) is several times slower on small batches
         work = flat if self.dtype == np.float64 else self._work[:n]
+        # numpy scalars, not Python floats: a Python float would let a float32 `src` pick a float32 loop
         if self.scale != 1.0:
-            np.multiply(src, self.scale, out=work)
+            np.multiply(src, np.float64(self.scale), out=work)
             if self.shift != 0.0:
-                np.add(work, self.shift, out=work)
+                np.add(work, np.float64(self.shift), out=work)
         else:
-            np.add(src, self.shift, out=work)
+            np.add(src, np.float64(self.shift), out=work)
         if work is not flat:
             np.copyto(flat, work, casting="same_kind")
         return out

@@ -264,8 +264,9 @@ def test_streamed_preprocessor_is_bit_identical_to_the_reference(pre: Preprocess
 
     rng = np.random.default_rng(3)
     prepare = Preprocessor(pre)
-    for n in (17, 17, 5):  # the buffer is reused, then a short last batch
-        x = rng.normal(size=(n, 64)) * 7
+    for n, dtype in ((17, np.float64), (17, np.float64), (5, np.float64), (9, np.float32), (9, np.int64)):
+        # the buffer is reused, then a short batch; float32 and integer rows as some readers store them
+        x = (rng.normal(size=(n, 64)) * 7).astype(dtype)
         got, want = prepare(x), preprocess(x, pre)
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(got, want)
