@@ -277,7 +277,8 @@ def _requirements(kind: str, gpu: str | None) -> list[str]:
     for pkg in pkgs:
         local = pkg.removesuffix("-gpu")
         try:
-            out.append(f"{pkg}=={version(local)}")
+            # without the local label: `2.13.0+cpu` exists only on PyTorch's CPU index, the image uses PyPI
+            out.append(f"{pkg}=={version(local).split('+')[0]}")
         except Exception:  # not installed here: let pip choose
             out.append(pkg)
     return out

@@ -158,6 +158,18 @@ def test_the_remote_side_keeps_the_pickle_gate(tmp_path: Path, digits) -> None: 
     assert not target.exists()
 
 
+def test_remote_image_pins_the_local_versions() -> None:
+    from importlib.metadata import version
+
+    from evalaction.runners.modal import _requirements
+
+    onnx_cpu = _requirements("onnx", None)
+    assert f"onnxruntime=={version('onnxruntime')}" in onnx_cpu and f"numpy=={version('numpy')}" in onnx_cpu
+    assert any(r.startswith("onnxruntime-gpu==") for r in _requirements("onnx", "T4"))
+    torch_req = _requirements("torch", "T4")
+    assert f"torch=={version('torch').split('+')[0]}" in torch_req and all("+" not in r for r in torch_req)
+
+
 # ------------------------------------------------------------------------------------------------- preflight
 
 CREDS = ModalCredentials("ak-test-id", "as-very-secret")
