@@ -107,6 +107,9 @@ def run_pipeline(
             override=override,
         )
     inference_kwargs = inference_options.as_kwargs() if inference_options is not None else {}
+    # torch modules loaded by inference, handed to readiness so it profiles them without loading them again
+    torch_models: dict[str, object] = inference_kwargs.get("torch_models") or {}
+    inference_kwargs["torch_models"] = torch_models
 
     with hooks.stage("plan"):
         dataset, train = load_plan_datasets(loaded, sources)
@@ -148,6 +151,7 @@ def run_pipeline(
             candidate_path=cand_path,
             baseline_path=base_path,
             out_dir=out_dir,
+            torch_models=torch_models,
         )
         readiness.write(out_dir / "readiness.json")
     with hooks.stage("verdict"):

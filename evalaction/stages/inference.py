@@ -38,6 +38,8 @@ class InferenceOptions:
     modal_credentials: ModalCredentials | None = None
     shard_executor: ShardExecutor | None = None
     code_root: Path | None = None
+    # filled by the stage with each torch runner's loaded module, by role: readiness profiles them
+    torch_models: dict[str, Any] | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -110,6 +112,7 @@ def _run_one(
     progress: ProgressFactory,
     code_root: Path,
     executor: ShardExecutor | None,
+    torch_models: dict[str, Any] | None,
 ) -> ModelRun:
     p = plan.plan
     runner = _open(
@@ -132,6 +135,8 @@ def _run_one(
         import torch
 
         torch.manual_seed(p.inference.seed)
+        if torch_models is not None:
+            torch_models[role] = runner.model  # type: ignore[attr-defined]
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     output = runner.run(
         dataset, batch_size=p.inference.batch_size, progress=progress(role, len(dataset)), check=check
@@ -187,12 +192,14 @@ def run_inference(
     modal_credentials: ModalCredentials | None = None,
     shard_executor: ShardExecutor | None = None,
     code_root: Path | None = None,
+    torch_models: dict[str, Any] | None = None,
 ) -> InferenceResult:
     """Predictions of both models on every test sample, as Parquet, with run metadata.
 
     `untrusted`: the pull request comes from a fork (pickle never loaded). `modal_credentials`: used when the plan
     has `inference.modal` (`shard_executor` replaces Modal itself, e.g. `LocalShardExecutor` in tests).
-    `code_root`: where a state_dict's `module` is imported from (default: the plan's folder).
+    `code_root`: where a state_dict's `module` is imported from (default: the plan's folder). `torch_models`:
+    a dict the stage fills with each torch model's loaded module, by role (readiness profiles them).
     """
     models = plan.plan.models
     executor = shard_executor
@@ -208,6 +215,7 @@ def run_inference(
         "progress": progress or no_progress,
         "code_root": code_root or Path(plan.base_dir),
         "executor": executor,
+        "torch_models": torch_models,
     }
     candidate = _run_one(role="candidate", spec=models.candidate, path=candidate_path, **common)
     baseline = None

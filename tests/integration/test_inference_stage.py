@@ -121,7 +121,9 @@ def test_torch_candidate_and_onnx_baseline_write_complete_predictions(repo, tmp_
 def test_run_metadata(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import torch
 
-    result, _ = _run(repo, tmp_path)
+    loaded: dict[str, Any] = {}
+    result, _ = _run(repo, tmp_path, torch_models=loaded)
+    assert list(loaded) == ["candidate"] and isinstance(loaded["candidate"], torch.nn.Module)  # for readiness
     cand: ModelRun = result.candidate
     path = repo["root"] / "cnn.safetensors"
     assert cand.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
