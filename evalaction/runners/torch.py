@@ -66,6 +66,15 @@ def import_module_class(ref: str, code_root: Path | None, model_name: str) -> An
     """
     module_name, _, attr = ref.partition(":")
     root = str(code_root.resolve()) if code_root is not None else None
+    top = module_name.split(".")[0]
+    shadowed: dict[str, Any] = {}
+    if root is not None:
+        # a module of the same name imported from elsewhere (say `model`) must not stand in for the repo's own
+        cached = sys.modules.get(top)
+        if cached is not None and not (getattr(cached, "__file__", None) or "").startswith(root):
+            shadowed = {n: m for n, m in sys.modules.items() if n == top or n.startswith(top + ".")}
+            for name in shadowed:
+                del sys.modules[name]
     before = set(sys.modules)
     if root is not None:
         sys.path.insert(0, root)
@@ -87,6 +96,7 @@ def import_module_class(ref: str, code_root: Path | None, model_name: str) -> An
                 file = getattr(sys.modules[name], "__file__", None) or ""
                 if file.startswith(root):
                     del sys.modules[name]
+            sys.modules.update(shadowed)
     return obj
 
 

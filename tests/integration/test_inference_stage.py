@@ -241,3 +241,31 @@ def test_options_map_onto_the_stage_arguments() -> None:
 
     params = set(inspect.signature(run_inference).parameters)
     assert set(InferenceOptions().as_kwargs()) <= params
+
+
+@pytest.mark.parametrize(("role", "cls"), [("candidate", "DigitCNN"), ("baseline", "DigitMLP")])
+def test_demo_safetensors_equal_the_demo_onnx(role: str, cls: str) -> None:
+    """The demo ships each model twice, from the same weights: torch (state_dict) and ONNX agree within 1e-5."""
+    import sys
+    import types
+
+    from evalaction.config import ModelSpec, Preprocessing
+    from evalaction.runners.base import open_runner
+    from tests.runner_models import digits_dataset
+
+    digits = digits_dataset()
+    pre = Preprocessing(scale=0.0625, input_shape=[1, 8, 8])
+    onnx_spec = ModelSpec(path=f"models/{role}.onnx", outputs="logits", preprocessing=pre)
+    st_spec = ModelSpec(
+        path=f"models/{role}.safetensors", outputs="logits", preprocessing=pre, module=f"model:{cls}"
+    )
+    decoy = sys.modules.setdefault(
+        "model", types.ModuleType("model")
+    )  # another `model` must not shadow the demo's
+    try:
+        st = open_runner(st_spec, DEMO / st_spec.path, role, threads=1, code_root=DEMO).run(digits, batch_size=64)
+    finally:
+        if sys.modules.get("model") is decoy:
+            del sys.modules["model"]
+    onnx = open_runner(onnx_spec, DEMO / onnx_spec.path, role, threads=1).run(digits, batch_size=64)
+    np.testing.assert_allclose(st.scores, onnx.scores, atol=1e-5, rtol=0)
