@@ -180,13 +180,17 @@ def test_non_onnx_file(tmp_path: Path) -> None:
 
 
 def test_input_shape_mismatch(digits) -> None:  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
     runner = open_runner(ModelSpec(path=CANDIDATE.name), CANDIDATE, "candidate")  # no input_shape: (N, 64)
+    want = ort.InferenceSession(str(CANDIDATE)).get_inputs()[0].shape  # the batch axis's name is the exporter's
     with pytest.raises(CannotLoadModel) as err:
         runner.run(digits, batch_size=64)
     assert str(err.value) == (
-        "candidate model candidate.onnx: input 'input' wants shape ['n', 1, 8, 8], the data gives [64, 64]; "
+        f"candidate model candidate.onnx: input 'input' wants shape {want}, the data gives [64, 64]; "
         "set `preprocessing.input_shape`"
     )
+    assert want[1:] == [1, 8, 8]
 
 
 def test_input_dtype_mismatch() -> None:
