@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from evalaction.config import LoadedPlan
     from evalaction.datasets.sources import DataSources
     from evalaction.github.publish import GitHubPublisher, StatusState
+    from evalaction.runners.modal import ModalCredentials
 
 EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 SUPPORTED_EVENTS = ("pull_request", "workflow_dispatch")
@@ -99,6 +100,12 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
     sources = DataSources.from_environ(env)  # ROBOFLOW_API_KEY and EVALACTION_CACHE
     if sources.roboflow_api_key is not None:
         commands.add_mask(sources.roboflow_api_key.get_secret_value(), out=stream)
+    from evalaction.runners.modal import ModalCredentials
+
+    token_id, token_secret = env.get("MODAL_TOKEN_ID", ""), env.get("MODAL_TOKEN_SECRET", "")
+    modal = ModalCredentials(token_id, token_secret) if token_id and token_secret else None
+    if modal is not None:
+        commands.add_mask(token_secret, out=stream)
 
     def publisher_for(repository: str) -> GitHubPublisher | None:
         if not token:
@@ -108,7 +115,12 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
         return GitHubPublisher(make_client(api_url=settings.api_url, token=token), repository)
 
     return Action(
-        settings, publisher_for=publisher_for, out=stream, git_lfs=shutil.which("git-lfs"), sources=sources
+        settings,
+        publisher_for=publisher_for,
+        out=stream,
+        git_lfs=shutil.which("git-lfs"),
+        sources=sources,
+        modal_credentials=modal,
     ).run()
 
 
@@ -123,9 +135,11 @@ class Action:
         out: TextIO,
         git_lfs: str | None,
         sources: DataSources | None = None,
+        modal_credentials: ModalCredentials | None = None,
     ) -> None:
         self.settings = settings
         self.sources = sources
+        self.modal_credentials = modal_credentials
         self._publisher_for = publisher_for
         self.out = out
         self.git_lfs = git_lfs
@@ -333,6 +347,7 @@ class Action:
         multiple: bool,
     ) -> RunResult:
         from evalaction.pipeline import PipelineHooks, run_pipeline
+        from evalaction.stages.inference import InferenceOptions
 
         out_dir = self.out_dir / _slug(evaluation.path) if multiple else self.out_dir
 
@@ -354,6 +369,8 @@ class Action:
             pr_number=ctx.pr_number,
             commit=ctx.head_sha,
             override=override,
+            # A fork's weights are untrusted: pickle-based formats are refused even when the plan allows them.
+            inference_options=InferenceOptions(untrusted=ctx.is_fork, modal_credentials=self.modal_credentials),
         )
 
     # ------------------------------------------------------------------ publishing

@@ -377,6 +377,13 @@ def check_safe(spec: ModelSpec, path: Path, role: str, *, untrusted: bool = Fals
     kind = torch_kind(spec, path, role)
     if path.suffix.lower() != ".safetensors":
         check_pickle(spec, path, role, kind, untrusted=untrusted)
+    if untrusted and spec.module:
+        # the module would be imported from the fork's checkout: importing it runs the fork's code
+        raise UnsafeModelFormat(
+            f"{role} model {path.name}: a pull request from a fork cannot load weights into `module: "
+            f"{spec.module}` (importing it runs the fork's code); evaluate an ONNX export, or re-run the "
+            "evaluation from a trusted workflow_dispatch"
+        )
     return kind
 
 

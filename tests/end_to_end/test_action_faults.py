@@ -378,3 +378,30 @@ def test_workflow_dispatch_evaluates_against_the_baseline_ref(
     assert [s["state"] for s in fake.statuses[repo.heads["P1"]]] == ["pending", final]
     summary = (tmp_path / "step_summary").read_text()
     assert f"vs baseline `{repo.base[:7]}` (main)" in summary
+
+
+def test_a_fork_prs_weights_are_evaluated_as_untrusted(
+    repo: Repo, fake: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork's run passes `untrusted` to inference, which refuses pickle-based weights even when allowed."""
+    import evalaction.pipeline
+
+    seen: list[Any] = []
+    real = evalaction.pipeline.run_pipeline
+
+    def recording(**kwargs: Any) -> Any:
+        seen.append(kwargs["inference_options"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(evalaction.pipeline, "run_pipeline", recording)
+    code, _, _ = run(
+        repo, fake, tmp_path, edit=label_event("labeled", "bug", sender="mallory", on_pr=True, fork=True)
+    )
+    assert code == 0  # another label: skipped before any evaluation
+    assert seen == []
+    code, _, _ = run(
+        repo, fake, tmp_path, edit=label_event("labeled", "ship-anyway", sender="lead", on_pr=True, fork=True)
+    )
+    assert [o.untrusted for o in seen] == [True]
+    code, _, _ = run(repo, fake, tmp_path)
+    assert [o.untrusted for o in seen] == [True, False]

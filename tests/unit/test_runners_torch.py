@@ -138,10 +138,12 @@ def test_forks_never_unpickle_even_when_allowed(built, tmp_path: Path) -> None: 
         "it is never unpickled (`allow_pickle` is ignored for forks); export the model to ONNX or save its "
         "state_dict as safetensors"
     )
-    # safetensors is not pickle: a fork's safetensors model runs
+    # safetensors is not pickle, but its `module` would be imported from the fork's checkout: refused too
     st = built["paths"]["safetensors"]
     spec = _spec(st, module=MODULE, module_kwargs={"channels": 4})
-    assert open_runner(spec, st, "candidate", untrusted=True, code_root=built["root"]).kind == "state_dict"
+    with pytest.raises(UnsafeModelFormat, match=r"importing it runs the fork's code"):
+        open_runner(spec, st, "candidate", untrusted=True, code_root=built["root"])
+    assert open_runner(spec, st, "candidate", untrusted=False, code_root=built["root"]).kind == "state_dict"
 
 
 # ------------------------------------------------------------------------------------------------ bad models
