@@ -61,15 +61,7 @@ def _data_sources() -> Any:
     return DataSources.from_environ(os.environ, debug=debug)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="evalaction")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
-def main(debug: bool) -> None:
-    """Decide, with evidence, whether a new model version may ship."""
-
-
-@main.command()
-@click.option(
+_config_option = click.option(
     "-c",
     "--config",
     "config",
@@ -78,6 +70,17 @@ def main(debug: bool) -> None:
     show_default=True,
     help="The evaluation plan.",
 )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="evalaction")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def main(debug: bool) -> None:
+    """Decide, with evidence, whether a new model version may ship."""
+
+
+@main.command()
+@_config_option
 @_handle_errors
 def plan(config: Path) -> None:
     """Validate the plan and print it as markdown, with the test set's card."""
@@ -109,15 +112,7 @@ def schema() -> None:
 
 
 @main.command()
-@click.option(
-    "-c",
-    "--config",
-    "config",
-    type=click.Path(path_type=Path),
-    default=Path("evalaction.yml"),
-    show_default=True,
-    help="The evaluation plan.",
-)
+@_config_option
 @click.option(
     "-o",
     "--out",
