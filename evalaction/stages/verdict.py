@@ -181,30 +181,23 @@ def baseline_gates(plan: PlanResult, compare: CompareResult | None) -> list[Gate
     for ref, gate in plan.plan.gates.vs_baseline.items():
         rule = gate.rule.replace("_", " ") + (f", margin {gate.margin:g}" if gate.margin else "")
         cmp = compare.get(ref) if compare else None
-        if cmp is None and compare is not None and ref in compare.undefined:
-            out.append(
-                GateResult(
-                    name=ref,
-                    kind="vs_baseline",
-                    rule=rule,
-                    observed=None,
-                    status="fail",
-                    blocking=gate.blocking,
-                    reason=f"{ref} could not be compared: {compare.undefined[ref]}",
-                )
-            )
-            continue
         if cmp is None:
-            why = "no baseline to compare against" if compare is None else f"the comparison has no {ref}"
+            # a metric the test set cannot compare fails its gate; without a baseline the gate is skipped
+            undefined = compare.undefined.get(ref) if compare is not None else None
+            if undefined is not None:
+                status, reason = "fail", f"{ref} could not be compared: {undefined}"
+            else:
+                why = "no baseline to compare against" if compare is None else f"the comparison has no {ref}"
+                status, reason = "skipped", f"{why}; gate skipped"
             out.append(
                 GateResult(
                     name=ref,
                     kind="vs_baseline",
                     rule=rule,
                     observed=None,
-                    status="skipped",
+                    status=status,  # type: ignore[arg-type]
                     blocking=gate.blocking,
-                    reason=f"{why}; gate skipped",
+                    reason=reason,
                 )
             )
             continue
