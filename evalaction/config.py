@@ -23,27 +23,12 @@ from pydantic import (
 
 from evalaction.detection.spec import DetectionSpec, DetectorSpec, check_detection_plan
 from evalaction.errors import InvalidPlan
+from evalaction.formats import MissingModule, ModelFormat, format_of, model_kind
 from evalaction.metrics.catalog import CATALOG, metric_names
 
 Task = Literal["binary", "multiclass", "regression", "detection"]
 DatasetFormat = Literal["csv", "parquet", "npz", "npy", "image_folder", "coco"]
-ModelFormat = Literal["onnx", "coco_results", "torch", "predictions"]
 Device = Literal["auto", "cpu", "cuda"]
-
-_MODEL_SUFFIX_FORMATS: dict[str, ModelFormat] = {
-    ".onnx": "onnx",
-    ".pt": "torch",
-    ".pth": "torch",
-    ".pt2": "torch",
-    ".ts": "torch",
-    ".jit": "torch",
-    ".torchscript": "torch",
-    ".safetensors": "torch",
-    ".csv": "predictions",
-    ".parquet": "predictions",
-    ".pq": "predictions",
-    ".json": "coco_results",
-}
 
 _SUFFIX_FORMATS: dict[str, DatasetFormat] = {
     ".csv": "csv",
@@ -246,9 +231,7 @@ class ModelSpec(_Strict):
 
     @property
     def resolved_format(self) -> ModelFormat:
-        if self.format is not None:
-            return self.format
-        return _MODEL_SUFFIX_FORMATS.get(Path(self.path).suffix.lower(), "onnx")
+        return format_of(self.path, self.format)
 
 
 class Models(_Strict):
@@ -395,7 +378,6 @@ AttributionMethod = Literal[
     "auto", "integrated_gradients", "saliency", "occlusion", "feature_ablation", "shapley_value_sampling"
 ]
 GRADIENT_METHODS = ("integrated_gradients", "saliency")
-TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".pt2")
 
 
 class AttributionsSpec(_Strict):
@@ -765,7 +747,7 @@ class Plan(_Strict):
         method = self.errors.attributions.method
         if method in GRADIENT_METHODS:
             for role, spec in (("candidate", self.models.candidate), ("baseline", self.models.baseline)):
-                if spec is not None and not spec.path.lower().endswith(TORCH_SUFFIXES):
+                if spec is not None and not _gradient_explainable(spec):
                     raise _FieldError(
                         "errors.attributions.method",
                         "",
@@ -789,6 +771,13 @@ class Plan(_Strict):
             if name not in out:
                 out.append(name)
         return out
+
+
+def _gradient_explainable(spec: ModelSpec) -> bool:
+    try:
+        return model_kind(spec.path, spec.format, spec.module).explainer == "gradient"
+    except MissingModule:
+        return True  # a torch file; the missing `module` is reported when the model is opened
 
 
 class _FieldError(ValueError):

@@ -137,6 +137,7 @@ def run_pipeline(
             candidate_path=cand_path,
             baseline_path=base_path,
             out_dir=out_dir,
+            torch_models=torch_models,
         )
         errors.write(out_dir / "errors.json")
     with hooks.stage("compare"):
