@@ -74,7 +74,15 @@ TORCH_EXPORT = ModelKind(
     save_hint=_EXPORT_SAVE,
 )
 SAFETENSORS = ModelKind(
-    "state_dict", "torch", (".safetensors",), "torch", "gradient", "torch_export", False, True, save_hint=_STATE_SAVE
+    "state_dict",
+    "torch",
+    (".safetensors",),
+    "torch",
+    "gradient",
+    "torch_export",
+    False,
+    True,
+    save_hint=_STATE_SAVE,
 )
 PICKLED_STATE_DICT = ModelKind(
     "state_dict",
@@ -113,7 +121,15 @@ COCO_RESULTS = ModelKind(
     no_profiler="no model to profile: the model is a COCO results file",
 )
 
-KINDS: tuple[ModelKind, ...] = (ONNX, TORCHSCRIPT, TORCH_EXPORT, SAFETENSORS, PICKLED_STATE_DICT, PREDICTIONS, COCO_RESULTS)
+KINDS: tuple[ModelKind, ...] = (
+    ONNX,
+    TORCHSCRIPT,
+    TORCH_EXPORT,
+    SAFETENSORS,
+    PICKLED_STATE_DICT,
+    PREDICTIONS,
+    COCO_RESULTS,
+)
 
 # suffix -> format, for a plan that leaves `format` out (first kind listing a suffix wins: .pt is torch)
 SUFFIX_FORMATS: dict[str, ModelFormat] = {}
