@@ -458,8 +458,10 @@ class BaselineGate(_Strict):
     """
 
     rule: Literal["not_worse", "better", "equivalent"]
-    margin: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.0, description="In the metric's units: 0.01 is one point of accuracy."
+    margin: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="In the metric's units: 0.01 is one point of accuracy (at most 1 for a rate); 2 for RMSE is "
+        "two units of the target.",
     )
     blocking: bool = True
 
@@ -716,6 +718,21 @@ class Plan(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _rate_margins_are_fractions(self) -> Plan:
+        """A rate (accuracy, recall, mAP: values in [0, 1]) moves by at most 1; other metrics keep their units."""
+        for ref, gate in self.gates.vs_baseline.items():
+            name = parse_metric_ref(ref)[0]
+            if gate.margin > 1 and metric_is_rate(name):
+                raise _FieldError(
+                    "gates.vs_baseline",
+                    f"{ref}.margin",
+                    f"a margin <= 1 for `{name}`, a rate in [0, 1] (0.01 is one percentage point)",
+                    f"{gate.margin:g}",
+                    f"write {gate.margin:g} points as {gate.margin / 100:g}",
+                )
+        return self
+
+    @model_validator(mode="after")
     def _curation_applies(self) -> Plan:
         cur, ds = self.gates.curation, self.dataset
         if cur.leakage and not (ds.train_path or ds.train_split or ds.train_manifest):
@@ -771,6 +788,18 @@ class Plan(_Strict):
             if name not in out:
                 out.append(name)
         return out
+
+
+def metric_is_rate(name: str) -> bool:
+    """Whether a metric's values lie in [0, 1], so its differences read as percentage points (the registry says;
+    detection's COCO AP/AR, outside the registry, are all rates)."""
+    from evalaction.errors import BadInput
+    from evalaction.metrics.registry import get_metric
+
+    try:
+        return bool(get_metric(name).unit_interval)
+    except BadInput:
+        return True
 
 
 def _gradient_explainable(spec: ModelSpec) -> bool:
