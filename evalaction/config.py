@@ -409,6 +409,11 @@ class ErrorsSpec(_Strict):
         "`dataset.train_path`, distance to the training data is used too.",
     )
     max_listed: Annotated[int, Field(ge=1, le=1000)] = Field(default=20, description="Examples kept per list.")
+    regression_flip_threshold: Annotated[float, Field(ge=0)] | None = Field(
+        default=None,
+        description="Regression: a sample whose |candidate error| exceeds |baseline error| by more than this "
+        "(in the target's units) is a regression flip; default: the baseline's mean absolute error.",
+    )
     seed: int = Field(default=0, description="Seed for sampled attributions and training-set subsampling.")
     attributions: AttributionsSpec = Field(default_factory=AttributionsSpec)
 

@@ -248,7 +248,22 @@ def run_errors(
     alpha = plan.plan.compare.alpha if plan is not None else 0.05
     cand = read_predictions(out_dir / inference.candidate.predictions_path)
     base = read_predictions(out_dir / inference.baseline.predictions_path) if inference.baseline else None
-    if inference.task == "regression" or cand.scores is None:
+    if inference.task == "regression":
+        from evalaction.stages.errors_regression import run_regression_errors
+
+        return run_regression_errors(
+            spec=spec,
+            cand=cand,
+            base=base,
+            out_dir=out_dir,
+            plan=plan,
+            inference=inference,
+            dataset=dataset,
+            candidate_path=candidate_path,
+            baseline_path=baseline_path,
+            torch_models=torch_models,
+        )
+    if cand.scores is None:
         return ErrorsResult(
             n_errors=0,
             error_rate=0.0,
