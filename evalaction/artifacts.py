@@ -249,7 +249,9 @@ class Attribution(Artifact):
     role: Literal["candidate", "baseline"]
     method: str
     target: str = Field(description="The class attributed: the model's own prediction (regression: `prediction`).")
-    target_probability: float = Field(description="The model's probability of `target` (regression: its prediction).")
+    target_probability: float = Field(
+        description="The model's probability of `target` (regression: its prediction)."
+    )
     convergence_delta: float | None = Field(
         default=None, description="Integrated Gradients: sum of attributions minus F(x) - F(baseline)."
     )
@@ -296,7 +298,8 @@ class ResidualSample(Artifact):
     baseline_predicted: float | None = None
     baseline_residual: float | None = None
     excess_error: float | None = Field(
-        default=None, description="|candidate residual| - |baseline residual|: positive when the candidate is worse."
+        default=None,
+        description="|candidate residual| - |baseline residual|: positive when the candidate is worse.",
     )
 
 
@@ -322,7 +325,8 @@ class RegressionErrors(Artifact):
     flip_threshold: float = Field(description="Excess absolute error that makes a sample a regression flip.")
     flip_threshold_source: str = Field(description="`plan` (errors.regression_flip_threshold) or the default.")
     n_regression_flips: int = Field(
-        default=0, description="Samples whose |candidate error| exceeds |baseline error| by more than the threshold."
+        default=0,
+        description="Samples whose |candidate error| exceeds |baseline error| by more than the threshold.",
     )
     n_improved: int = Field(default=0, description="The reverse: baseline error exceeds the candidate's.")
     largest_residuals: list[ResidualSample] = Field(default_factory=list)
