@@ -616,6 +616,11 @@ class Gates(_Strict):
         default=False, description="GO when no gate is configured (or none could be evaluated); NO-GO otherwise."
     )
     override: OverrideSpec | None = Field(default=None, description="How a NO-GO may be overridden, audited.")
+    undecidable: Literal["block", "condition"] = Field(
+        default="block",
+        description="A vs_baseline gate the test set is too small to decide (a candidate equal to the baseline "
+        "would fail it): `block` keeps it blocking, `condition` turns its fail into a condition.",
+    )
 
     @field_validator("errors", mode="before")
     @classmethod
