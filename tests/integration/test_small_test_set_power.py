@@ -99,3 +99,40 @@ def test_undecidable_condition_turns_the_fail_into_a_condition(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     md = (tmp_path / "out" / "report.md").read_text()
     assert "GO WITH CONDITIONS" in md and "cannot decide" in md
+
+
+def test_a_significant_drop_within_the_margin_is_in_the_headline(tmp_path: Path) -> None:
+    """20,000 rows, 200 negative / 100 positive flips: accuracy is significantly worse (-0.5 pt) yet inside the
+    2 pt margin, so the gate passes (GO) and the drop is named under the summary, not only in a collapsed section."""
+    import pandas as pd
+    from markdown_it import MarkdownIt
+
+    n = 20_000
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, n)
+    pd.DataFrame({"id": np.arange(n), "a": rng.normal(size=n), "label": [CLASSES[k] for k in y]}).to_csv(
+        tmp_path / "test.csv", index=False
+    )
+    for role, wrong in (("baseline", np.r_[0:300]), ("candidate", np.r_[0:200, 300:500])):
+        pred = y.copy()
+        pred[wrong] = 1 - pred[wrong]
+        pd.DataFrame({"id": np.arange(n), "pred": [CLASSES[k] for k in pred]}).to_csv(
+            tmp_path / f"{role}.csv", index=False
+        )
+    plan = tmp_path / "evalaction.yml"
+    plan.write_text(
+        "version: 1\ntask: binary\n"
+        "dataset: {path: test.csv, id_column: id, label_column: label, class_names: [malignant, benign]}\n"
+        "models: {baseline: {path: baseline.csv}, candidate: {path: candidate.csv}}\n"
+        "metrics: {primary: accuracy, plots: false}\ncompare: {n_bootstrap: 200}\n"
+        "readiness: {enabled: false}\nerrors: {attributions: {enabled: false}}\n"
+        "gates:\n  vs_baseline:\n    accuracy: {rule: not_worse, margin: 0.02}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["run", "-c", str(plan), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "out" / "report.md").read_text()
+    html = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(md)  # GFM subset
+    head = html.split("<table>")[0]  # the headline area: before the gate table
+    assert "✅ GO" in head and "<strong>Significant changes:</strong> accuracy worse" in head
+    assert "within the <code>not_worse</code> gate" in head
