@@ -255,3 +255,47 @@ def test_headline_says_how_far_behind_the_best() -> None:
     assert best is not None and best["headline"].startswith(
         "the candidate is the best so far on accuracy (+2.0 pt"
     )
+
+
+def test_wandb_gets_the_history_table() -> None:
+    """`log_history` against stand-ins for wandb.Table / wandb.plot.line and a run (no wandb import)."""
+    from types import SimpleNamespace
+
+    from evalaction.integrations.wandb_log import log_history
+
+    class Table:
+        def __init__(self, columns: list[str], data: list[list[object]]) -> None:
+            self.columns, self.data = columns, data
+
+    logged: dict[str, object] = {}
+    fake_wandb = SimpleNamespace(Table=Table, plot=SimpleNamespace(line=lambda t, x, y, title: ("line", x, y)))
+    wb_run = SimpleNamespace(log=logged.update, summary={})
+    h = HistoryResult(
+        ref="main",
+        source="commits",
+        path="m",
+        primary="accuracy",
+        candidate_primary=0.92,
+        versions=[
+            PriorVersion(label="aaa", commit="a" * 40, date="2026-01-01", path="m", primary=0.95, cached=True)
+        ],
+        best="aaa",
+        candidate_is_best=False,
+        trails_best_by=0.03,
+        cache_dir="c",
+        cache_hits=1,
+    )
+    run = SimpleNamespace(
+        history=h, inference=SimpleNamespace(candidate=SimpleNamespace(sha256="f" * 64)), started_at="now"
+    )
+    log_history(fake_wandb, wb_run, run)  # type: ignore[arg-type]
+    table = logged["history"]
+    assert isinstance(table, Table)
+    rows = [dict(zip(table.columns, r, strict=True)) for r in table.data]
+    assert [(r["version"], r["accuracy"], r["best"], r["cached"]) for r in rows] == [
+        ("aaa", 0.95, True, True),
+        ("candidate", 0.92, False, False),
+    ]
+    assert rows[0]["commit"] == "a" * 40
+    assert logged["history_trend"] == ("line", "version", "accuracy")
+    assert wb_run.summary["history/trails_best_by"] == 0.03 and wb_run.summary["history/best"] == "aaa"
