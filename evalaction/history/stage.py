@@ -55,6 +55,7 @@ def run_history(
     `ref` overrides `history.ref` (the action passes the base branch); `repo_dir` defaults to the git work tree
     holding the plan. `git_lfs` is the git-lfs executable, needed only for versions stored in LFS.
     """
+    from evalaction.github.changes import is_shallow
     from evalaction.history import git
     from evalaction.metrics.catalog import CATALOG
     from evalaction.predictions import read_predictions
@@ -88,6 +89,8 @@ def run_history(
         scratch=out_dir / HISTORY_DIR,
     )
     notes: list[str] = []
+    if is_shallow(repo):
+        notes.append("shallow clone: only the fetched history was searched (actions/checkout `fetch-depth: 0`)")
     versions: list[PriorVersion] = []
     prior_preds: dict[str, Predictions] = {}
     for v in found:

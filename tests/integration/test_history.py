@@ -185,3 +185,35 @@ def test_slow_slide_is_caught_and_cached(sliding_repo: Path) -> None:
     assert (h2.cache_hits, h2.cache_misses) == (4, 1)
     assert [v.cached for v in h2.versions] == [True, True, True, True, False]
     assert "4 from the cache" in md2
+
+
+def test_demo_history_repository(tmp_path: Path) -> None:
+    """examples/digits/make_history.py: four versions of the candidate in a new repo; the demo's bytes intact."""
+    import importlib.util
+
+    from evalaction.config import load_plan
+    from tests.conftest import DEMO
+
+    spec = importlib.util.spec_from_file_location("make_history", DEMO / "make_history.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    before = (DEMO / "models" / "candidate.onnx").read_bytes()
+    plan_path = module.build(tmp_path / "repo")
+    repo = plan_path.parent
+    log = _git(repo, "log", "--format=%s", "--", "models/candidate.onnx").splitlines()
+    assert log == ["CNN, retrained", "CNN, early (noise 0.15)", "CNN, early (noise 0.3)", "first release: the MLP"]
+    assert (
+        (repo / "models" / "candidate.onnx").read_bytes()
+        == before
+        == (DEMO / "models/candidate.onnx").read_bytes()
+    )
+    first = subprocess.run(
+        ["git", "show", "HEAD~3:models/candidate.onnx"], cwd=repo, capture_output=True, check=True
+    ).stdout
+    assert first == (DEMO / "models" / "baseline.onnx").read_bytes()
+    plan = load_plan(plan_path).plan
+    assert plan.history is not None and plan.history.versions == 5
+    assert plan.gates.vs_best_prior["accuracy"].rule == "not_worse"
+    with pytest.raises(SystemExit, match="inside this repository"):
+        module.build(DEMO / "tmp-history")
