@@ -409,6 +409,71 @@ class CompareResult(Artifact):
         return next((c for c in self.comparisons if c.metric == metric), None)
 
 
+# ------------------------------------------------------------------------------------------------- history stage
+
+
+class PriorVersion(Artifact):
+    """One prior version of the model from git, re-scored on today's test set with today's plan."""
+
+    label: str = Field(description="The tag, or the commit's short sha.")
+    commit: str
+    date: str = Field(description="Commit (or tag) date, ISO 8601.")
+    subject: str = Field(default="", description="The commit's subject line.")
+    path: str = Field(description="The model file's path at that commit.")
+    sha256: str | None = Field(
+        default=None, description="sha256 of the weights (None when they could not be read)."
+    )
+    cached: bool = Field(default=False, description="Scores came from the cache (not re-scored in this run).")
+    primary: float | None = Field(default=None, description="The plan's primary metric on today's test set.")
+    primary_ci: tuple[float, float] | None = Field(default=None, description="Its interval at 1 - alpha.")
+    overall: dict[str, float | None] = Field(default_factory=dict, description="Every metric of the plan.")
+    comparison: MetricComparison | None = Field(
+        default=None,
+        description="The primary metric paired with the candidate: baseline = this version, delta = candidate - it.",
+    )
+    error: str | None = Field(default=None, description="Why this version could not be scored.")
+
+
+class HistoryResult(Artifact):
+    """The candidate against the model's prior versions: the trend, the best so far, and `vs_best_prior`."""
+
+    ref: str = Field(description="The ref whose history was read, and the commit it named.")
+    source: Literal["commits", "tags"]
+    path: str = Field(description="The model file's path in the repository.")
+    primary: str
+    higher_is_better: bool = True
+    candidate_primary: float | None
+    candidate_ci: tuple[float, float] | None = None
+    versions: list[PriorVersion] = Field(default_factory=list, description="Oldest first.")
+    best: str | None = Field(default=None, description="Label of the best prior version on the primary metric.")
+    candidate_is_best: bool | None = Field(
+        default=None, description="The candidate's primary metric is at least the best prior version's."
+    )
+    trails_best_by: float | None = Field(
+        default=None, description="How far the candidate's primary metric is behind the best prior's (>= 0)."
+    )
+    best_prior: list[MetricComparison] = Field(
+        default_factory=list,
+        description="Candidate vs the best prior version: the primary and every gated metric.",
+    )
+    holm_family: list[str] = Field(
+        default_factory=list,
+        description="`vs_baseline:<metric>` and `vs_best_prior:<metric>` tests Holm adjusted over.",
+    )
+    cache_dir: str
+    cache_hits: int = 0
+    cache_misses: int = 0
+    plot: str | None = Field(default=None, description="Trend PNG, relative to the output folder.")
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def scored(self) -> list[PriorVersion]:
+        return [v for v in self.versions if v.primary is not None]
+
+    def best_prior_get(self, metric: str) -> MetricComparison | None:
+        return next((c for c in self.best_prior if c.metric == metric), None)
+
+
 class WandbRun(Artifact):
     """Where the W&B logging went (or why it did not)."""
 
@@ -455,7 +520,7 @@ Decision = Literal["GO", "GO WITH CONDITIONS", "NO-GO"]
 
 class GateResult(Artifact):
     name: str
-    kind: Literal["threshold", "vs_baseline", "budget", "errors", "plan", "curation"]
+    kind: Literal["threshold", "vs_baseline", "vs_best_prior", "budget", "errors", "plan", "curation"]
     rule: str
     observed: float | None
     interval: tuple[float, float] | None = None
@@ -543,6 +608,9 @@ class RunResult(Artifact):
     verdict: VerdictResult
     timings: list[StageTiming]
     wandb: WandbRun | None = None
+    history: HistoryResult | None = Field(
+        default=None, description="Prior versions re-scored on this test set (plan `history:`)."
+    )
     detection: DetectionResult | None = Field(
         default=None,
         description="task detection: COCO numbers, TIDE errors, worst images (detection/artifacts.py).",

@@ -348,6 +348,32 @@ class WandbSpec(_Strict):
     tags: list[str] = Field(default_factory=list, description="Tags for the W&B run.")
 
 
+class HistorySpec(_Strict):
+    """Prior versions of the model, taken from git and re-scored on today's test set (evalaction/history/)."""
+
+    versions: Annotated[int, Field(ge=1, le=50)] = Field(
+        default=5, description="How many prior versions (distinct files, newest first) to re-score."
+    )
+    source: Literal["commits", "tags"] = Field(
+        default="commits",
+        description="commits: the commits on `ref` that changed the model file (`git log --follow`); "
+        "tags: tags matching `tag_pattern` reachable from `ref` (releases).",
+    )
+    tag_pattern: str = Field(default="v*", description="Glob for `source: tags` (`git tag --list`).")
+    ref: str | None = Field(
+        default=None,
+        description="The branch or commit whose history counts; default HEAD (the action: the base branch).",
+    )
+    path: str | None = Field(
+        default=None, description="The model file's path in the repository; default the candidate's path."
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Scores per version, keyed by (model sha256, test-set fingerprint, scoring hash); "
+        "default `<output>/history_cache` (keep it between workflow runs with actions/cache).",
+    )
+
+
 QuantMethod = Literal["dynamic", "static"]
 
 
@@ -600,6 +626,11 @@ class Gates(_Strict):
         default_factory=dict,
         description="Rules against the baseline: `macro_f1: {rule: not_worse, margin: 0.01}`.",
     )
+    vs_best_prior: dict[MetricRef, BaselineGate] = Field(
+        default_factory=dict,
+        description="Rules against the best prior version (needs `history:`), as `vs_baseline`: "
+        "`accuracy: {rule: not_worse, margin: 0.01}`.",
+    )
     budgets: dict[BudgetName, BudgetGate] = Field(
         default_factory=dict, description="Readiness budgets: `latency_p95_ms: 5`, `model_size_mb: 50`."
     )
@@ -641,7 +672,7 @@ class Gates(_Strict):
             return {k: ({"rule": r} if isinstance(r, str) else r) for k, r in v.items()}
         return v
 
-    @field_validator("vs_baseline", mode="before")
+    @field_validator("vs_baseline", "vs_best_prior", mode="before")
     @classmethod
     def _short_rules(cls, v: Any) -> Any:
         if isinstance(v, dict):
@@ -660,7 +691,13 @@ class Gates(_Strict):
 
     @property
     def count(self) -> int:
-        return len(self.thresholds) + len(self.vs_baseline) + len(self.budgets) + len(self.errors)
+        return (
+            len(self.thresholds)
+            + len(self.vs_baseline)
+            + len(self.vs_best_prior)
+            + len(self.budgets)
+            + len(self.errors)
+        )
 
 
 class Plan(_Strict):
@@ -680,6 +717,9 @@ class Plan(_Strict):
     wandb: WandbSpec | None = Field(
         default=None, description="Weights & Biases logging; nothing is logged without it."
     )
+    history: HistorySpec | None = Field(
+        default=None, description="Re-score prior versions of the model from git: the trend and `vs_best_prior`."
+    )
     detection: DetectionSpec = Field(default_factory=DetectionSpec, description="task detection: report settings.")
 
     @model_validator(mode="after")
@@ -697,6 +737,7 @@ class Plan(_Strict):
             ("metrics.primary", [self.metrics.primary]),
             ("gates.thresholds", list(self.gates.thresholds)),
             ("gates.vs_baseline", list(self.gates.vs_baseline)),
+            ("gates.vs_best_prior", list(self.gates.vs_best_prior)),
         ):
             for ref in names:
                 name, cls_name = parse_metric_ref(ref)
@@ -736,6 +777,16 @@ class Plan(_Strict):
                     raise _FieldError(
                         where, key, "a per-class metric before `[class]`", repr(name), "drop `[...]`"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _history_applies(self) -> Plan:
+        if self.gates.vs_best_prior and self.history is None:
+            raise _FieldError(
+                "gates.vs_best_prior", "", "a `history:` section", "none", "add `history: {versions: 5}`"
+            )
+        if self.history is not None and self.task == "detection":
+            raise _FieldError("history", "", "a classification or regression task", "task: detection", "drop it")
         return self
 
     @model_validator(mode="after")
@@ -789,6 +840,7 @@ class Plan(_Strict):
             *self.metrics.compute,
             *self.gates.thresholds,
             *self.gates.vs_baseline,
+            *self.gates.vs_best_prior,
         ]:
             name = parse_metric_ref(ref)[0]
             if name not in out:

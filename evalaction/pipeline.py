@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from evalaction.datasets.sources import DataSources
     from evalaction.stages.inference import InferenceOptions
 
-STAGES = ("plan", "inference", "metrics", "errors", "compare", "readiness", "verdict", "report")
+STAGES = ("plan", "inference", "metrics", "errors", "compare", "history", "readiness", "verdict", "report")
 
 
 @dataclass
@@ -57,6 +58,7 @@ def run_pipeline(
     commit: str | None = None,
     override: OverrideRequest | None = None,
     inference_options: InferenceOptions | None = None,
+    history_ref: str | None = None,
 ) -> RunResult:
     """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report, each persisted.
 
@@ -68,6 +70,7 @@ def run_pipeline(
     `override` is a PR label or workflow_dispatch input read from the event by the caller; the verdict
     applies it only when the plan names it.
     `inference_options` carries what the caller decides for inference: fork PR (`untrusted`), progress, Modal.
+    `history_ref` overrides the plan's `history.ref` (the action passes the base branch).
     """
     from evalaction.datasets import load_plan_datasets
     from evalaction.report.render import write_reports
@@ -143,6 +146,27 @@ def run_pipeline(
         compare = run_compare(plan=plan, inference=inference, out_dir=out_dir)
         if compare is not None:
             compare.write(out_dir / "compare.json")
+    history = None
+    if p.history is not None:
+        from evalaction.history.stage import holm_together, run_history
+
+        with hooks.stage("history"):
+            history = run_history(
+                plan=plan,
+                dataset=dataset,
+                inference=inference,
+                metrics=metrics,
+                out_dir=out_dir,
+                candidate_path=cand_path,
+                ref=history_ref,
+                untrusted=bool(inference_kwargs.get("untrusted")),
+                code_root=inference_kwargs.get("code_root"),
+                git_lfs=shutil.which("git-lfs"),
+            )
+            compare, history = holm_together(compare, history, p.compare.alpha)
+            history.write(out_dir / "history.json")  # type: ignore[union-attr]
+            if compare is not None:
+                compare.write(out_dir / "compare.json")
     with hooks.stage("readiness"):
         readiness = run_readiness(
             plan=plan,
@@ -155,7 +179,9 @@ def run_pipeline(
         )
         readiness.write(out_dir / "readiness.json")
     with hooks.stage("verdict"):
-        verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override)
+        verdict = run_verdict(
+            plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override, history=history
+        )
         verdict.write(out_dir / "verdict.json")
 
     def assemble() -> RunResult:
@@ -170,6 +196,7 @@ def run_pipeline(
             readiness=readiness,
             verdict=verdict,
             timings=list(hooks.timings),
+            history=history,
         )
 
     wandb_run = None

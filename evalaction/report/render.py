@@ -66,6 +66,10 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
         label = decisive_label(cmp) if cmp else ""
         versus = f"{delta_pt(g.observed)}, {label} [{delta_pt(g.interval[0])}, {delta_pt(g.interval[1])}]"
         return cand, versus
+    if g.kind == "vs_best_prior" and run.history is not None:
+        best = run.history.best_prior_get(g.name)
+        versus = f"{delta_pt(g.observed)} vs best prior `{run.history.best}`" if g.observed is not None else "—"
+        return (fmt(best.candidate) if best else "n/a"), versus
     if g.kind == "threshold":
         return fmt(g.observed) + interval, delta_pt(cmp.delta) if cmp else "—"
     if g.kind == "budget" and g.name == "latency_ratio":
@@ -160,7 +164,14 @@ def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -
         # errors section: PNGs referenced relative to the output folder, embedded when the folder is known
         "embed": (lambda rel: data_uri(out_dir / rel)) if out_dir is not None else (lambda rel: None),
         "detection": _detection_context(run, out_dir),
+        "history": _history_context(run),
     }
+
+
+def _history_context(run: RunResult) -> dict[str, Any] | None:
+    from evalaction.history.view import history_view
+
+    return history_view(run.history)
 
 
 def _detection_context(run: RunResult, out_dir: Path | None) -> dict[str, Any] | None:
