@@ -140,6 +140,11 @@ class DatasetSpec(_Strict):
         description="Text file listing the training samples' ids or sha256 file hashes (one per line; "
         "`sha256sum` output works), to check the test set for leakage.",
     )
+    invalid_values: Literal["fail", "drop", "keep"] = Field(
+        default="fail",
+        description="NaN, infinite or (for float32 models) out-of-range feature values: fail (name the first by row "
+        "id and column), drop their rows, or keep them (a model that handles missing values); counted on the card.",
+    )
     slice_values: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Values each slice must cover (`ink: [low, mid, high]`), checked by `gates.curation`.",

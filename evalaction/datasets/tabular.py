@@ -15,7 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels, label_texts
+from evalaction.datasets.base import (
+    Dataset,
+    ReadOptions,
+    count_missing_labels,
+    encode_labels,
+    few_names,
+    label_texts,
+    safe_cause,
+)
 from evalaction.errors import InvalidDataset
 
 if TYPE_CHECKING:
@@ -98,8 +106,7 @@ def read_table(path: Path, spec: DatasetSpec, fmt: str, task: str, options: Read
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return safe_cause(exc)  # never a cell or a row of the file
 
 
 def _schema(path: Path, fmt: str) -> tuple[list[str], list[pa.DataType]]:
@@ -158,7 +165,7 @@ def _feature_columns(source: str, names: list[str], types: list[pa.DataType], sp
             if not hits:
                 raise InvalidDataset(
                     f"{source}: `dataset.feature_columns` pattern {pattern!r} matches no column; "
-                    f"found {_few(names)}; fix the pattern"
+                    f"found {_few(names)}; add the column to the test set or fix `dataset.feature_columns`"
                 )
             features.extend(h for h in hits if h not in features)
     else:
@@ -267,5 +274,4 @@ def _numeric_label_text(raw: np.ndarray) -> np.ndarray:
 
 
 def _few(columns: list[str]) -> str:
-    shown = ", ".join(columns[:8])
-    return f"[{shown}{', ...' if len(columns) > 8 else ''}]"
+    return few_names(columns)
