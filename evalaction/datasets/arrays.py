@@ -102,7 +102,8 @@ def _read_loaded(loaded: Any, path: Path, spec: DatasetSpec, fmt: str, task: str
     if not options.features:
         x = np.empty((len(x), 0))
     elif options.float32:
-        x = x.astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, named by screen_invalid_values
+            x = x.astype(np.float32)
     y, classes = encode_labels(raw, spec.class_names, task, path.name)
     missing_labels = count_missing_labels(raw, task)
     return Dataset(

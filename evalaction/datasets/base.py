@@ -158,9 +158,12 @@ def screen_invalid_values(ds: Dataset, policy: str, options: ReadOptions, source
         return ds
     row, col, value = first
     column = ds.feature_names[col] if col < len(ds.feature_names) else f"feature {col}"
-    what = (
-        "NaN" if np.isnan(value) else ("infinite" if np.isinf(value) else f"{value:.3g}, beyond float32's range")
-    )
+    if np.isnan(value):
+        what = "NaN"
+    elif np.isinf(value):
+        what = "infinite, or beyond float32's range" if x.dtype == np.float32 else "infinite"
+    else:
+        what = f"{value:.3g}, beyond float32's range"
     if policy == "fail":
         raise InvalidDataset(
             f"{source}: expected finite feature values, found {n_bad} invalid (NaN, infinite or beyond float32) in "

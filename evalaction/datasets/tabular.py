@@ -64,10 +64,11 @@ def read_table(path: Path, spec: DatasetSpec, fmt: str, task: str, options: Read
     for batch in _batches(path, fmt, wanted, features, task, spec):
         x = hasher.add(np.column_stack([_as_float(batch.column(c)) for c in features]))
         missing_x += int(np.isnan(x).sum())
-        if out is not None:
-            out[n : n + len(x)] = x
-        elif options.features:
-            chunks.append(x.astype(dtype) if dtype is np.float32 else x)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, named by screen_invalid_values
+            if out is not None:
+                out[n : n + len(x)] = x
+            elif options.features:
+                chunks.append(x.astype(dtype) if dtype is np.float32 else x)
         n += len(x)
         labels.append(_label_values(batch.column(label_col), task))
         if id_col:

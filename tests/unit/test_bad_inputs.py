@@ -270,3 +270,461 @@ def test_line_index_never_walks_shared_nodes() -> None:
 
 
 Builder = Callable[[Path], None]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Paths: every path of the plan stays inside the repository and names a regular file or folder
+
+
+def _outside_secret(folder: Path) -> Path:
+    """A one-line file outside the repository holding a token (what issue 14 saw quoted)."""
+    outside = folder.parent / f"{folder.name}-outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "secret.csv").write_text(f"GITHUB_TOKEN={SECRET}\n")
+    return outside
+
+
+def _plan_with(old: str, new: str) -> Builder:
+    def build(folder: Path) -> None:
+        write_plan(folder, _edit(VALID_PLAN, old, new))
+
+    return build
+
+
+def _symlink(name: str, target: Callable[[Path], Path], old: str, new: str) -> Builder:
+    def build(folder: Path) -> None:
+        link = folder / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target(folder))
+        write_plan(folder, _edit(VALID_PLAN, old, new))
+
+    return build
+
+
+def _fifo(name: str, old: str, new: str) -> Builder:
+    def build(folder: Path) -> None:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(folder / name)
+        write_plan(folder, _edit(VALID_PLAN, old, new))
+
+    return build
+
+
+DATA = "  path: data/test.csv\n"
+CAND = "    path: models/candidate.onnx\n"
+BASE = "    path: models/baseline.onnx\n"
+LABEL = "  label_column: label\n"
+
+PATH_CASES: list[tuple[str, Builder, tuple[str, ...]]] = [
+    ("dataset /etc/passwd", _plan_with(DATA, "  path: /etc/passwd\n"), ("line 4", "`dataset.path`", "absolute")),
+    (
+        "dataset ../../etc/passwd",
+        _plan_with(DATA, "  path: ../../../../../../etc/passwd\n"),
+        ("line 4", "through `..`"),
+    ),
+    ("dataset home", _plan_with(DATA, "  path: ~/.ssh/id_rsa\n"), ("line 4", "absolute")),
+    ("dataset /dev/zero", _plan_with(DATA, "  path: /dev/zero\n"), ("`dataset.path`", "absolute")),
+    ("dataset /proc", _plan_with(DATA, "  path: /proc/self/environ\n"), ("`dataset.path`", "absolute")),
+    (
+        "dataset outside secret",
+        lambda f: (
+            _outside_secret(f),
+            write_plan(f, _edit(VALID_PLAN, DATA, f"  path: ../{f.name}-outside/secret.csv\n")),
+        ),
+        ("`dataset.path`", "through `..`"),
+    ),
+    (
+        "dataset symlink to a secret",
+        _symlink("data/link.csv", lambda f: _outside_secret(f) / "secret.csv", DATA, "  path: data/link.csv\n"),
+        ("`dataset.path`", "through a symlink"),
+    ),
+    (
+        "dataset symlink to /etc",
+        _symlink("data/etc", lambda f: Path("/etc"), DATA, "  path: data/etc\n"),
+        ("through a symlink",),
+    ),
+    (
+        "dataset symlink to /dev/null",
+        _symlink("data/null.csv", lambda f: Path("/dev/null"), DATA, "  path: data/null.csv\n"),
+        ("through a symlink",),
+    ),
+    (
+        "dataset FIFO",
+        _fifo("data/pipe.csv", DATA, "  path: data/pipe.csv\n"),
+        ("line 4", "`dataset.path`", "special file"),
+    ),
+    (
+        "dataset FIFO folder format",
+        _fifo("data/pipe", DATA, "  path: data/pipe\n  format: npz\n"),
+        ("special file",),
+    ),
+    ("dataset missing", _plan_with(DATA, "  path: data/nothing.csv\n"), ("line 4", "expected an existing file")),
+    ("dataset empty path", _plan_with(DATA, "  path: ''\n"), ("line 4", "expected a relative path")),
+    ("dataset blank path", _plan_with(DATA, "  path: '   '\n"), ("line 4", "expected a relative path")),
+    (
+        "dataset NUL in path",
+        _plan_with(DATA, '  path: "data/test.csv\\0"\n'),
+        ("line 4", "expected a relative path"),
+    ),
+    (
+        "train_path absolute",
+        _plan_with(LABEL, LABEL + "  train_path: /etc/passwd\n"),
+        ("line 6", "`dataset.train_path`", "absolute"),
+    ),
+    (
+        "train_path escape",
+        _plan_with(LABEL, LABEL + "  train_path: ../x.csv\n"),
+        ("line 6", "`dataset.train_path`", "`..`"),
+    ),
+    (
+        "train_path FIFO",
+        _fifo("data/train.csv", LABEL, LABEL + "  train_path: data/train.csv\n"),
+        ("`dataset.train_path`", "special file"),
+    ),
+    (
+        "train_path missing",
+        _plan_with(LABEL, LABEL + "  train_path: data/train.csv\n"),
+        ("line 6", "expected an existing file"),
+    ),
+    (
+        "manifest absolute",
+        _plan_with(LABEL, LABEL + "  train_manifest: /etc/shadow\n"),
+        ("`dataset.train_manifest`", "absolute"),
+    ),
+    (
+        "manifest escape",
+        _plan_with(LABEL, LABEL + "  train_manifest: ../../m.txt\n"),
+        ("`dataset.train_manifest`", "`..`"),
+    ),
+    (
+        "manifest FIFO",
+        _fifo("m.txt", LABEL, LABEL + "  train_manifest: m.txt\n"),
+        ("`dataset.train_manifest`", "special file"),
+    ),
+    (
+        "images_dir absolute",
+        _plan_with(LABEL, LABEL + "  images_dir: /var\n"),
+        ("`dataset.images_dir`", "absolute"),
+    ),
+    ("images_dir escape", _plan_with(LABEL, LABEL + "  images_dir: ../..\n"), ("`dataset.images_dir`", "`..`")),
+    (
+        "candidate absolute",
+        _plan_with(CAND, "    path: /etc/hostname\n"),
+        ("line 9", "`models.candidate.path`", "absolute"),
+    ),
+    (
+        "candidate escape",
+        _plan_with(CAND, "    path: ../../model.onnx\n"),
+        ("line 9", "`models.candidate.path`", "`..`"),
+    ),
+    (
+        "candidate symlink out",
+        _symlink(
+            "models/link.onnx", lambda f: _outside_secret(f) / "secret.csv", CAND, "    path: models/link.onnx\n"
+        ),
+        ("`models.candidate.path`", "symlink"),
+    ),
+    (
+        "candidate FIFO",
+        _fifo("models/pipe.onnx", CAND, "    path: models/pipe.onnx\n"),
+        ("`models.candidate.path`", "special file"),
+    ),
+    (
+        "candidate a folder",
+        _plan_with(CAND, "    path: models\n"),
+        ("line 9", "`models.candidate.path`", "expected a model file"),
+    ),
+    ("candidate missing", _plan_with(CAND, "    path: models/none.onnx\n"), ("line 9", "expected a model file")),
+    (
+        "baseline absolute",
+        _plan_with(BASE, "    path: /bin/sh\n"),
+        ("line 12", "`models.baseline.path`", "absolute"),
+    ),
+    (
+        "baseline escape",
+        _plan_with(BASE, "    path: ../../../bin/sh\n"),
+        ("line 12", "`models.baseline.path`", "`..`"),
+    ),
+    (
+        "baseline FIFO",
+        _fifo("models/b.onnx", BASE, "    path: models/b.onnx\n"),
+        ("`models.baseline.path`", "special file"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("build", "needles"), [c[1:] for c in PATH_CASES], ids=[c[0] for c in PATH_CASES])
+def test_bad_plan_paths(tmp_path: Path, build: Builder, needles: tuple[str, ...]) -> None:
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    (repo / "models").mkdir()
+    (repo / "data" / "test.csv").write_text("id,label,f1\na,0,1.0\nb,1,2.0\n")
+    (repo / "models" / "candidate.onnx").write_bytes(b"x")
+    (repo / "models" / "baseline.onnx").write_bytes(b"x")
+    build(repo)
+    assert_bad_input(invoke("plan", "-c", str(repo / "evalaction.yml")), "evalaction.yml", *needles)
+
+
+def test_dotdot_inside_the_repository_is_allowed(tmp_path: Path) -> None:
+    """The root is the folder holding `.git`: a plan in `ci/` may name `../data/test.csv`."""
+    from evalaction.config import load_plan
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "data" / "test.csv").write_text("id,label,f1\na,0,1.0\n")
+    for m in ("candidate", "baseline"):
+        (tmp_path / "models" / f"{m}.onnx").write_bytes(b"x")
+    (tmp_path / "ci").mkdir()
+    text = VALID_PLAN.replace("data/", "../data/").replace("models/", "../models/")
+    loaded = load_plan(write_plan(tmp_path / "ci", text))
+    assert loaded.resolve(loaded.plan.dataset.path or "") == (tmp_path / "data" / "test.csv").resolve()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `module:`: only Python code of the repository
+
+MODULE_CASES = [
+    ("os:system", "os:system", ("`models.candidate.module`", "not the repository's code")),
+    ("subprocess", "subprocess:Popen", ("not the repository's code",)),
+    ("builtins eval", "builtins:eval", ("not the repository's code",)),
+    ("importlib", "importlib:import_module", ("not the repository's code",)),
+    ("shutil", "shutil:rmtree", ("not the repository's code",)),
+    ("evalaction itself", "evalaction.cli:main", ("not the repository's code",)),
+    ("torch itself", "torch.nn:Linear", ("not the repository's code",)),
+    ("installed package", "numpy:ndarray", ("no such file",)),
+    ("missing module", "nets.missing:Net", ("no such file",)),
+    ("absolute file", "/etc/evil.py:Net", ("`package.module:Class`",)),
+    ("escaping file", "../evil.py:Net", ("expected a file inside the repository",)),
+    ("missing file", "nets/none.py:Net", ("no such file",)),
+    ("call syntax", "os:system('id')", ("`package.module:Class`",)),
+    ("no class", "nets.digits", ("`package.module:Class`",)),
+]
+
+
+@pytest.mark.parametrize(("ref", "needles"), [c[1:] for c in MODULE_CASES], ids=[c[0] for c in MODULE_CASES])
+def test_bad_module(plan_dir: Path, ref: str, needles: tuple[str, ...]) -> None:
+    text = _edit(VALID_PLAN, "    outputs: logits\n", f"    outputs: logits\n    module: {ref!r}\n")
+    assert_bad_input(invoke("plan", "-c", str(write_plan(plan_dir, text))), "evalaction.yml", *needles)
+
+
+def test_module_file_form_and_package_form_are_allowed(plan_dir: Path) -> None:
+    from evalaction.config import load_plan
+    from evalaction.runners.torch import import_module_class
+
+    (plan_dir / "nets").mkdir()
+    (plan_dir / "nets" / "__init__.py").write_text("")
+    (plan_dir / "nets" / "tiny.py").write_text("class Net:\n    pass\n\ndef system(cmd):\n    raise SystemExit\n")
+    for ref in ("nets.tiny:Net", "nets/tiny.py:Net"):
+        text = _edit(VALID_PLAN, "    outputs: logits\n", f"    outputs: logits\n    module: {ref}\n")
+        assert load_plan(write_plan(plan_dir, text)).plan.models.candidate.module == ref
+        assert import_module_class(ref, plan_dir, "candidate").__name__ == "Net"
+
+
+@pytest.mark.parametrize("ref", ["os:system", "json:loads", "nets/tiny.py:system", "../x.py:Net"])
+def test_runner_refuses_modules_outside_the_repository(plan_dir: Path, ref: str) -> None:
+    """Defence in depth: the runner checks again (a caller that skips load_plan still cannot import os)."""
+    from evalaction.errors import CannotLoadModel
+    from evalaction.runners.torch import import_module_class
+
+    (plan_dir / "nets").mkdir()
+    (plan_dir / "nets" / "tiny.py").write_text("def system(cmd):\n    raise SystemExit\n")
+    with pytest.raises(CannotLoadModel, match="candidate"):
+        import_module_class(ref, plan_dir, "candidate")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Test-set files: unreadable, inconsistent or hostile contents; values the model must not be blamed for
+
+
+def _npz(**arrays: object) -> Callable[[Path], None]:
+    def build(path: Path) -> None:
+        import numpy as np
+
+        with path.open("wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]
+
+    return build
+
+
+def _npy(array: object) -> Callable[[Path], None]:
+    def build(path: Path) -> None:
+        import numpy as np
+
+        with path.open("wb") as f:
+            np.save(f, array, allow_pickle=True)
+
+    return build
+
+
+def _png_folder(kind: str) -> Callable[[Path], None]:
+    def build(path: Path) -> None:
+        from PIL import Image
+
+        for cls in ("0", "1"):
+            (path / cls).mkdir(parents=True)
+        if kind == "corrupt":
+            Image.new("RGB", (4, 4)).save(path / "0" / "a.png")
+            (path / "1" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+        elif kind == "text":
+            (path / "0" / "a.png").write_text(f"GITHUB_TOKEN={SECRET}\n")
+        elif kind == "sizes":
+            Image.new("RGB", (4, 4)).save(path / "0" / "a.png")
+            Image.new("RGB", (5, 4)).save(path / "1" / "b.png")
+
+    return build
+
+
+def _obj_array() -> object:
+    import numpy as np
+
+    return np.array([{"a": 1}, None], dtype=object)
+
+
+CSV_HEAD = "id,label,f1\n"
+WIDE = ",".join(f"column_with_a_rather_long_name_number_{i:03d}_and_more" for i in range(30))
+
+DATA_CASES: list[tuple[str, str, str | bytes | Callable[[Path], None], str, tuple[str, ...]]] = [
+    # (id, file name, contents, extra plan text for `dataset:`, needles)
+    ("NaN feature", "t.csv", CSV_HEAD + "a,0,1.0\nb,1,NaN\n", "", ("t.csv", "row id 'b'", "column 'f1'", "NaN")),
+    (
+        "inf feature",
+        "t.csv",
+        CSV_HEAD + "a,0,inf\nb,1,2\n",
+        "",
+        ("row id 'a'", "infinite", "invalid_values: drop"),
+    ),
+    ("-inf feature", "t.csv", CSV_HEAD + "a,0,1\nb,1,-inf\n", "", ("row id 'b'", "infinite")),
+    ("float32 overflow", "t.csv", CSV_HEAD + "a,0,1e308\nb,1,2\n", "", ("row id 'a'", "beyond float32's range")),
+    ("empty feature cell", "t.csv", CSV_HEAD + "a,0,\nb,1,2\n", "", ("row id 'a'", "column 'f1'")),
+    ("secret in a cell", "t.csv", CSV_HEAD + f"a,0,{SECRET}\n", "", ("t.csv", "'f1' is not numeric")),
+    ("secret in a long row", "t.csv", CSV_HEAD + f"a,0,1,{SECRET}\n", "", ("t.csv", "got 4")),
+    (
+        "secret as the only line",
+        "t.csv",
+        f"GITHUB_TOKEN={SECRET}\n",
+        "",
+        ("t.csv", "`dataset.label_column`", "..."),
+    ),
+    (
+        "label column missing",
+        "t.csv",
+        "id,target,f1\na,0,1\n",
+        "",
+        ("`dataset.label_column` 'label'", "id, target, f1"),
+    ),
+    ("id column missing", "t.csv", "key,label,f1\na,0,1\n", "", ("`dataset.id_column` 'id'",)),
+    ("wide table names cut", "t.csv", "id,label," + WIDE + "\n", "  slice_columns: [ink]\n", ("ink", ", ...]")),
+    (
+        "feature pattern matches nothing",
+        "t.csv",
+        CSV_HEAD + "a,0,1\n",
+        "  feature_columns: [pixel_*]\n",
+        ("'pixel_*'", "add the column"),
+    ),
+    ("non-numeric feature", "t.csv", "id,label,f1,colour\na,0,1,red\n", "", ("'colour' is not numeric",)),
+    ("empty file", "t.csv", "", "", ("t.csv", "cannot read as csv")),
+    ("header only", "t.csv", CSV_HEAD, "", ("t.csv", "at least one sample")),
+    ("binary garbage", "t.csv", bytes(range(256)) * 4, "", ("t.csv",)),
+    ("non-UTF-8 label", "t.csv", CSV_HEAD.encode() + b"a,\xff\xfe,1\n", "", ("t.csv", "UTF8")),
+    (
+        "slice column missing",
+        "t.csv",
+        CSV_HEAD + "a,0,1\n",
+        "  slice_columns: [ink]\n",
+        ("`dataset.slice_columns` names 'ink'",),
+    ),
+    ("parquet garbage", "t.parquet", b"PAR1" + b"\x00" * 64, "", ("t.parquet", "cannot read as parquet")),
+    ("parquet empty", "t.parquet", b"", "", ("t.parquet", "cannot read as parquet")),
+    ("csv that is a folder", "t.csv", lambda p: p.mkdir(), "", ("found a folder",)),
+    (
+        "npz object array",
+        "t.npz",
+        _npz(x=_obj_array(), label=[0, 1]),
+        "",
+        ("t.npz", "array 'x' holds Python objects"),
+    ),
+    (
+        "npz object labels",
+        "t.npz",
+        _npz(x=[[1.0], [2.0]], label=_obj_array()),
+        "",
+        ("array 'label' holds Python objects",),
+    ),
+    ("npz missing features", "t.npz", _npz(features=[[1.0]], label=[0]), "", ("`dataset.features_key` 'x'",)),
+    ("npz missing labels", "t.npz", _npz(x=[[1.0]], y=[0]), "", ("`dataset.label_column` 'label'",)),
+    ("npz length mismatch", "t.npz", _npz(x=[[1.0], [2.0]], label=[0]), "", ("has 2 rows but 'label' has 1",)),
+    ("npz garbage", "t.npz", b"PK\x03\x04" + b"\x00" * 40, "", ("t.npz", "cannot read as npz")),
+    (
+        "npz NaN",
+        "t.npz",
+        _npz(x=[[1.0], [float("nan")]], label=[0, 1]),
+        "",
+        ("row id '1'", "column 'feature 0'", "NaN"),
+    ),
+    ("npz inf", "t.npz", _npz(x=[[float("inf")], [1.0]], label=[0, 1]), "", ("row id '0'", "infinite")),
+    ("npy object array", "t.npy", _npy(_obj_array()), "", ("t.npy", "cannot read as npy")),
+    ("npy 1-D", "t.npy", _npy([1.0, 2.0]), "", ("t.npy", "expected a 2-D array")),
+    ("npy garbage", "t.npy", b"\x93NUMPY garbage", "", ("t.npy", "cannot read as npy")),
+    ("corrupt PNG", "images", _png_folder("corrupt"), "", ("b.png", "cannot read as an image")),
+    ("text file as PNG", "images", _png_folder("text"), "", ("a.png", "cannot read as an image")),
+    ("images of two sizes", "images", _png_folder("sizes"), "", ("b.png", "image_size")),
+    ("empty image folder", "images", _png_folder("none"), "", ("found none",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "contents", "extra", "needles"), [c[1:] for c in DATA_CASES], ids=[c[0] for c in DATA_CASES]
+)
+def test_bad_test_set(
+    plan_dir: Path, name: str, contents: str | bytes | Callable[[Path], None], extra: str, needles: tuple[str, ...]
+) -> None:
+    target = plan_dir / "data" / name
+    if callable(contents):
+        contents(target)
+    elif isinstance(contents, bytes):
+        target.write_bytes(contents)
+    else:
+        target.write_text(contents)
+    text = _edit(VALID_PLAN, DATA, f"  path: data/{name}\n" + extra)
+    if name.endswith((".npz", ".npy")) or name == "images":
+        text = text.replace("  id_column: id\n", "")
+    result = invoke("plan", "-c", str(write_plan(plan_dir, text)))
+    line = assert_bad_input(result, *needles)
+    assert "object at 0x" not in line and "warnings.warn" not in result.output
+
+
+CLASS_REF_CASES = [
+    (
+        "recall of an unknown class",
+        "    recall[eleven]: '>= 0.5'\n",
+        ("`gates.thresholds.recall[eleven]`", "'eleven'"),
+    ),
+    (
+        "precision of an unknown class",
+        "    precision[7]: '>= 0.5'\n",
+        ("`gates.thresholds.precision[7]`", "use one of [0, 1]"),
+    ),
+    (
+        "flips of an unknown class",
+        "  errors:\n    negative_flips[eleven]: 1\n",
+        ("`gates.errors.negative_flips[eleven]`",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"), [c[1:] for c in CLASS_REF_CASES], ids=[c[0] for c in CLASS_REF_CASES]
+)
+def test_class_refs_checked_at_plan_time(plan_dir: Path, extra: str, needles: tuple[str, ...]) -> None:
+    result = invoke("plan", "-c", str(write_plan(plan_dir, VALID_PLAN + extra)))
+    assert_bad_input(result, "evalaction.yml", "expected a class of the test set", *needles)
+
+
+def test_invalid_values_dropped_and_counted(plan_dir: Path) -> None:
+    (plan_dir / "data" / "test.csv").write_text(CSV_HEAD + "a,0,1.0\nb,1,NaN\nc,1,inf\nd,0,2.0\n")
+    text = _edit(VALID_PLAN, DATA, DATA + "  invalid_values: drop\n")
+    result = invoke("plan", "-c", str(write_plan(plan_dir, text)))
+    assert result.exit_code == 0, result.output
+    assert "- samples: 2" in result.output
+    assert "invalid feature values (NaN, infinite or beyond float32): 2, 2 rows dropped" in result.output
