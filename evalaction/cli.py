@@ -222,12 +222,13 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, 
     import os
 
     from evalaction.config import load_plan
-    from evalaction.pipeline import PipelineHooks, run_pipeline
+    from evalaction.pipeline import PipelineHooks, check_output_folder, run_pipeline
     from evalaction.runners.modal import ModalCredentials
     from evalaction.runners.progress import terminal_progress
     from evalaction.stages.inference import InferenceOptions
 
     loaded = load_plan(config)
+    check_output_folder(out)
     hooks = PipelineHooks(stage_finished=lambda stage, s: click.echo(f"  {stage:<10} {s:7.2f} s", err=True))
     kwargs: dict[str, Any] = {}
     if baseline is not None:

@@ -95,15 +95,32 @@ def _remove_previous_run(out_dir: Path, previous: list[str]) -> None:
             folder.rmdir()
 
 
-@contextmanager
-def output_run(out_dir: Path) -> Iterator[None]:
-    """Mark `out_dir` in progress, remove the previous run's files, and mark it complete only on success."""
+def check_output_folder(out_dir: Path) -> None:
+    """Refuse an output path that is a file, or a folder that cannot be created or written, before a run starts."""
+    import os
+
     from evalaction.errors import BadInput
 
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"{out_dir}: expected an output folder, found a file; choose another `-o` folder")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(
+            f"{out_dir}: cannot create the output folder ({exc.strerror or type(exc).__name__}); "
+            "choose a writable `-o` folder"
+        ) from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise BadInput(f"{out_dir}: the output folder is not writable; choose a writable `-o` folder")
+
+
+@contextmanager
+def output_run(out_dir: Path) -> Iterator[None]:
+    """Mark `out_dir` in progress, remove the previous run's files, and mark it complete only on success."""
+    from evalaction.errors import BadInput
+
+    check_output_folder(out_dir)
+    try:
         previous = _previous_files(out_dir)
         _write_marker(out_dir, "in progress", [])
         _remove_previous_run(out_dir, previous)

@@ -7,6 +7,7 @@ memory bomb and the signals need a subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -728,3 +729,151 @@ def test_invalid_values_dropped_and_counted(plan_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "- samples: 2" in result.output
     assert "invalid feature values (NaN, infinite or beyond float32): 2, 2 rows dropped" in result.output
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Output folders: a file, unwritable, full disk; a failed run never leaves the previous run's verdict behind
+
+
+def _error_lines(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith(("error:", "internal error:"))]
+
+
+def test_out_naming_a_file_is_refused(plan_dir: Path) -> None:
+    (plan_dir / "out").write_text("not a folder")
+    result = invoke("run", "-c", str(plan_dir / "evalaction.yml"), "-o", str(plan_dir / "out"))
+    assert_bad_input(result, "out: expected an output folder, found a file")
+
+
+def test_out_inside_a_file_is_refused(plan_dir: Path) -> None:
+    (plan_dir / "out").write_text("not a folder")
+    result = invoke("run", "-c", str(plan_dir / "evalaction.yml"), "-o", str(plan_dir / "out" / "sub"))
+    assert_bad_input(result, "cannot create the output folder")
+
+
+def test_unwritable_out_is_refused(plan_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.access
+    # as if `out` were read-only (the tests may run as root, where chmod does not bind)
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: Path(p).name != "out" and real(p, mode, **k))
+    result = invoke("run", "-c", str(plan_dir / "evalaction.yml"), "-o", str(plan_dir / "out"))
+    assert_bad_input(result, "out: the output folder is not writable")
+
+
+@pytest.mark.parametrize(
+    ("errno_name", "needle"), [("ENOSPC", "no space left on the device"), ("EROFS", "a read-only file system")]
+)
+def test_full_or_read_only_disk_mid_run_is_bad_input(
+    plan_dir: Path, monkeypatch: pytest.MonkeyPatch, errno_name: str, needle: str
+) -> None:
+    import errno
+
+    import evalaction.stages.plan as plan_stage
+
+    def fail(**kwargs: object) -> None:
+        code = getattr(errno, errno_name)
+        raise OSError(code, os.strerror(code), str(plan_dir / "out" / "plan.json"))
+
+    monkeypatch.setattr(plan_stage, "run_plan", fail)
+    result = invoke("run", "-c", str(plan_dir / "evalaction.yml"), "-o", str(plan_dir / "out"))
+    assert result.exit_code == 2, result.output
+    assert _error_lines(result) == [
+        f"error: {needle} writing {plan_dir / 'out' / 'plan.json'}; free some space or choose another `-o` folder"
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_failed_run_removes_the_previous_verdict_and_report_refuses(plan_dir: Path) -> None:
+    import json
+
+    from evalaction.pipeline import RUN_MARKER
+
+    out = plan_dir / "out"
+    (out / "plots").mkdir(parents=True)
+    for name in ("verdict.json", "report.html", "results.json", "plots/roc.png"):
+        (out / name).write_text("previous run")
+    (out / "notes.txt").write_text("the user's own file")
+    files = ["verdict.json", "report.html", "results.json", "plots/roc.png", "../outside.txt", "/etc/hostname"]
+    (out / RUN_MARKER).write_text(json.dumps({"state": "complete", "files": files}))
+    (plan_dir / "outside.txt").write_text("never removed")
+    # the models are 1-byte files: the run fails at inference, after the plan stage wrote plan.json
+    result = invoke("run", "-c", str(plan_dir / "evalaction.yml"), "-o", str(out))
+    assert result.exit_code == 2 and len(_error_lines(result)) == 1, result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [RUN_MARKER, "notes.txt", "plan.json"]
+    assert (plan_dir / "outside.txt").exists()
+    marker = json.loads((out / RUN_MARKER).read_text())
+    assert marker["state"] == "incomplete" and marker["files"] == ["plan.json"]
+    assert_bad_input(invoke("report", str(out)), "did not finish", "'incomplete'", "re-run `evalaction run`")
+
+
+@pytest.mark.parametrize("state", ["in progress", "incomplete", None])
+def test_report_refuses_an_unfinished_folder(tmp_path: Path, state: str | None) -> None:
+    import json
+
+    from evalaction.pipeline import RUN_MARKER
+
+    (tmp_path / RUN_MARKER).write_text(json.dumps({"state": state}) if state else "{not json")
+    (tmp_path / "results.json").write_text("{}")
+    assert_bad_input(invoke("report", str(tmp_path)), str(tmp_path), "did not finish")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Signals: 130 for SIGINT, 143 for SIGTERM, never 1; the folder is marked incomplete; never swallowed
+
+
+def test_swallowed_interrupt_still_exits_130(plan_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    import evalaction.stages.plan as plan_stage
+
+    real = plan_stage.run_plan
+
+    def swallowing(**kwargs: object) -> object:
+        with contextlib.suppress(KeyboardInterrupt):  # what a careless library does
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan_stage, "run_plan", swallowing)
+    result = invoke("plan", "-c", str(plan_dir / "evalaction.yml"))
+    assert_bad_input(result, "interrupted by SIGINT", code=130)
+
+
+@pytest.mark.parametrize(("signame", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signal_mid_run_exits_128_plus_signal(plan_dir: Path, signame: str, code: int) -> None:
+    import json
+    import signal
+
+    from evalaction.pipeline import RUN_MARKER
+
+    out = plan_dir / "out"
+    (out).mkdir()
+    (out / "verdict.json").write_text("previous run")
+    script = (
+        "import sys, time\n"
+        "import evalaction.stages.inference as inference\n"
+        "def hang(**kwargs):\n"
+        "    print('READY', file=sys.stderr, flush=True)\n"
+        "    time.sleep(60)\n"
+        "inference.run_inference = hang\n"
+        "from evalaction.cli import main\n"
+        f"main(['run', '-c', {str(plan_dir / 'evalaction.yml')!r}, '-o', {str(out)!r}])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.strip() == "READY":
+                break
+        proc.send_signal(getattr(signal, signame))
+        rest = proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, rest
+    errors = [line for line in rest.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: interrupted by {signame}; {out}/ is marked incomplete; re-run the command"], rest
+    assert "Traceback" not in rest
+    assert json.loads((out / RUN_MARKER).read_text())["state"] == "incomplete"
+    assert not (out / "verdict.json").exists()
