@@ -72,6 +72,10 @@ class DatasetCard(Artifact):
     origin: str | None = Field(default=None, description="Where the data came from (e.g. a Roboflow version).")
     split: str | None = Field(default=None, description="The export's split evaluated on.")
     missing_labels: int = Field(default=0, description="Samples with no label.")
+    invalid_values: int = Field(
+        default=0, description="NaN, infinite or float32-overflowing feature cells (`dataset.invalid_values`)."
+    )
+    dropped_rows: int = Field(default=0, description="Rows dropped for invalid values (`invalid_values: drop`).")
     duplicate_groups: list[list[str]] = Field(
         default_factory=list, description="Ids of exactly equal samples, a group per content (first 10)."
     )
