@@ -192,7 +192,13 @@ def run_evalaction(plan: Path, out: Path, debug: bool) -> Run:
 
 def run_floor(plan: Path) -> Run:
     run = _popen_wait4(
-        [sys.executable, "-c", _FLOOR, str(plan.parent / "data" / "test.parquet"), str(plan.parent.parent / "models")],
+        [
+            sys.executable,
+            "-c",
+            _FLOOR,
+            str(plan.parent / "data" / "test.parquet"),
+            str(plan.parent.parent / "models"),
+        ],
         dict(os.environ),
     )
     return run

@@ -48,7 +48,9 @@ def differences(a: Any, b: Any, rtol: float = 0.0, path: str = "$") -> list[str]
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return [f"{path}: {len(a)} items != {len(b)} items"]
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, rtol, f"{path}[{i}]")]
+        return [
+            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, rtol, f"{path}[{i}]")
+        ]
     if isinstance(a, float) and isinstance(b, float | int) or isinstance(b, float) and isinstance(a, int):
         if a == b or (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rtol, abs_tol=0.0):
             return []
@@ -74,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         print(d)
     if len(diffs) > 50:
         print(f"... and {len(diffs) - 50} more")
-    print(f"{'EQUAL' if not diffs else 'DIFFERENT'}: {len(diffs)} difference(s), timings aside (rtol {args.rtol:g})")
+    print(
+        f"{'EQUAL' if not diffs else 'DIFFERENT'}: {len(diffs)} difference(s), timings aside (rtol {args.rtol:g})"
+    )
     return 0 if not diffs else 1
 
 
