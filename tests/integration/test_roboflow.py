@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -463,3 +464,125 @@ def test_sources_from_environ_reads_key_and_cache(tmp_path: Path) -> None:
     assert s.cache_dir == tmp_path and "k-123" not in repr(s) and "k-123" not in str(s)
     empty = DataSources.from_environ({"ROBOFLOW_API_KEY": "", "EVALACTION_CACHE": ""})
     assert empty.roboflow_api_key is None and empty.cache_dir.name == "evalaction"
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_signal_mid_download_kills_the_worker_and_removes_the_partial(
+    standin: StandIn, tmp_path: Path, signum: str
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    standin.hang = threading.Event()
+    code = (
+        "import sys; from pathlib import Path; from pydantic import SecretStr\n"
+        "from evalaction.config import DatasetSpec\n"
+        "from evalaction.datasets.roboflow import fetch_roboflow\n"
+        "from evalaction.datasets.sources import DataSources\n"
+        "spec = DatasetSpec(roboflow={'workspace': 'acme', 'project': 'flowers', 'version': 3, 'timeout_s': 60})\n"
+        f"fetch_roboflow(spec.roboflow, DataSources(roboflow_api_key=SecretStr({KEY!r}), cache_dir=Path(sys.argv[1])))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "cache")], cwd=ROOT, stderr=subprocess.PIPE
+    )
+    try:
+        assert standin.reached.wait(20), "the download never reached the export call"
+        workers = _children(proc.pid)
+        assert len(workers) == 1
+        proc.send_signal(getattr(signal, signum))
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == (143 if signum == "SIGTERM" else -signal.SIGINT)
+    assert not Path(f"/proc/{workers[0]}").exists()  # killed and reaped, not re-parented and left hanging
+    parent = cache_path(_spec().roboflow, tmp_path / "cache").parent  # type: ignore[arg-type]
+    assert list(parent.iterdir()) == []
+    assert KEY.encode() not in err
+
+
+def test_stale_partials_of_dead_runs_are_removed(standin: StandIn, tmp_path: Path) -> None:
+    import os
+
+    parent = cache_path(_spec().roboflow, tmp_path / "cache").parent  # type: ignore[arg-type]
+    dead = parent / ".folder.partial-999999999-0123456789ab"  # above any pid_max: no such process
+    live = parent / f".coco.partial-{os.getpid()}-0123456789ab"  # a download of this process: kept
+    for p in (dead, live):
+        (p / "export").mkdir(parents=True)
+    fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
+    assert not dead.exists() and live.is_dir()
+    assert sorted(p.name for p in parent.iterdir()) == [live.name, "folder"]
+
+
+def test_damaged_cache_entry_is_named_offline_and_downloaded_again_with_a_key(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    import shutil
+
+    spec = _spec().roboflow
+    first = fetch_roboflow(spec, _sources(tmp_path))  # type: ignore[arg-type]
+    n_files = sum(1 for p in first.path.rglob("*") if p.is_file()) - 1  # the marker left out
+    shutil.rmtree(first.path / "train" / "rose")
+    offline = DataSources(cache_dir=tmp_path / "cache")
+    with pytest.raises(BadInput) as err:
+        fetch_roboflow(spec, offline)  # type: ignore[arg-type]
+    msg = str(err.value)
+    assert "damaged" in msg and f"{n_files} files recorded at download, {n_files - SPLITS['train']} found" in msg
+    assert str(first.path) in msg and "ROBOFLOW_API_KEY" in msg
+
+    standin.requests.clear()
+    again = fetch_roboflow(spec, _sources(tmp_path))  # type: ignore[arg-type]
+    assert not again.cache_hit and any(r.startswith("GET /dl/folder.zip") for r in standin.requests)
+    assert len(list((again.path / "train" / "rose").iterdir())) == SPLITS["train"]
+    assert fetch_roboflow(spec, offline).cache_hit  # type: ignore[arg-type]
+
+    # same file count, one image's bytes changed: the digest catches it
+    victim = next((again.path / "test" / "tulip").iterdir())
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(BadInput, match="content digest differs"):
+        fetch_roboflow(spec, offline)  # type: ignore[arg-type]
+
+
+def test_cli_debug_shows_the_clients_requests_key_redacted(standin: StandIn, tmp_path: Path) -> None:
+    """The CLI itself sets up the log (no pytest handler involved: a separate process)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "models").mkdir()
+    shutil.copy(ROOT / "examples/digits/models/candidate.onnx", tmp_path / "models/c.onnx")
+    plan = tmp_path / "evalaction.yml"
+    plan.write_text(
+        "version: 1\ntask: multiclass\ndataset:\n  roboflow: {workspace: acme, project: flowers, version: 3}\n"
+        "models:\n  candidate: {path: models/c.onnx}\nmetrics:\n  primary: accuracy\n"
+    )
+    env = {**os.environ, "ROBOFLOW_API_KEY": KEY, "EVALACTION_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-c", "from evalaction.cli import main; main()"]
+    debug = subprocess.run(
+        [*cmd, "--debug", "plan", "-c", str(plan)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert debug.returncode == 0, debug.stderr
+    assert "DEBUG evalaction.roboflow: roboflow client stderr: urllib3.connectionpool:" in debug.stderr
+    assert "GET /acme/flowers/3/folder?api_key=***" in debug.stderr
+    assert KEY not in debug.stderr + debug.stdout and "signed-token-123" not in debug.stderr
+
+    quiet = subprocess.run([*cmd, "plan", "-c", str(plan)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert quiet.returncode == 0 and "urllib3" not in quiet.stderr  # a cache hit, and no debug lines
