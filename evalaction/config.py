@@ -1411,3 +1411,16 @@ def plan_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "evalaction evaluation plan (evalaction.yml)"
     return schema
+
+
+def load_plan_text(text: str, path: Path) -> LoadedPlan:
+    """A plan given as text (the base commit's copy, read with `git show`), its paths resolved next to `path`.
+
+    The GitHub Action reads the trusted plan from the PR's base commit; the data and models it names are
+    still the checked-out workspace's, so the files are checked where `path` would be.
+    """
+    path = Path(path)
+    plan = parse_plan(text, path)
+    loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
+    _check_files(loaded, _line_index(text))
+    return loaded
