@@ -65,7 +65,7 @@ def run_history(
     assert spec is not None  # the pipeline runs this stage only with `history:`
     repo = (repo_dir or git.repo_root(Path(plan.base_dir))).resolve()
     path = spec.path or _path_in_repo(repo, candidate_path, Path(plan.base_dir) / p.models.candidate.path)
-    cache_dir = _cache_dir(spec.cache_dir, Path(plan.base_dir), out_dir)
+    cache_dir = _cache_dir(spec.cache_dir, Path(plan.base_dir), out_dir, repo)
     wanted_ref = ref or spec.ref or "HEAD"
     head, found = git.discover(
         repo,
@@ -250,10 +250,19 @@ def _path_in_repo(repo: Path, candidate: Path, planned: Path) -> str:
     )
 
 
-def _cache_dir(configured: str | None, base_dir: Path, out_dir: Path) -> Path:
-    path = (base_dir / configured) if configured else (out_dir / DEFAULT_CACHE)
+def _cache_dir(configured: str | None, base_dir: Path, out_dir: Path, repo: Path) -> Path:
+    """`history.cache_dir` (relative to the plan) or `<out>/history_cache`; never outside the repository or
+    the output folder (the plan may come from a pull request)."""
+    from evalaction.errors import BadInput
+
+    path = ((base_dir / configured) if configured else (out_dir / DEFAULT_CACHE)).resolve()
+    if not any(path.is_relative_to(root) for root in (repo.resolve(), out_dir.resolve())):
+        raise BadInput(
+            f"`history.cache_dir`: expected a folder inside the repository or the output folder, found "
+            f"{configured!r} ({path}); use a relative path such as `.evalaction/history`"
+        )
     path.mkdir(parents=True, exist_ok=True)
-    return path.resolve()
+    return path
 
 
 def _finite(value: float | None) -> float | None:

@@ -299,3 +299,17 @@ def test_wandb_gets_the_history_table() -> None:
     assert rows[0]["commit"] == "a" * 40
     assert logged["history_trend"] == ("line", "version", "accuracy")
     assert wb_run.summary["history/trails_best_by"] == 0.03 and wb_run.summary["history/best"] == "aaa"
+
+
+def test_cache_dir_stays_inside_the_repository_or_the_output(tmp_path: Path) -> None:
+    from evalaction.errors import BadInput
+    from evalaction.history.stage import _cache_dir
+
+    repo, out = tmp_path / "repo", tmp_path / "out"
+    repo.mkdir()
+    assert _cache_dir(None, repo, out, repo) == (out / "history_cache").resolve()
+    assert _cache_dir(".cache/h", repo, out, repo) == (repo / ".cache/h").resolve()
+    with pytest.raises(BadInput, match=r"history\.cache_dir.*inside the repository"):
+        _cache_dir("../../elsewhere", repo, out, repo)
+    with pytest.raises(BadInput, match=r"history\.cache_dir"):
+        _cache_dir("/etc/evalaction", repo, out, repo)
