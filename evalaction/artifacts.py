@@ -72,6 +72,10 @@ class DatasetCard(Artifact):
     origin: str | None = Field(default=None, description="Where the data came from (e.g. a Roboflow version).")
     split: str | None = Field(default=None, description="The export's split evaluated on.")
     missing_labels: int = Field(default=0, description="Samples with no label.")
+    invalid_values: int = Field(
+        default=0, description="NaN, infinite or float32-overflowing feature cells (`dataset.invalid_values`)."
+    )
+    dropped_rows: int = Field(default=0, description="Rows dropped for invalid values (`invalid_values: drop`).")
     duplicate_groups: list[list[str]] = Field(
         default_factory=list, description="Ids of exactly equal samples, a group per content (first 10)."
     )
@@ -352,6 +356,26 @@ class MetricComparison(Artifact):
     passed: bool | None = Field(default=None, description="Whether the gate's rule holds; None when not gated.")
     reason: str = ""
     mcnemar: McNemarReport | None = None
+    p_margin: float | None = Field(
+        default=None,
+        description="One-sided p of the gate's null at its margin, when the test gives one (decides the rule).",
+    )
+    rows_needed: int | None = Field(
+        default=None, description="Rows a candidate equal to the baseline needs to pass the gate with 80% power."
+    )
+    detectable: float | None = Field(
+        default=None, description="Smallest true delta the gate passes with 80% power on this test set."
+    )
+    undecidable: str | None = Field(
+        default=None, description="Why this test set cannot decide the gate (too few rows), when it cannot."
+    )
+
+    @property
+    def decisive_interval(self) -> tuple[float, float, float]:
+        """(low, high, confidence) of the interval that decides the gate: 1 - 2 alpha for not_worse/equivalent."""
+        if self.rule in ("not_worse", "equivalent"):
+            return self.tost_ci_low, self.tost_ci_high, self.tost_confidence
+        return self.ci_low, self.ci_high, self.confidence
 
 
 class ClassFlips(Artifact):
@@ -507,6 +531,9 @@ class GateResult(Artifact):
     status: Literal["pass", "fail", "skipped"]
     blocking: bool
     reason: str
+    undecidable: str | None = Field(
+        default=None, description="vs_baseline: why the test set is too small to decide this gate, when it is."
+    )
 
 
 class OverrideRequest(Artifact):

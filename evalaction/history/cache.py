@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from evalaction.config import Plan
 
+# under the output folder unless `history.cache_dir` says otherwise; kept across runs (pipeline.output_run)
+DEFAULT_CACHE = "history_cache"
 ENTRY = "entry.json"
 PREDICTIONS = "predictions.parquet"
 _FORMAT = 1  # bump when an entry's layout changes

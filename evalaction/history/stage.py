@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from evalaction.artifacts import GateResult, HistoryResult, MetricComparison, PriorVersion
 from evalaction.config import parse_metric_ref
+from evalaction.history.cache import DEFAULT_CACHE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from evalaction.predictions import Predictions
 
 HISTORY_DIR = "history"
-DEFAULT_CACHE = "history_cache"
 # resamples for one version's own interval when the primary metric is not a proportion (percentile bootstrap)
 _OWN_INTERVAL_RESAMPLES = 200
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from evalaction.artifacts import GateResult, RunResult
+    from evalaction.artifacts import GateResult, MetricComparison, RunResult
 
 DECISION_ICON = {"GO": "✅", "GO WITH CONDITIONS": "⚠️", "NO-GO": "❌"}
 STATUS_ICON = {"pass": "✅ pass", "fail": "❌ fail", "skipped": "➖ skipped"}
@@ -61,9 +61,10 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
     interval = f" [{fmt(g.interval[0])}, {fmt(g.interval[1])}]" if g.interval else ""
     if g.kind == "vs_baseline":
         cand = fmt(cmp.candidate) if cmp else "n/a"
-        versus = (
-            f"{delta_pt(g.observed)} [{delta_pt(g.interval[0])}, {delta_pt(g.interval[1])}]" if g.interval else "—"
-        )
+        if not g.interval:
+            return cand, "—"
+        label = decisive_label(cmp) if cmp else ""
+        versus = f"{delta_pt(g.observed)}, {label} [{delta_pt(g.interval[0])}, {delta_pt(g.interval[1])}]"
         return cand, versus
     if g.kind == "vs_best_prior" and run.history is not None:
         best = run.history.best_prior_get(g.name)
@@ -84,6 +85,29 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
         gained = flips.n_positive if cls is None else flips.per_class[cls].positive
         return fmt(g.observed), f"{fmt(g.observed)} lost / {gained} gained"
     return fmt(g.observed), "—"
+
+
+def decisive_label(cmp: MetricComparison) -> str:
+    """`90% CI (decides not_worse)`: the interval a gate is decided on, named so it cannot be misread."""
+    _, _, level = cmp.decisive_interval
+    rule = f" (decides {cmp.rule})" if cmp.rule else ""
+    return f"{100 * level:.0f}% CI{rule}"
+
+
+def significant_changes(run: RunResult) -> list[str]:
+    """Every compared metric whose change is significant (Holm), better or worse, for the headline area."""
+    if run.compare is None:
+        return []
+    out = []
+    for c in run.compare.comparisons:
+        if c.outcome not in ("better", "worse"):
+            continue
+        word = "better" if c.outcome == "better" else "worse"
+        gate = ""
+        if c.gated and c.passed:
+            gate = f", within the `{c.rule}` gate"
+        out.append(f"{c.metric} {word}: {fmt(c.baseline)} → {fmt(c.candidate)} (p = {c.p_adjusted:.2g}{gate})")
+    return out
 
 
 def data_uri(path: Path) -> str | None:
@@ -128,6 +152,14 @@ def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -
         "run_url": run_url,
         "total_seconds": sum(t.seconds for t in run.timings),
         "gate_cells": [gate_cells(g, run) for g in run.verdict.gates],
+        "significant": significant_changes(run),
+        # said once: in the next steps when a step names it, else under the summary
+        "undecidable": [
+            g.undecidable
+            for g in run.verdict.gates
+            if g.undecidable and not any(g.undecidable in step for step in run.verdict.next_steps)
+        ],
+        "decisive_label": decisive_label,
         "readiness": readiness_view(run.readiness),
         # errors section: PNGs referenced relative to the output folder, embedded when the folder is known
         "embed": (lambda rel: data_uri(out_dir / rel)) if out_dir is not None else (lambda rel: None),

@@ -65,6 +65,8 @@ def import_module_class(ref: str, code_root: Path | None, model_name: str) -> An
     another checkout (the baseline's base branch) imports its own code, not the first one's.
     """
     module_name, _, attr = ref.partition(":")
+    if module_name.endswith(".py"):
+        return _class_from_file(module_name, attr, ref, code_root, model_name)
     root = str(code_root.resolve()) if code_root is not None else None
     top = module_name.split(".")[0]
     shadowed: dict[str, Any] = {}
@@ -80,9 +82,11 @@ def import_module_class(ref: str, code_root: Path | None, model_name: str) -> An
         sys.path.insert(0, root)
     try:
         module = importlib.import_module(module_name)
+        _check_module_file(module, ref, root, model_name)
         obj: Any = module
         for part in attr.split("."):
             obj = getattr(obj, part)
+        _check_class(obj, ref, model_name)
     except (ImportError, AttributeError) as exc:
         where = f" under {root}" if root else ""
         raise CannotLoadModel(
@@ -97,6 +101,57 @@ def import_module_class(ref: str, code_root: Path | None, model_name: str) -> An
                 if file.startswith(root):
                     del sys.modules[name]
             sys.modules.update(shadowed)
+    return obj
+
+
+def _check_module_file(module: Any, ref: str, root: str | None, model_name: str) -> None:
+    """The plan's `module` must be the repository's code: a stdlib or installed module (`os:system`) is refused
+    even when it was already imported (load_plan refuses it first; this guards callers that skip the plan)."""
+    file = getattr(module, "__file__", None)
+    if root is None:
+        return
+    if file is None or not Path(file).resolve().is_relative_to(root):
+        raise CannotLoadModel(
+            f"{model_name}: `module: {ref}` is not a module of the repository under {root}; name a class "
+            "defined in a Python file of the repository"
+        )
+
+
+def _check_class(obj: Any, ref: str, model_name: str) -> None:
+    if not isinstance(obj, type):
+        raise CannotLoadModel(
+            f"{model_name}: `module: {ref}` names a {type(obj).__name__}, not a class; name the nn.Module class"
+        )
+
+
+def _class_from_file(file: str, attr: str, ref: str, code_root: Path | None, model_name: str) -> Any:
+    """`path/to/file.py:Class`: the file (inside `code_root`) loaded as a module of its own, never cached."""
+    import importlib.util
+
+    root = (code_root or Path.cwd()).resolve()
+    path = (root / file).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise CannotLoadModel(
+            f"{model_name}: `module: {ref}`: expected a Python file inside {root}, found none; fix the path"
+        )
+    name = f"_evalaction_module_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CannotLoadModel(f"{model_name}: `module: {ref}`: cannot load {path.name} as Python; fix the path")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))  # so the file can import its siblings
+    try:
+        spec.loader.exec_module(module)
+        obj: Any = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, SyntaxError) as exc:
+        raise CannotLoadModel(
+            f"{model_name}: cannot import `module: {ref}` ({first_line(exc)}); check the file and class name"
+        ) from None
+    finally:
+        sys.path.remove(str(path.parent))
+    _check_class(obj, ref, model_name)
     return obj
 
 

@@ -203,23 +203,29 @@ def baseline_gates(plan: PlanResult, compare: CompareResult | None) -> list[Gate
                 )
             )
             continue
+        low, high, level = cmp.decisive_interval if cmp.passed is not None else (cmp.ci_low, cmp.ci_high, 0.0)
+        level = level or cmp.confidence
         evidence = (
             f"{ref} {cmp.baseline:.4g} -> {cmp.candidate:.4g}, delta {cmp.delta:+.4f} "
-            f"({cmp.confidence:.0%} CI [{cmp.ci_low:+.4f}, {cmp.ci_high:+.4f}], {cmp.outcome})"
+            f"({level:.0%} CI [{low:+.4f}, {high:+.4f}], {cmp.outcome})"
         )
         if cmp.passed is not None:
             # The compare stage decided the rule (evalaction/stats/outcome.py: not_worse and equivalent on the
-            # 1 - 2 alpha interval, better on the 1 - alpha interval and Holm).
+            # 1 - 2 alpha interval, better on the 1 - alpha interval and Holm); the interval shown is that one.
+            # A fail the test set is too small to avoid (stats/power.py) says so, and may be a condition only.
+            undecidable = cmp.undecidable if not cmp.passed and cmp.outcome != "worse" else None
+            blocking = gate.blocking and not (undecidable and plan.plan.gates.undecidable == "condition")
             out.append(
                 GateResult(
                     name=ref,
                     kind="vs_baseline",
                     rule=rule,
                     observed=cmp.delta,
-                    interval=(cmp.ci_low, cmp.ci_high),
+                    interval=(low, high),
                     status="pass" if cmp.passed else "fail",
-                    blocking=gate.blocking,
-                    reason=f"{evidence}; {cmp.reason}",
+                    blocking=blocking,
+                    reason=f"{evidence}; {cmp.reason}" + (f"; {undecidable}" if undecidable else ""),
+                    undecidable=undecidable,
                 )
             )
             continue
@@ -422,6 +428,8 @@ def _headline(g: GateResult) -> str:
     """One short clause for the verdict's summary; the gate's full evidence stays in its `reason`."""
     if g.kind in ("vs_baseline", "vs_best_prior") and g.observed is not None:
         ci = f" (CI {g.interval[0]:+.4g} to {g.interval[1]:+.4g})" if g.interval else ""
+        if g.undecidable:
+            return f"{g.name} `{g.rule}` is undecided on this test set (too few rows): delta {g.observed:+.4g}{ci}"
         against = "the baseline" if g.kind == "vs_baseline" else "the best prior version"
         return f"{g.name} fails `{g.rule}` against {against}: delta {g.observed:+.4g}{ci}"
     if g.kind == "threshold" and g.observed is not None:
@@ -447,6 +455,8 @@ def _next_step(g: GateResult, readiness: ReadinessResult | None) -> str:
         part = parse_metric_ref(g.name)[1]
         where = f" in class {part}" if part else ""
         return f"review the negative flips{where} (baseline right, candidate wrong) and add training data for them"
+    if g.kind in ("vs_baseline", "vs_best_prior") and g.undecidable:
+        return f"{g.undecidable}: add test rows or widen the margin; the result is inconclusive, not a regression"
     if g.kind == "vs_best_prior":
         return (
             f"compare with the best prior version (History section) to find where {g.name} slid, commit by commit"

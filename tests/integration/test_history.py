@@ -186,6 +186,11 @@ def test_slow_slide_is_caught_and_cached(sliding_repo: Path) -> None:
     assert [v.cached for v in h2.versions] == [True, True, True, True, False]
     assert "4 from the cache" in md2
 
+    # a re-run into the first output folder: the run's own files are replaced, the cache under it is kept
+    _, run3, _ = _run(repo, out)
+    assert run3.history is not None
+    assert (run3.history.cache_hits, run3.history.cache_misses) == (5, 0)
+
 
 def test_demo_history_repository(tmp_path: Path) -> None:
     """examples/digits/make_history.py: four versions of the candidate in a new repo; the demo's bytes intact."""
