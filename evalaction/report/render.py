@@ -68,7 +68,9 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
         return cand, versus
     if g.kind == "vs_best_prior" and run.history is not None:
         best = run.history.best_prior_get(g.name)
-        versus = f"{delta_pt(g.observed)} vs best prior `{run.history.best}`" if g.observed is not None else "—"
+        versus = "—" if g.observed is None else f"{delta_pt(g.observed)} vs best prior `{run.history.best}`"
+        if g.observed is not None and g.interval:
+            versus += f" [{delta_pt(g.interval[0])}, {delta_pt(g.interval[1])}]"
         return (fmt(best.candidate) if best else "n/a"), versus
     if g.kind == "threshold":
         return fmt(g.observed) + interval, delta_pt(cmp.delta) if cmp else "—"

@@ -313,3 +313,32 @@ def test_cache_dir_stays_inside_the_repository_or_the_output(tmp_path: Path) -> 
         _cache_dir("../../elsewhere", repo, out, repo)
     with pytest.raises(BadInput, match=r"history\.cache_dir"):
         _cache_dir("/etc/evalaction", repo, out, repo)
+
+
+def test_best_prior_gates_are_skipped_without_a_scored_version() -> None:
+    from types import SimpleNamespace
+
+    from evalaction.config import parse_plan
+    from evalaction.history.stage import best_prior_gates
+
+    plan = parse_plan(
+        _PLAN.format(
+            task="binary",
+            primary="accuracy",
+            extra="history: {}\ngates: {vs_best_prior: {accuracy: {rule: not_worse, margin: 0.01}}}\n",
+        ),
+        Path("e.yml"),
+    )
+    from evalaction.artifacts import PlanResult
+
+    result = PlanResult.model_construct(plan=plan, dataset=SimpleNamespace(n_samples=10))
+    empty = HistoryResult(
+        ref="HEAD", source="commits", path="m", primary="accuracy", candidate_primary=0.9, cache_dir="c"
+    )
+    for history in (None, empty):
+        (gate,) = best_prior_gates(result, history)  # type: ignore[arg-type]
+        assert (gate.kind, gate.status, gate.rule) == (
+            "vs_best_prior",
+            "skipped",
+            "not worse vs best prior, margin 0.01",
+        )
