@@ -111,14 +111,17 @@ def run_history(
             versions.append(base.model_copy(update={"error": first}))
             continue
         prior_preds[v.label] = preds
+        paired = _pair(p, preds, cand_preds, {}).get(primary)
+        # the compare machinery's value serves a per-class primary (`recall[7]`) too
+        value = paired.baseline if paired is not None else overall.get(parse_metric_ref(primary)[0])
         versions.append(
             base.model_copy(
                 update={
                     "cached": cached,
                     "overall": overall,
-                    "primary": _finite(overall.get(primary)),
+                    "primary": _finite(value),
                     "primary_ci": _own_interval(preds, p),
-                    "comparison": _pair(p, preds, cand_preds, {}).get(primary),
+                    "comparison": paired,
                 }
             )
         )
@@ -126,7 +129,10 @@ def run_history(
     if not versions:
         notes.append(f"no prior version of `{path}` on `{wanted_ref}` ({spec.source}): nothing to compare with")
 
-    cand_value = _finite(metrics.candidate.overall.get(primary))
+    name, cls = parse_metric_ref(primary)
+    cand_value = _finite(
+        metrics.candidate.overall.get(name) if cls is None else metrics.candidate.per_class.get(name, {}).get(cls)
+    )
     sign = 1.0 if hib else -1.0
     scored = [(i, v) for i, v in enumerate(versions) if v.primary is not None]
     best = max(scored, key=lambda iv: (sign * (iv[1].primary or 0.0), iv[0]))[1] if scored else None
