@@ -297,7 +297,8 @@ def test_wandb_gets_the_history_table() -> None:
         ("candidate", 0.92, False, False),
     ]
     assert rows[0]["commit"] == "a" * 40
-    assert logged["history_trend"] == ("line", "version", "accuracy")
+    assert logged["history_trend"] == ("line", "order", "accuracy")
+    assert [r["order"] for r in rows] == [0, 1]
     assert wb_run.summary["history/trails_best_by"] == 0.03 and wb_run.summary["history/best"] == "aaa"
 
 
