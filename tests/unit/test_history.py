@@ -343,3 +343,40 @@ def test_best_prior_gates_are_skipped_without_a_scored_version() -> None:
             "skipped",
             "not worse vs best prior, margin 0.01",
         )
+
+
+def test_trend_plot_marks_the_candidate_red_when_behind_green_when_best(tmp_path: Path) -> None:
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    from evalaction.history.plot import draw_trend
+
+    versions = [
+        PriorVersion(label=f"v{i}", commit="a" * 40, date="", path="m", primary=p, primary_ci=(p - 0.01, p + 0.01))
+        for i, p in enumerate((0.95, 0.94, 0.93))
+    ]
+    behind = HistoryResult(
+        ref="HEAD",
+        source="commits",
+        path="m",
+        primary="accuracy",
+        candidate_primary=0.92,
+        versions=versions,
+        best="v0",
+        candidate_is_best=False,
+        cache_dir="c",
+    )
+
+    def pixels(h: HistoryResult, name: str) -> np.ndarray:
+        img = mpimg.imread(draw_trend(h, tmp_path / name))[..., :3]
+        return (img * 255).round().astype(int)
+
+    def has(img: np.ndarray, rgb: tuple[int, int, int]) -> bool:
+        return bool((np.abs(img - np.array(rgb)).sum(axis=-1) <= 6).any())
+
+    red, green = (0xD6, 0x27, 0x28), (0x2C, 0xA0, 0x2C)
+    img = pixels(behind, "behind.png")
+    assert has(img, red) and not has(img, green)
+    best = behind.model_copy(update={"candidate_primary": 0.97, "candidate_is_best": True})
+    img = pixels(best, "best.png")
+    assert has(img, green) and not has(img, red)
