@@ -143,7 +143,7 @@ def run_history(
         gap = sign * (best.primary - cand_value)
         is_best, trails = gap <= 0, max(0.0, gap)
         compared = _pair(p, prior_preds[best.label], cand_preds, p.gates.vs_best_prior)
-        best_prior = compared.comparisons
+        best_prior, best_undefined = compared.comparisons, dict(compared.undefined)
         notes += [
             f"vs best prior ({best.label}): {m} not compared: {why}" for m, why in compared.undefined.items()
         ]
