@@ -252,8 +252,10 @@ class Attribution(Artifact):
 
     role: Literal["candidate", "baseline"]
     method: str
-    target: str = Field(description="The class attributed: the model's own prediction.")
-    target_probability: float
+    target: str = Field(description="The class attributed: the model's own prediction (regression: `prediction`).")
+    target_probability: float = Field(
+        description="The model's probability of `target` (regression: its prediction)."
+    )
     convergence_delta: float | None = Field(
         default=None, description="Integrated Gradients: sum of attributions minus F(x) - F(baseline)."
     )
@@ -265,7 +267,7 @@ class Attribution(Artifact):
 
 class ExplainedSample(Artifact):
     id: str
-    category: Literal["negative_flip", "confidently_wrong"]
+    category: Literal["negative_flip", "confidently_wrong", "regression_flip", "largest_residual"]
     label: str
     attributions: list[Attribution]
     figure: str = Field(description="PNG, relative to the output folder: input, baseline and candidate maps.")
@@ -290,6 +292,53 @@ class AttributionReport(Artifact):
         return max(deltas) if deltas else None
 
 
+class ResidualSample(Artifact):
+    """One regression test sample: its target, both models' predictions and residuals (predicted - actual)."""
+
+    id: str
+    actual: float
+    predicted: float
+    residual: float
+    baseline_predicted: float | None = None
+    baseline_residual: float | None = None
+    excess_error: float | None = Field(
+        default=None,
+        description="|candidate residual| - |baseline residual|: positive when the candidate is worse.",
+    )
+
+
+class SliceResiduals(Artifact):
+    """A slice value's errors in the target's units, candidate (and baseline)."""
+
+    column: str
+    value: str
+    n: int
+    mae: float
+    rmse: float
+    bias: float = Field(description="Mean residual (predicted - actual): positive when the model over-predicts.")
+    baseline_mae: float | None = None
+    n_regression_flips: int = 0
+
+
+class RegressionErrors(Artifact):
+    """Regression's error analysis: largest residuals, regression flips, residuals by slice, plots."""
+
+    mae: float
+    rmse: float
+    bias: float = Field(description="Mean residual (predicted - actual).")
+    flip_threshold: float = Field(description="Excess absolute error that makes a sample a regression flip.")
+    flip_threshold_source: str = Field(description="`plan` (errors.regression_flip_threshold) or the default.")
+    n_regression_flips: int = Field(
+        default=0,
+        description="Samples whose |candidate error| exceeds |baseline error| by more than the threshold.",
+    )
+    n_improved: int = Field(default=0, description="The reverse: baseline error exceeds the candidate's.")
+    largest_residuals: list[ResidualSample] = Field(default_factory=list)
+    regression_flips: list[ResidualSample] = Field(default_factory=list)
+    slices: list[SliceResiduals] = Field(default_factory=list)
+    plots: dict[str, str] = Field(default_factory=dict, description="Plot name -> PNG relative to the output.")
+
+
 class ErrorsResult(Artifact):
     n_errors: int
     error_rate: float
@@ -305,6 +354,7 @@ class ErrorsResult(Artifact):
     categories: list[ErrorCategory] = Field(default_factory=list)
     slices: list[SliceErrorRate] = Field(default_factory=list, description="Every slice value tested.")
     attributions: AttributionReport | None = None
+    regression: RegressionErrors | None = Field(default=None, description="Regression tasks only.")
     confident_threshold: float = 0.9
     ambiguous_margin: float = 0.1
 

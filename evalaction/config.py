@@ -23,27 +23,12 @@ from pydantic import (
 
 from evalaction.detection.spec import DetectionSpec, DetectorSpec, check_detection_plan
 from evalaction.errors import InvalidPlan
+from evalaction.formats import MissingModule, ModelFormat, format_of, model_kind
 from evalaction.metrics.catalog import CATALOG, metric_names
 
 Task = Literal["binary", "multiclass", "regression", "detection"]
 DatasetFormat = Literal["csv", "parquet", "npz", "npy", "image_folder", "coco"]
-ModelFormat = Literal["onnx", "coco_results", "torch", "predictions"]
 Device = Literal["auto", "cpu", "cuda"]
-
-_MODEL_SUFFIX_FORMATS: dict[str, ModelFormat] = {
-    ".onnx": "onnx",
-    ".pt": "torch",
-    ".pth": "torch",
-    ".pt2": "torch",
-    ".ts": "torch",
-    ".jit": "torch",
-    ".torchscript": "torch",
-    ".safetensors": "torch",
-    ".csv": "predictions",
-    ".parquet": "predictions",
-    ".pq": "predictions",
-    ".json": "coco_results",
-}
 
 _SUFFIX_FORMATS: dict[str, DatasetFormat] = {
     ".csv": "csv",
@@ -270,9 +255,7 @@ class ModelSpec(_Strict):
 
     @property
     def resolved_format(self) -> ModelFormat:
-        if self.format is not None:
-            return self.format
-        return _MODEL_SUFFIX_FORMATS.get(Path(self.path).suffix.lower(), "onnx")
+        return format_of(self.path, self.format)
 
 
 class Models(_Strict):
@@ -445,7 +428,6 @@ AttributionMethod = Literal[
     "auto", "integrated_gradients", "saliency", "occlusion", "feature_ablation", "shapley_value_sampling"
 ]
 GRADIENT_METHODS = ("integrated_gradients", "saliency")
-TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".pt2")
 
 
 class AttributionsSpec(_Strict):
@@ -477,6 +459,11 @@ class ErrorsSpec(_Strict):
         "`dataset.train_path`, distance to the training data is used too.",
     )
     max_listed: Annotated[int, Field(ge=1, le=1000)] = Field(default=20, description="Examples kept per list.")
+    regression_flip_threshold: Annotated[float, Field(ge=0)] | None = Field(
+        default=None,
+        description="Regression: a sample whose |candidate error| exceeds |baseline error| by more than this "
+        "(in the target's units) is a regression flip; default: the baseline's mean absolute error.",
+    )
     seed: int = Field(default=0, description="Seed for sampled attributions and training-set subsampling.")
     attributions: AttributionsSpec = Field(default_factory=AttributionsSpec)
 
@@ -526,8 +513,10 @@ class BaselineGate(_Strict):
     """
 
     rule: Literal["not_worse", "better", "equivalent"]
-    margin: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.0, description="In the metric's units: 0.01 is one point of accuracy."
+    margin: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="In the metric's units: 0.01 is one point of accuracy (at most 1 for a rate); 2 for RMSE is "
+        "two units of the target.",
     )
     blocking: bool = True
 
@@ -814,6 +803,23 @@ class Plan(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _rate_margins_are_fractions(self) -> Plan:
+        """A rate (accuracy, recall, mAP: values in [0, 1]) moves by at most 1; other metrics keep their units."""
+        rules = [("gates.vs_baseline", r, g) for r, g in self.gates.vs_baseline.items()]
+        rules += [("gates.vs_best_prior", r, g) for r, g in self.gates.vs_best_prior.items()]
+        for where, ref, gate in rules:
+            name = parse_metric_ref(ref)[0]
+            if gate.margin > 1 and metric_is_rate(name):
+                raise _FieldError(
+                    where,
+                    f"{ref}.margin",
+                    f"a margin <= 1 for `{name}`, a rate in [0, 1] (0.01 is one percentage point)",
+                    f"{gate.margin:g}",
+                    f"write {gate.margin:g} points as {gate.margin / 100:g}",
+                )
+        return self
+
+    @model_validator(mode="after")
     def _curation_applies(self) -> Plan:
         cur, ds = self.gates.curation, self.dataset
         if cur.leakage and not (ds.train_path or ds.train_split or ds.train_manifest):
@@ -845,7 +851,7 @@ class Plan(_Strict):
         method = self.errors.attributions.method
         if method in GRADIENT_METHODS:
             for role, spec in (("candidate", self.models.candidate), ("baseline", self.models.baseline)):
-                if spec is not None and not spec.path.lower().endswith(TORCH_SUFFIXES):
+                if spec is not None and not _gradient_explainable(spec):
                     raise _FieldError(
                         "errors.attributions.method",
                         "",
@@ -870,6 +876,25 @@ class Plan(_Strict):
             if name not in out:
                 out.append(name)
         return out
+
+
+def metric_is_rate(name: str) -> bool:
+    """Whether a metric's values lie in [0, 1], so its differences read as percentage points (the registry says;
+    detection's COCO AP/AR, outside the registry, are all rates)."""
+    from evalaction.errors import BadInput
+    from evalaction.metrics.registry import get_metric
+
+    try:
+        return bool(get_metric(name).unit_interval)
+    except BadInput:
+        return True
+
+
+def _gradient_explainable(spec: ModelSpec) -> bool:
+    try:
+        return model_kind(spec.path, spec.format, spec.module).explainer == "gradient"
+    except MissingModule:
+        return True  # a torch file; the missing `module` is reported when the model is opened
 
 
 class _FieldError(ValueError):
@@ -1386,3 +1411,16 @@ def plan_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "evalaction evaluation plan (evalaction.yml)"
     return schema
+
+
+def load_plan_text(text: str, path: Path) -> LoadedPlan:
+    """A plan given as text (the base commit's copy, read with `git show`), its paths resolved next to `path`.
+
+    The GitHub Action reads the trusted plan from the PR's base commit; the data and models it names are
+    still the checked-out workspace's, so the files are checked where `path` would be.
+    """
+    path = Path(path)
+    plan = parse_plan(text, path)
+    loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
+    _check_files(loaded, _line_index(text))
+    return loaded

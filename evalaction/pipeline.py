@@ -304,6 +304,7 @@ def _run_stages(
             candidate_path=cand_path,
             baseline_path=base_path,
             out_dir=out_dir,
+            torch_models=torch_models,
         )
         errors.write(out_dir / "errors.json")
     with hooks.stage("compare"):

@@ -9,18 +9,6 @@ if TYPE_CHECKING:
     from evalaction.artifacts import HistoryResult
 
 
-def _points(name: str) -> bool:
-    """True when the metric lives in [0, 1], so differences read as percentage points."""
-    from evalaction.config import parse_metric_ref
-    from evalaction.errors import BadInput
-    from evalaction.metrics.registry import get_metric
-
-    try:
-        return bool(get_metric(parse_metric_ref(name)[0]).unit_interval)
-    except BadInput:
-        return False
-
-
 def _label(text: str) -> str:
     # a Mermaid string cannot hold a double quote
     return text.replace('"', "'")
@@ -30,12 +18,12 @@ def history_view(history: HistoryResult | None) -> dict[str, Any] | None:
     """The template context of `_history.md.j2` / `_history.html.j2`; None without a history."""
     if history is None:
         return None
-    from evalaction.report.render import delta_pt, fmt
+    from evalaction.report.render import _is_rate, delta_in, fmt
 
-    points = _points(history.primary)
+    points = _is_rate(history.primary)  # a rate: differences in percentage points, the chart inside [0, 1]
 
     def delta(v: float | None) -> str:
-        return delta_pt(v) if points else ("n/a" if v is None else f"{v:+.4g}")
+        return delta_in(v, history.primary)
 
     def interval(ci: tuple[float, float] | None, d: bool = False) -> str:
         if ci is None:

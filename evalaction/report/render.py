@@ -31,6 +31,35 @@ def delta_pt(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{100 * value:+.{digits}f} pt"
 
 
+def _is_rate(metric: str) -> bool:
+    from evalaction.config import metric_is_rate, parse_metric_ref
+
+    try:
+        return metric_is_rate(parse_metric_ref(metric)[0])
+    except ValueError:
+        return True
+
+
+def delta_in(value: float | None, metric: str, *companions: float | None) -> str:
+    """A difference in the metric's own units: percentage points for a rate (`+1.2 pt`), else the plain number
+    with as many decimals as the largest of `value` and `companions` needs for 3 significant digits
+    (RMSE: `+4.9`, with its interval `[-2.5, +10.5]`)."""
+    if value is None:
+        return "n/a"
+    if _is_rate(metric):
+        return delta_pt(value)
+    return f"{value:+.{_decimals(value, *companions)}f}"
+
+
+def _decimals(*values: float | None) -> int:
+    import math
+
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    if not finite:
+        return 1
+    return max(0, min(6, 2 - math.floor(math.log10(max(finite)))))
+
+
 def bar(value: float, scale: float = 1.0, width: int = 10) -> str:
     """A small text bar (no image host needed in a PR comment)."""
     n = min(width, round(abs(value) / scale * width)) if scale > 0 else 0
@@ -48,7 +77,7 @@ def _env() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(fmt=fmt, pct=pct, delta_pt=delta_pt, bar=bar)
+    env.filters.update(fmt=fmt, pct=pct, delta_pt=delta_pt, delta_in=delta_in, bar=bar)
     env.globals.update(DECISION_ICON=DECISION_ICON, STATUS_ICON=STATUS_ICON)
     return env
 
@@ -64,16 +93,22 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
         if not g.interval:
             return cand, "—"
         label = decisive_label(cmp) if cmp else ""
-        versus = f"{delta_pt(g.observed)}, {label} [{delta_pt(g.interval[0])}, {delta_pt(g.interval[1])}]"
+        lo, hi = g.interval
+        versus = (
+            f"{delta_in(g.observed, g.name, lo, hi)}, {label} "
+            f"[{delta_in(lo, g.name, g.observed, hi)}, {delta_in(hi, g.name, g.observed, lo)}]"
+        )
         return cand, versus
     if g.kind == "vs_best_prior" and run.history is not None:
         best = run.history.best_prior_get(g.name)
-        versus = "—" if g.observed is None else f"{delta_pt(g.observed)} vs best prior `{run.history.best}`"
+        versus = (
+            "—" if g.observed is None else f"{delta_in(g.observed, g.name)} vs best prior `{run.history.best}`"
+        )
         if g.observed is not None and g.interval:
-            versus += f" [{delta_pt(g.interval[0])}, {delta_pt(g.interval[1])}]"
+            versus += f" [{delta_in(g.interval[0], g.name)}, {delta_in(g.interval[1], g.name)}]"
         return (fmt(best.candidate) if best else "n/a"), versus
     if g.kind == "threshold":
-        return fmt(g.observed) + interval, delta_pt(cmp.delta) if cmp else "—"
+        return fmt(g.observed) + interval, delta_in(cmp.delta, g.name) if cmp else "—"
     if g.kind == "budget" and g.name == "latency_ratio":
         ratio = "n/a" if g.observed is None else f"{g.observed:.2f}x"
         return ratio + (f" [{g.interval[0]:.2f}, {g.interval[1]:.2f}]" if g.interval else ""), "(ratio)"

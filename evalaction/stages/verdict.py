@@ -438,7 +438,7 @@ def _headline(g: GateResult) -> str:
     return f"{g.name} {g.reason}"
 
 
-def _next_step(g: GateResult, readiness: ReadinessResult | None) -> str:
+def _next_step(g: GateResult, readiness: ReadinessResult | None, task: str = "multiclass") -> str:
     if g.kind == "curation":
         from evalaction.stages.plan import curation_next_step
 
@@ -461,8 +461,18 @@ def _next_step(g: GateResult, readiness: ReadinessResult | None) -> str:
         return (
             f"compare with the best prior version (History section) to find where {g.name} slid, commit by commit"
         )
+    if g.kind == "vs_baseline" and task == "regression":
+        return (
+            f"find what regressed {g.name} against the baseline, starting with the regression flips (rows the "
+            "candidate misses by more than the baseline) and the slices with the largest errors in the errors section"
+        )
     if g.kind == "vs_baseline":
         return f"find what regressed {g.name} against the baseline, starting with the negative flips in the errors section"
+    if task == "regression" and g.kind == "threshold":
+        return (
+            f"improve {_subject(g)}: look at the largest residuals and the slices with the largest errors in the "
+            "errors section (outliers, missing features), or relax the gate with a recorded reason"
+        )
     part = parse_metric_ref(g.name)[1]
     if part is not None and part != "*" and "=" not in part:
         return f"retrain with more data for class {part}"
@@ -515,7 +525,7 @@ def decide(plan: PlanResult, gates: list[GateResult], readiness: ReadinessResult
             gates=gates,
             summary=f"{len(blocking)} of {len(gates)} gates block{tail}: {listed}.{also}",
             conditions=[_condition(g) for g in warnings],
-            next_steps=list(dict.fromkeys(_next_step(g, readiness) for g in blocking)),
+            next_steps=list(dict.fromkeys(_next_step(g, readiness, plan.plan.task) for g in blocking)),
         )
     if warnings:
         return VerdictResult(
