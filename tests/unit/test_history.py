@@ -380,3 +380,16 @@ def test_trend_plot_marks_the_candidate_red_when_behind_green_when_best(tmp_path
     best = behind.model_copy(update={"candidate_primary": 0.97, "candidate_is_best": True})
     img = pixels(best, "best.png")
     assert has(img, green) and not has(img, red)
+
+
+def test_mermaid_numbers_have_no_exponent() -> None:
+    from evalaction.history.view import _plain
+
+    assert [_plain(x) for x in (1e-06, 0.975, 2.0, -0.0, 123456.5, None)] == [
+        "0.000001",
+        "0.975",
+        "2",
+        "0",
+        "123456.5",
+        "0",
+    ]
