@@ -59,6 +59,7 @@ def log_run(
             mode=spec.mode,
             tags=list(spec.tags),
             job_type="evalaction",
+            group=history_group(run),
             name=_run_name(run, pr_number, commit),
             dir=str(run_dir) if run_dir is not None else None,
             config=run_config(run, pr_number=pr_number, commit=commit),
@@ -246,6 +247,12 @@ def _flip_table(wandb: Any, run: RunResult, out_dir: Path) -> Any:
         columns=["id", "label", "baseline_pred", "candidate_pred", "baseline_conf", "candidate_conf", "flip"],
         data=data,
     )
+
+
+def history_group(run: RunResult) -> str | None:
+    """With `history:`, every evaluation of one model file shares a W&B group (`model:<path>`), so the runs of its
+    versions sit together in the project; None otherwise (wandb's default)."""
+    return None if run.history is None else f"model:{run.history.path}"
 
 
 def log_history(wandb: Any, wb_run: Any, run: RunResult) -> None:

@@ -393,3 +393,20 @@ def test_mermaid_numbers_have_no_exponent() -> None:
         "123456.5",
         "0",
     ]
+
+
+def test_wandb_group_links_the_versions_of_one_model_file() -> None:
+    from types import SimpleNamespace
+
+    from evalaction.integrations.wandb_log import history_group
+
+    h = HistoryResult(
+        ref="HEAD",
+        source="commits",
+        path="models/m.onnx",
+        primary="accuracy",
+        candidate_primary=0.9,
+        cache_dir="c",
+    )
+    assert history_group(SimpleNamespace(history=h)) == "model:models/m.onnx"  # type: ignore[arg-type]
+    assert history_group(SimpleNamespace(history=None)) is None  # type: ignore[arg-type]
