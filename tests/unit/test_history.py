@@ -410,3 +410,53 @@ def test_wandb_group_links_the_versions_of_one_model_file() -> None:
     )
     assert history_group(SimpleNamespace(history=h)) == "model:models/m.onnx"  # type: ignore[arg-type]
     assert history_group(SimpleNamespace(history=None)) is None  # type: ignore[arg-type]
+
+
+def test_a_cached_lfs_version_is_not_downloaded(tmp_path: Path) -> None:
+    """A version stored in Git LFS is recognised in the cache by its pointer's oid: git-lfs is never needed."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from evalaction.artifacts import PlanResult
+    from evalaction.config import parse_plan
+    from evalaction.history.stage import _Scorer
+    from evalaction.predictions import write_predictions
+
+    plan = parse_plan(_PLAN.format(task="binary", primary="accuracy", extra="history: {}\n"), Path("e.yml"))
+    result = PlanResult.model_construct(
+        plan=plan, dataset=SimpleNamespace(fingerprint="fp"), base_dir=str(tmp_path)
+    )
+    dataset = SimpleNamespace(classes=["0", "1"])
+    weights = b"onnx weights"
+    oid = hashlib.sha256(weights).hexdigest()
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {len(weights)}\n".encode()
+    assert git.lfs_oid(pointer) == oid
+    scoring = cache.scoring_hash(plan, dataset.classes)
+    folder = cache.folder_for(tmp_path / "cache", oid, "fp", scoring)
+    write_predictions(
+        folder / cache.PREDICTIONS,
+        ids=np.array(["a", "b"]),
+        y=np.array([0, 1]),
+        scores=np.array([[0.9, 0.1], [0.2, 0.8]]),
+        classes=["0", "1"],
+        slices={},
+        batch_index=np.zeros(2, dtype=int),
+        batch_latency_ms=np.zeros(1),
+        task="binary",
+    )
+    cache.store(folder, oid, "fp", scoring, {"accuracy": 1.0})
+    scorer = _Scorer(
+        plan=result,
+        dataset=dataset,  # type: ignore[arg-type]
+        repo=tmp_path,
+        cache_dir=tmp_path / "cache",
+        untrusted=False,
+        code_root=tmp_path,
+        git_lfs=None,  # a download would raise LfsPointerInsteadOfWeights
+        scratch=tmp_path / "scratch",
+    )
+    version = git.GitVersion("abc1234", "0" * 40, "", "", "m.onnx")
+    preds, overall, cached = scorer.score(version, pointer, oid)
+    assert cached and overall == {"accuracy": 1.0} and list(preds.pred) == [0, 1]
+    assert (scorer.hits, scorer.misses) == (1, 0)
