@@ -605,16 +605,28 @@ def _with_gallery(item: _Listed, dataset: Dataset, shape: tuple[int, ...], out_d
 # ---------------------------------------------------------------------------------------------- attributions
 
 
-def _choose_samples(flips_idx: np.ndarray, confident_idx: np.ndarray, budget: int) -> list[tuple[int, str]]:
+def _choose_samples(
+    flips_idx: np.ndarray, confident_idx: np.ndarray, budget: int, *, n_confident: int | None = None
+) -> list[tuple[int, str]]:
     """The critical failures: top negative flips and most confident errors, half the budget each when both
-    exist, the rest filled from whichever has more."""
+    exist, the rest filled from whichever has more.
+
+    `confident_idx` lists errors most confident first; only its first `n_confident` (those at or above
+    `errors.confident_threshold`) are labelled confidently wrong, the others `most_confident_error`, so a
+    sample at p = 0.55 is never called confidently wrong beside a report that counts none (None: all are)."""
     if budget <= 0:
         return []
     flips_list = [int(i) for i in flips_idx]
-    conf_list = [int(i) for i in confident_idx if int(i) not in set(flips_list)]
+    flipped = set(flips_list)
+    limit = len(confident_idx) if n_confident is None else n_confident
+    confident = {int(i) for i in confident_idx[:limit]}
+    conf_list = [int(i) for i in confident_idx if int(i) not in flipped]
     n_flips = min(len(flips_list), max(budget - min(len(conf_list), budget // 2), 0))
     chosen = [(i, "negative_flip") for i in flips_list[:n_flips]]
-    chosen += [(i, "confidently_wrong") for i in conf_list[: budget - len(chosen)]]
+    chosen += [
+        (i, "confidently_wrong" if i in confident else "most_confident_error")
+        for i in conf_list[: budget - len(chosen)]
+    ]
     return chosen
 
 
@@ -652,7 +664,8 @@ def _attributions(
     if plan is None or dataset is None or candidate_path is None:
         return AttributionReport(enabled=False, skipped="no plan, dataset or model path handed to the stage")
     spec = plan.plan.errors.attributions
-    chosen = _choose_samples(flips_idx, confident_idx, spec.max_samples)
+    n_confident = int(np.count_nonzero(cand.confidence[confident_idx] >= plan.plan.errors.confident_threshold))
+    chosen = _choose_samples(flips_idx, confident_idx, spec.max_samples, n_confident=n_confident)
     if not chosen:
         return AttributionReport(enabled=True, skipped="no negative flip or error to explain")
     if not _aligned(dataset, cand):
