@@ -419,7 +419,7 @@ def _ood_category(
     if n_classes > 2:
         why.append(f"{int(low.sum())} with max-probability < {spec.ood_max_probability:g}")
     if train_x is None or dataset is None:
-        why.append("no training set to measure distance to (`dataset.train_path`)")
+        why.append("no training set to measure distance to: set `dataset.train_path` or `dataset.train_split`")
     elif not _aligned(dataset, cand):
         why.append("the test set does not match the predictions, so no distance check")
     elif not 0 < dataset.features.shape[1] <= KNN_MAX_FEATURES or train_x.shape[1] != dataset.features.shape[1]:
@@ -529,14 +529,23 @@ def _train_features(plan: PlanResult | None, train: Dataset | None, dataset: Dat
     `dataset.train_path` (the plan stage reads a training set for its hashes only, to check leakage)."""
     if train is not None and train.features.ndim == 2 and train.features.shape[1] > 0:
         return train.features
-    if plan is None or dataset is None or not plan.plan.dataset.train_path or dataset.features.shape[1] == 0:
+    has_split = plan is not None and plan.plan.dataset.train_split and plan.plan.dataset.roboflow is None
+    if plan is None or dataset is None or dataset.features.shape[1] == 0:
         return None
+    if not plan.plan.dataset.train_path and not has_split:
+        return None
+    import dataclasses
+
     from evalaction.datasets import load_dataset
     from evalaction.datasets.base import read_options_for
 
     p = plan.plan
-    spec = p.dataset.model_copy(update={"path": p.dataset.train_path, "roboflow": None, "split": None})
-    features: np.ndarray = load_dataset(spec, Path(plan.base_dir), p.task, options=read_options_for(p)).features
+    if p.dataset.train_path:
+        spec = p.dataset.model_copy(update={"path": p.dataset.train_path, "roboflow": None, "split": None})
+        options = read_options_for(p)
+    else:  # a local export with splits: the training split, features included this time
+        spec, options = p.dataset, dataclasses.replace(read_options_for(p), split=p.dataset.train_split)
+    features: np.ndarray = load_dataset(spec, Path(plan.base_dir), p.task, options=options).features
     return features
 
 
@@ -595,9 +604,7 @@ def _with_gallery(item: _Listed, dataset: Dataset, shape: tuple[int, ...], out_d
         return item
     rel = f"{ERRORS_DIR}/gallery_{cat.key}.png"
     images = [as_image(dataset.features[i], shape) for i in item.indices]
-    captions = [
-        f"{e.id[-14:]}\n{e.label}→{e.predicted} {e.confidence:.2f}" for e in cat.examples[: len(item.indices)]
-    ]
+    captions = [f"{e.id}\n{e.label}→{e.predicted} {e.confidence:.2f}" for e in cat.examples[: len(item.indices)]]
     gallery_figure(out_dir / rel, images=images, captions=captions, title=f"{cat.title} ({cat.count})")
     return _Listed(cat.model_copy(update={"gallery": rel}), item.indices)
 
@@ -656,7 +663,7 @@ def _attributions(
     import numpy as np
 
     from evalaction.explain.forward import open_explainable
-    from evalaction.explain.methods import GRADIENT, attribute
+    from evalaction.explain.methods import GRADIENT, attribute, mid_grey
     from evalaction.explain.visuals import Panel, as_image, feature_bars_figure, heatmap_figure
 
     if plan is not None and not plan.plan.errors.attributions.enabled:
@@ -700,7 +707,9 @@ def _attributions(
     idx = np.array([i for i, _ in chosen])
     x = dataset.features[idx].reshape(len(idx), *sample_shape)
     if image_shape is not None:
-        reference = np.zeros(sample_shape)  # raw zeros: a black image
+        # mid-grey, halfway through the test set's pixel range: a black reference makes every bright region
+        # (a face) look like evidence, since blacking out anything lowers the probability of most classes
+        reference = np.full(sample_shape, mid_grey(dataset.features))
     else:
         ref = train_x if train_x is not None and train_x.shape[1] == dataset.features.shape[1] else None
         reference = np.nanmean(ref if ref is not None else dataset.features, axis=0)  # the average sample
