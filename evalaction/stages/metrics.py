@@ -213,7 +213,10 @@ def draw_plots(
         if scores:
             paths["roc"] = plots.roc_curves(folder / "roc.png", y, scores, classes)
             paths["pr"] = plots.pr_curves(folder / "pr.png", y, scores, classes)
-            paths["reliability"] = plots.reliability_diagram(folder / "reliability.png", task, y, scores)
+            positive = classes[1] if task == "binary" and len(classes) == 2 else None
+            paths["reliability"] = plots.reliability_diagram(
+                folder / "reliability.png", task, y, scores, positive=positive
+            )
     return {name: path.relative_to(out_dir).as_posix() for name, path in paths.items()}
 
 
