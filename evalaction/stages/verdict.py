@@ -432,7 +432,8 @@ def _headline(g: GateResult) -> str:
     if g.kind == "threshold" and g.observed is not None:
         ci = f" (interval {g.interval[0]:.4g} to {g.interval[1]:.4g})" if g.interval else ""
         return f"{g.name} = {g.observed:.4g}{ci} misses {g.rule}"
-    return f"{g.name} {g.reason}"
+    # curation reasons already start with the gate's name ("leakage: 3 test samples ...")
+    return g.reason if g.reason.startswith(f"{g.name}:") else f"{g.name} {g.reason}"
 
 
 def _next_step(g: GateResult, readiness: ReadinessResult | None) -> str:

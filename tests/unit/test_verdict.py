@@ -480,3 +480,35 @@ def test_junit_has_one_test_case_per_gate() -> None:
     root = ET.fromstring(render_junit(skipped))
     assert root.get("skipped") == "1"
     assert [c.find("skipped") is not None for c in root.iter("testcase")] == [False, True]
+
+
+def test_readiness_says_why_sklearn_onnx_parameters_are_not_counted() -> None:
+    """Issue #17: "parameters 0 | 0" for scikit-learn ONNX models, whose weights live in node attributes."""
+    from evalaction.report.readiness_view import readiness_view
+
+    zero = ModelProfile(
+        path="m.onnx", file_size_bytes=1, parameter_count=0, load_time_ms=1.0, peak_memory_bytes=None, latency=()
+    )
+    profile = ReadinessProfile(
+        candidate=zero, baseline=zero, slowness=(), threads=1, warmup=5, memory_method="test"
+    )
+    view = readiness_view(ReadinessResult(candidate=None, baseline=None, profile=profile))
+    params = dict(view.rows)["parameters"]
+    assert params == ["n/a (see note)", "n/a (see note)"]
+    assert any("node attributes" in n and "skl2onnx" in n for n in view.notes)
+
+
+def test_curation_headline_does_not_repeat_the_gate_name() -> None:
+    from evalaction.artifacts import GateResult
+    from evalaction.stages.verdict import _headline
+
+    g = GateResult(
+        name="leakage",
+        kind="curation",
+        rule="<= 0",
+        observed=3.0,
+        status="fail",
+        blocking=True,
+        reason="leakage: 3 test samples also in the training data",
+    )
+    assert _headline(g) == "leakage: 3 test samples also in the training data"
