@@ -70,6 +70,9 @@ def render_plan_markdown(result: PlanResult, baseline_error: float | None = None
     outside = sum(d.labels_outside_classes.values())
     lines.append(f"- labels outside the class list: {outside}")
     lines.append(f"- missing values: {d.missing_values}")
+    if d.invalid_values:
+        dropped = f", {d.dropped_rows} rows dropped (`dataset.invalid_values: drop`)" if d.dropped_rows else ""
+        lines.append(f"- invalid feature values (NaN, infinite or beyond float32): {d.invalid_values}{dropped}")
     if d.train_overlap is not None:
         lines.append(f"- overlap with the training set: {d.train_overlap}")
     for col, counts in d.slices.items():

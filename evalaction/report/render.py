@@ -38,6 +38,35 @@ def pval(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
+def _is_rate(metric: str) -> bool:
+    from evalaction.config import metric_is_rate, parse_metric_ref
+
+    try:
+        return metric_is_rate(parse_metric_ref(metric)[0])
+    except ValueError:
+        return True
+
+
+def delta_in(value: float | None, metric: str, *companions: float | None) -> str:
+    """A difference in the metric's own units: percentage points for a rate (`+1.2 pt`), else the plain number
+    with as many decimals as the largest of `value` and `companions` needs for 3 significant digits
+    (RMSE: `+4.9`, with its interval `[-2.5, +10.5]`)."""
+    if value is None:
+        return "n/a"
+    if _is_rate(metric):
+        return delta_pt(value)
+    return f"{value:+.{_decimals(value, *companions)}f}"
+
+
+def _decimals(*values: float | None) -> int:
+    import math
+
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    if not finite:
+        return 1
+    return max(0, min(6, 2 - math.floor(math.log10(max(finite)))))
+
+
 def bar(value: float, scale: float = 1.0, width: int = 10) -> str:
     """A small text bar (no image host needed in a PR comment)."""
     n = min(width, round(abs(value) / scale * width)) if scale > 0 else 0
@@ -66,7 +95,16 @@ def _env() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(fmt=fmt, pct=pct, delta_pt=delta_pt, bar=bar, code=code_spans, pval=pval, pclause=_p_clause)
+    env.filters.update(
+        fmt=fmt,
+        pct=pct,
+        delta_pt=delta_pt,
+        delta_in=delta_in,
+        bar=bar,
+        code=code_spans,
+        pval=pval,
+        pclause=_p_clause,
+    )
     env.globals.update(DECISION_ICON=DECISION_ICON, STATUS_ICON=STATUS_ICON)
     return env
 
@@ -82,10 +120,20 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
         if not g.interval:
             return cand, "—"
         label = decisive_label(cmp) if cmp else ""
-        versus = f"{delta_pt(g.observed)}, {label} [{delta_pt(g.interval[0])}, {delta_pt(g.interval[1])}]"
+        lo, hi = g.interval
+        versus = (
+            f"{delta_in(g.observed, g.name, lo, hi)}, {label} "
+            f"[{delta_in(lo, g.name, g.observed, hi)}, {delta_in(hi, g.name, g.observed, lo)}]"
+        )
         return cand, versus
+    if g.kind == "vs_best_prior" and run.history is not None:
+        best = run.history.best_prior_get(g.name)
+        versus = (
+            f"{delta_in(g.observed, g.name)} vs best prior `{run.history.best}`" if g.observed is not None else "—"
+        )
+        return (fmt(best.candidate) if best else "n/a"), versus
     if g.kind == "threshold":
-        return fmt(g.observed) + interval, delta_pt(cmp.delta) if cmp else "—"
+        return fmt(g.observed) + interval, delta_in(cmp.delta, g.name) if cmp else "—"
     if g.kind == "budget" and g.name == "latency_ratio":
         ratio = "n/a" if g.observed is None else f"{g.observed:.2f}x"
         return ratio + (f" [{g.interval[0]:.2f}, {g.interval[1]:.2f}]" if g.interval else ""), "(ratio)"
@@ -185,7 +233,14 @@ def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -
         # errors section: PNGs referenced relative to the output folder, embedded when the folder is known
         "embed": (lambda rel: data_uri(out_dir / rel)) if out_dir is not None else (lambda rel: None),
         "detection": _detection_context(run, out_dir),
+        "history": _history_context(run),
     }
+
+
+def _history_context(run: RunResult) -> dict[str, Any] | None:
+    from evalaction.history.view import history_view
+
+    return history_view(run.history)
 
 
 def _detection_context(run: RunResult, out_dir: Path | None) -> dict[str, Any] | None:

@@ -130,6 +130,8 @@ def dataset_card(
         origin=ds.origin,
         split=ds.split,
         missing_labels=ds.missing_labels,
+        invalid_values=ds.invalid_values,
+        dropped_rows=ds.dropped_rows,
         duplicate_groups=[[str(ds.ids[i]) for i in g] for g in groups[:_SHOWN_GROUPS]],
         near_duplicate_samples=near_n,
         near_duplicate_distance=None if near_groups is None else near_distance,
