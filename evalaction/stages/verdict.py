@@ -462,6 +462,14 @@ def _next_step(g: GateResult, readiness: ReadinessResult | None, task: str = "mu
         return (
             f"compare with the best prior version (History section) to find where {g.name} slid, commit by commit"
         )
+    if (
+        g.kind == "vs_baseline" and ", inconclusive)" in g.reason
+    ):  # the evidence names the outcome (baseline_gates)
+        shown = "shown better" if g.rule.startswith("better") else "shown within the margin"
+        return (
+            f"{g.name} is not {shown}, nor shown worse (inconclusive): review the negative flips, or add test "
+            "rows to narrow the interval"
+        )
     if g.kind == "vs_baseline" and task == "regression":
         return (
             f"find what regressed {g.name} against the baseline, starting with the regression flips (rows the "

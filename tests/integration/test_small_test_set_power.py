@@ -182,3 +182,18 @@ def test_html_report_in_a_browser_shows_the_deciding_interval(run_block: tuple[i
     assert done.returncode == 0, done.stderr[-2000:]
     text = _visible_text(done.stdout)
     assert "90% CI (decides not_worse)" in text and "cannot decide" in text and "`" not in text
+
+
+def test_plan_card_lists_the_curation_gates_the_run_applies(tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt
+
+    plan = _write_case(tmp_path)
+    text = plan.read_text().replace(
+        "gates:\n", "gates:\n  curation: {duplicates: {max: 0}, min_class_samples: 20}\n"
+    )
+    plan.write_text(text)
+    result = CliRunner().invoke(main, ["plan", "-c", str(plan)])
+    assert result.exit_code == 0, result.output
+    html = MarkdownIt("commonmark").enable("table").render(result.output)
+    assert "<td>duplicates</td>\n<td>curation</td>\n<td>&lt;= 0</td>" in html
+    assert "<td>min_class_samples</td>\n<td>curation</td>\n<td>&gt;= 20</td>" in html

@@ -351,3 +351,14 @@ def test_positive_class_refused_outside_binary_and_unknown_names() -> None:
             "models: {candidate: {path: c.onnx}}\nmetrics: {primary: accuracy}\n",
             Path("evalaction.yml"),
         )
+
+
+def test_bca_gives_way_to_percentile_when_the_models_rarely_disagree() -> None:
+    """Issue #17: BCa under-covers with few discordant pairs; below 100 disagreeing rows the percentile is used."""
+    base, _ = _classifier(300, 3, seed=2)
+    pred = base.pred.copy()
+    pred[:20] = (pred[:20] + 1) % 3  # 20 rows where the models disagree
+    cand = Predictions(ids=base.ids, y=base.y, pred=pred, scores=base.scores, slices={}, classes=base.classes)
+    res = compare_predictions(plan=_plan("multiclass", "    macro_f1: not_worse\n"), baseline=base, candidate=cand)
+    f1 = res.get("macro_f1")
+    assert f1 is not None and f1.test.startswith("contingency bootstrap (percentile; BCa needs 100+")
