@@ -267,7 +267,11 @@ class Attribution(Artifact):
 
 class ExplainedSample(Artifact):
     id: str
-    category: Literal["negative_flip", "confidently_wrong", "regression_flip", "largest_residual"]
+    category: Literal[
+        "negative_flip", "confidently_wrong", "most_confident_error", "regression_flip", "largest_residual"
+    ] = Field(
+        description="most_confident_error: among the most confident errors, but below `confident_threshold`."
+    )
     label: str
     attributions: list[Attribution]
     figure: str = Field(description="PNG, relative to the output folder: input, baseline and candidate maps.")

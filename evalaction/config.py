@@ -111,6 +111,11 @@ class DatasetSpec(_Strict):
     class_names: list[str] | None = Field(
         default=None, description="Class names in model output order; default: the sorted distinct labels."
     )
+    positive_class: str | None = Field(
+        default=None,
+        description="task binary: the class precision, recall, F1, threshold tuning, ROC/PR curves and the "
+        "reliability diagram are about; default: the second class of `class_names` (class_names[1]).",
+    )
     slice_columns: list[str] = Field(default_factory=list, description="Columns to compute every metric by.")
     train_path: str | None = Field(
         default=None, description="Training set (same format), to check the test set for leakage."
@@ -859,6 +864,21 @@ class Plan(_Strict):
                         f"{method!r} for the {role} model {spec.path!r} (not a torch model)",
                         "use auto, occlusion, feature_ablation or shapley_value_sampling",
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _positive_class_applies(self) -> Plan:
+        positive, names = self.dataset.positive_class, self.dataset.class_names
+        if positive is None:
+            return self
+        if self.task != "binary":
+            raise _FieldError(
+                "dataset.positive_class", "", "a binary task", f"task {self.task}", "drop `positive_class`"
+            )
+        if names is not None and positive not in names:
+            raise _FieldError(
+                "dataset.positive_class", "", f"one of class_names {names}", repr(positive), "name one of them"
+            )
         return self
 
     @property
