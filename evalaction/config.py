@@ -248,7 +248,8 @@ class ModelSpec(_Strict):
     module: str | None = Field(
         default=None,
         description="For a torch state_dict (.safetensors or .pt): the nn.Module class to load it into, "
-        "`package.module:Class`, imported from the repository under evaluation.",
+        "`package.module:Class` (a .py file under the plan's folder) or `path/to/file.py:Class`, inside the repository "
+        "under evaluation; standard-library and installed modules are refused.",
     )
     module_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments for the `module` class's constructor."
