@@ -148,6 +148,22 @@ def _data_sources() -> Any:
     return DataSources.from_environ(os.environ, debug=debug)
 
 
+def _configure_logging(debug: bool) -> None:
+    """evalaction's log on stderr: warnings (a W&B failure, a retried download), and with --debug everything,
+    including the Roboflow client's HTTP requests (redacted before they are logged)."""
+    import logging
+
+    logger = logging.getLogger("evalaction")
+    handler = next((h for h in logger.handlers if getattr(h, "_evalaction", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler._evalaction = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    handler.setStream(sys.stderr)  # type: ignore[attr-defined]  # this invocation's stderr (a test's runner swaps it)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
 _config_option = click.option(
     "-c",
     "--config",
@@ -161,9 +177,10 @@ _config_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="evalaction")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and the debug log (HTTP requests, keys redacted).")
 def main(debug: bool) -> None:
     """Decide, with evidence, whether a new model version may ship."""
+    _configure_logging(debug)
 
 
 @main.command()

@@ -23,27 +23,12 @@ from pydantic import (
 
 from evalaction.detection.spec import DetectionSpec, DetectorSpec, check_detection_plan
 from evalaction.errors import InvalidPlan
+from evalaction.formats import MissingModule, ModelFormat, format_of, model_kind
 from evalaction.metrics.catalog import CATALOG, metric_names
 
 Task = Literal["binary", "multiclass", "regression", "detection"]
 DatasetFormat = Literal["csv", "parquet", "npz", "npy", "image_folder", "coco"]
-ModelFormat = Literal["onnx", "coco_results", "torch", "predictions"]
 Device = Literal["auto", "cpu", "cuda"]
-
-_MODEL_SUFFIX_FORMATS: dict[str, ModelFormat] = {
-    ".onnx": "onnx",
-    ".pt": "torch",
-    ".pth": "torch",
-    ".pt2": "torch",
-    ".ts": "torch",
-    ".jit": "torch",
-    ".torchscript": "torch",
-    ".safetensors": "torch",
-    ".csv": "predictions",
-    ".parquet": "predictions",
-    ".pq": "predictions",
-    ".json": "coco_results",
-}
 
 _SUFFIX_FORMATS: dict[str, DatasetFormat] = {
     ".csv": "csv",
@@ -271,9 +256,7 @@ class ModelSpec(_Strict):
 
     @property
     def resolved_format(self) -> ModelFormat:
-        if self.format is not None:
-            return self.format
-        return _MODEL_SUFFIX_FORMATS.get(Path(self.path).suffix.lower(), "onnx")
+        return format_of(self.path, self.format)
 
 
 class Models(_Strict):
@@ -373,6 +356,32 @@ class WandbSpec(_Strict):
     tags: list[str] = Field(default_factory=list, description="Tags for the W&B run.")
 
 
+class HistorySpec(_Strict):
+    """Prior versions of the model, taken from git and re-scored on today's test set (evalaction/history/)."""
+
+    versions: Annotated[int, Field(ge=1, le=50)] = Field(
+        default=5, description="How many prior versions (distinct files, newest first) to re-score."
+    )
+    source: Literal["commits", "tags"] = Field(
+        default="commits",
+        description="commits: the commits on `ref` that changed the model file (`git log --follow`); "
+        "tags: tags matching `tag_pattern` reachable from `ref` (releases).",
+    )
+    tag_pattern: str = Field(default="v*", description="Glob for `source: tags` (`git tag --list`).")
+    ref: str | None = Field(
+        default=None,
+        description="The branch or commit whose history counts; default HEAD (the action: the base branch).",
+    )
+    path: str | None = Field(
+        default=None, description="The model file's path in the repository; default the candidate's path."
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Scores per version, keyed by (model sha256, test-set fingerprint, scoring hash); "
+        "default `<output>/history_cache` (keep it between workflow runs with actions/cache).",
+    )
+
+
 QuantMethod = Literal["dynamic", "static"]
 
 
@@ -420,7 +429,6 @@ AttributionMethod = Literal[
     "auto", "integrated_gradients", "saliency", "occlusion", "feature_ablation", "shapley_value_sampling"
 ]
 GRADIENT_METHODS = ("integrated_gradients", "saliency")
-TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".pt2")
 
 
 class AttributionsSpec(_Strict):
@@ -452,6 +460,11 @@ class ErrorsSpec(_Strict):
         "`dataset.train_path`, distance to the training data is used too.",
     )
     max_listed: Annotated[int, Field(ge=1, le=1000)] = Field(default=20, description="Examples kept per list.")
+    regression_flip_threshold: Annotated[float, Field(ge=0)] | None = Field(
+        default=None,
+        description="Regression: a sample whose |candidate error| exceeds |baseline error| by more than this "
+        "(in the target's units) is a regression flip; default: the baseline's mean absolute error.",
+    )
     seed: int = Field(default=0, description="Seed for sampled attributions and training-set subsampling.")
     attributions: AttributionsSpec = Field(default_factory=AttributionsSpec)
 
@@ -501,8 +514,10 @@ class BaselineGate(_Strict):
     """
 
     rule: Literal["not_worse", "better", "equivalent"]
-    margin: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.0, description="In the metric's units: 0.01 is one point of accuracy."
+    margin: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="In the metric's units: 0.01 is one point of accuracy (at most 1 for a rate); 2 for RMSE is "
+        "two units of the target.",
     )
     blocking: bool = True
 
@@ -625,6 +640,11 @@ class Gates(_Strict):
         default_factory=dict,
         description="Rules against the baseline: `macro_f1: {rule: not_worse, margin: 0.01}`.",
     )
+    vs_best_prior: dict[MetricRef, BaselineGate] = Field(
+        default_factory=dict,
+        description="Rules against the best prior version (needs `history:`), as `vs_baseline`: "
+        "`accuracy: {rule: not_worse, margin: 0.01}`.",
+    )
     budgets: dict[BudgetName, BudgetGate] = Field(
         default_factory=dict, description="Readiness budgets: `latency_p95_ms: 5`, `model_size_mb: 50`."
     )
@@ -641,6 +661,11 @@ class Gates(_Strict):
         default=False, description="GO when no gate is configured (or none could be evaluated); NO-GO otherwise."
     )
     override: OverrideSpec | None = Field(default=None, description="How a NO-GO may be overridden, audited.")
+    undecidable: Literal["block", "condition"] = Field(
+        default="block",
+        description="A vs_baseline gate the test set is too small to decide (a candidate equal to the baseline "
+        "would fail it): `block` keeps it blocking, `condition` turns its fail into a condition.",
+    )
 
     @field_validator("errors", mode="before")
     @classmethod
@@ -661,7 +686,7 @@ class Gates(_Strict):
             return {k: ({"rule": r} if isinstance(r, str) else r) for k, r in v.items()}
         return v
 
-    @field_validator("vs_baseline", mode="before")
+    @field_validator("vs_baseline", "vs_best_prior", mode="before")
     @classmethod
     def _short_rules(cls, v: Any) -> Any:
         if isinstance(v, dict):
@@ -680,7 +705,13 @@ class Gates(_Strict):
 
     @property
     def count(self) -> int:
-        return len(self.thresholds) + len(self.vs_baseline) + len(self.budgets) + len(self.errors)
+        return (
+            len(self.thresholds)
+            + len(self.vs_baseline)
+            + len(self.vs_best_prior)
+            + len(self.budgets)
+            + len(self.errors)
+        )
 
 
 class Plan(_Strict):
@@ -700,6 +731,9 @@ class Plan(_Strict):
     wandb: WandbSpec | None = Field(
         default=None, description="Weights & Biases logging; nothing is logged without it."
     )
+    history: HistorySpec | None = Field(
+        default=None, description="Re-score prior versions of the model from git: the trend and `vs_best_prior`."
+    )
     detection: DetectionSpec = Field(default_factory=DetectionSpec, description="task detection: report settings.")
 
     @model_validator(mode="after")
@@ -717,6 +751,7 @@ class Plan(_Strict):
             ("metrics.primary", [self.metrics.primary]),
             ("gates.thresholds", list(self.gates.thresholds)),
             ("gates.vs_baseline", list(self.gates.vs_baseline)),
+            ("gates.vs_best_prior", list(self.gates.vs_best_prior)),
         ):
             for ref in names:
                 name, cls_name = parse_metric_ref(ref)
@@ -759,6 +794,33 @@ class Plan(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _history_applies(self) -> Plan:
+        if self.gates.vs_best_prior and self.history is None:
+            raise _FieldError(
+                "gates.vs_best_prior", "", "a `history:` section", "none", "add `history: {versions: 5}`"
+            )
+        if self.history is not None and self.task == "detection":
+            raise _FieldError("history", "", "a classification or regression task", "task: detection", "drop it")
+        return self
+
+    @model_validator(mode="after")
+    def _rate_margins_are_fractions(self) -> Plan:
+        """A rate (accuracy, recall, mAP: values in [0, 1]) moves by at most 1; other metrics keep their units."""
+        rules = [("gates.vs_baseline", r, g) for r, g in self.gates.vs_baseline.items()]
+        rules += [("gates.vs_best_prior", r, g) for r, g in self.gates.vs_best_prior.items()]
+        for where, ref, gate in rules:
+            name = parse_metric_ref(ref)[0]
+            if gate.margin > 1 and metric_is_rate(name):
+                raise _FieldError(
+                    where,
+                    f"{ref}.margin",
+                    f"a margin <= 1 for `{name}`, a rate in [0, 1] (0.01 is one percentage point)",
+                    f"{gate.margin:g}",
+                    f"write {gate.margin:g} points as {gate.margin / 100:g}",
+                )
+        return self
+
+    @model_validator(mode="after")
     def _curation_applies(self) -> Plan:
         cur, ds = self.gates.curation, self.dataset
         if cur.leakage and not (ds.train_path or ds.train_split or ds.train_manifest):
@@ -790,7 +852,7 @@ class Plan(_Strict):
         method = self.errors.attributions.method
         if method in GRADIENT_METHODS:
             for role, spec in (("candidate", self.models.candidate), ("baseline", self.models.baseline)):
-                if spec is not None and not spec.path.lower().endswith(TORCH_SUFFIXES):
+                if spec is not None and not _gradient_explainable(spec):
                     raise _FieldError(
                         "errors.attributions.method",
                         "",
@@ -809,11 +871,31 @@ class Plan(_Strict):
             *self.metrics.compute,
             *self.gates.thresholds,
             *self.gates.vs_baseline,
+            *self.gates.vs_best_prior,
         ]:
             name = parse_metric_ref(ref)[0]
             if name not in out:
                 out.append(name)
         return out
+
+
+def metric_is_rate(name: str) -> bool:
+    """Whether a metric's values lie in [0, 1], so its differences read as percentage points (the registry says;
+    detection's COCO AP/AR, outside the registry, are all rates)."""
+    from evalaction.errors import BadInput
+    from evalaction.metrics.registry import get_metric
+
+    try:
+        return bool(get_metric(name).unit_interval)
+    except BadInput:
+        return True
+
+
+def _gradient_explainable(spec: ModelSpec) -> bool:
+    try:
+        return model_kind(spec.path, spec.format, spec.module).explainer == "gradient"
+    except MissingModule:
+        return True  # a torch file; the missing `module` is reported when the model is opened
 
 
 class _FieldError(ValueError):
@@ -1330,3 +1412,16 @@ def plan_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "evalaction evaluation plan (evalaction.yml)"
     return schema
+
+
+def load_plan_text(text: str, path: Path) -> LoadedPlan:
+    """A plan given as text (the base commit's copy, read with `git show`), its paths resolved next to `path`.
+
+    The GitHub Action reads the trusted plan from the PR's base commit; the data and models it names are
+    still the checked-out workspace's, so the files are checked where `path` would be.
+    """
+    path = Path(path)
+    plan = parse_plan(text, path)
+    loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
+    _check_files(loaded, _line_index(text))
+    return loaded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from evalaction.datasets.sources import DataSources
     from evalaction.stages.inference import InferenceOptions
 
-STAGES = ("plan", "inference", "metrics", "errors", "compare", "readiness", "verdict", "report")
+STAGES = ("plan", "inference", "metrics", "errors", "compare", "history", "readiness", "verdict", "report")
 
 
 @dataclass
@@ -54,10 +55,15 @@ _KNOWN_ARTIFACTS = (*(f"{s}.json" for s in STAGES), "results.json", "report.md",
 
 
 def _files_under(folder: Path) -> set[str]:
+    """The run's files, less the marker and the history cache (kept across runs on purpose)."""
+    from evalaction.history.cache import DEFAULT_CACHE
+
     return {
-        p.relative_to(folder).as_posix()
+        rel
         for p in folder.rglob("*")
-        if (p.is_file() or p.is_symlink()) and p.name != RUN_MARKER
+        if (p.is_file() or p.is_symlink())
+        and p.name != RUN_MARKER
+        and (rel := p.relative_to(folder).as_posix()).split("/", 1)[0] != DEFAULT_CACHE
     }
 
 
@@ -184,6 +190,7 @@ def run_pipeline(
     commit: str | None = None,
     override: OverrideRequest | None = None,
     inference_options: InferenceOptions | None = None,
+    history_ref: str | None = None,
 ) -> RunResult:
     """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report, each persisted.
 
@@ -195,6 +202,7 @@ def run_pipeline(
     `override` is a PR label or workflow_dispatch input read from the event by the caller; the verdict
     applies it only when the plan names it.
     `inference_options` carries what the caller decides for inference: fork PR (`untrusted`), progress, Modal.
+    `history_ref` overrides the plan's `history.ref` (the action passes the base branch).
     The output folder is marked in progress and cleared of the previous run's files first (`output_run`).
     """
     hooks = hooks or PipelineHooks()
@@ -215,6 +223,7 @@ def run_pipeline(
             commit=commit,
             override=override,
             inference_options=inference_options,
+            history_ref=history_ref,
         )
 
 
@@ -231,6 +240,7 @@ def _run_stages(
     commit: str | None,
     override: OverrideRequest | None,
     inference_options: InferenceOptions | None,
+    history_ref: str | None,
 ) -> RunResult:
     from evalaction.datasets import load_plan_datasets
     from evalaction.report.render import write_reports
@@ -294,12 +304,34 @@ def _run_stages(
             candidate_path=cand_path,
             baseline_path=base_path,
             out_dir=out_dir,
+            torch_models=torch_models,
         )
         errors.write(out_dir / "errors.json")
     with hooks.stage("compare"):
         compare = run_compare(plan=plan, inference=inference, out_dir=out_dir)
         if compare is not None:
             compare.write(out_dir / "compare.json")
+    history = None
+    if p.history is not None:
+        from evalaction.history.stage import holm_together, run_history
+
+        with hooks.stage("history"):
+            history = run_history(
+                plan=plan,
+                dataset=dataset,
+                inference=inference,
+                metrics=metrics,
+                out_dir=out_dir,
+                candidate_path=cand_path,
+                ref=history_ref,
+                untrusted=bool(inference_kwargs.get("untrusted")),
+                code_root=inference_kwargs.get("code_root"),
+                git_lfs=shutil.which("git-lfs"),
+            )
+            compare, history = holm_together(compare, history, p.compare.alpha)
+            history.write(out_dir / "history.json")  # type: ignore[union-attr]
+            if compare is not None:
+                compare.write(out_dir / "compare.json")
     with hooks.stage("readiness"):
         readiness = run_readiness(
             plan=plan,
@@ -312,7 +344,9 @@ def _run_stages(
         )
         readiness.write(out_dir / "readiness.json")
     with hooks.stage("verdict"):
-        verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override)
+        verdict = run_verdict(
+            plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override, history=history
+        )
         verdict.write(out_dir / "verdict.json")
 
     def assemble() -> RunResult:
@@ -327,6 +361,7 @@ def _run_stages(
             readiness=readiness,
             verdict=verdict,
             timings=list(hooks.timings),
+            history=history,
         )
 
     wandb_run = None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalaction.errors import CannotLoadModel, ModelOutputInvalid
+from evalaction.formats import KINDS
 from evalaction.runners.base import ModelOutput, first_line, run_batches
 
 if TYPE_CHECKING:
@@ -28,21 +29,6 @@ if TYPE_CHECKING:
     from evalaction.config import ModelSpec
     from evalaction.runners.base import BatchSource, OutputCheck
     from evalaction.runners.progress import ProgressHook
-
-
-def torch_kind(spec: ModelSpec, path: Path, role: str) -> str:
-    """Which torch artifact the file is, from its suffix and whether the plan names a `module`."""
-    suffix = path.suffix.lower()
-    if suffix == ".pt2":
-        return "torch.export"
-    if suffix == ".safetensors":
-        if spec.module is None:
-            raise CannotLoadModel(
-                f"{role} model {path.name}: a safetensors file holds only weights; set `module: "
-                "package.module:Class` (and `module_kwargs`) to name the nn.Module to load them into"
-            )
-        return "state_dict"
-    return "state_dict" if spec.module is not None else "torchscript"
 
 
 def resolve_device(device: str, role: str, name: str) -> str:
@@ -205,11 +191,7 @@ class TorchRunner:
         except CannotLoadModel:
             raise
         except Exception as exc:
-            hint = {
-                "torchscript": "save it with torch.jit.script(model).save(path)",
-                "torch.export": "save it with torch.export.save(torch.export.export(model, args), path)",
-                "state_dict": "save it with safetensors.torch.save_file(model.state_dict(), path)",
-            }[self.kind]
+            hint = next(k.save_hint for k in KINDS if k.kind == self.kind)
             raise CannotLoadModel(
                 f"{self.model_name}: torch cannot load it as {self.kind} ({first_line(exc)}); check that the "
                 f"file is complete and of that kind: {hint}"
@@ -223,7 +205,7 @@ class TorchRunner:
         return model
 
     def _load_state_dict(self, torch: Any, code_root: Path | None) -> Any:
-        assert self.spec.module is not None  # torch_kind guarantees it
+        assert self.spec.module is not None  # formats.model_kind guarantees it
         if self.path.suffix.lower() == ".safetensors":
             from safetensors.torch import load_file
 
