@@ -1421,7 +1421,9 @@ def load_plan_text(text: str, path: Path) -> LoadedPlan:
     still the checked-out workspace's, so the files are checked where `path` would be.
     """
     path = Path(path)
-    plan = parse_plan(text, path)
+    plan, lines = _parse(text, path)
     loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
-    _check_files(loaded, _line_index(text))
+    # trusted rules, untrusted files: the workspace may hold a symlink or a FIFO where the plan names a file
+    _check_paths(loaded, lines, repository_root(loaded.base_dir).resolve())
+    _check_files(loaded, lines)
     return loaded
