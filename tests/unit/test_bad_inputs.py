@@ -877,3 +877,37 @@ def test_signal_mid_run_exits_128_plus_signal(plan_dir: Path, signame: str, code
     assert "Traceback" not in rest
     assert json.loads((out / RUN_MARKER).read_text())["state"] == "incomplete"
     assert not (out / "verdict.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The action's event file
+
+EVENT_CASES = [
+    ("non-UTF-8 event", b'{"action": "opened", "x": "\xff\xfe"}', ("not UTF-8 JSON", "0xff")),
+    ("binary event", bytes(range(256)), ("not UTF-8 JSON",)),
+    ("not JSON", b"action: opened\n", ("is not JSON",)),
+    ("JSON list", b"[1, 2]", ("holds a list",)),
+    ("empty event", b"", ("is not JSON",)),
+]
+
+
+@pytest.mark.parametrize(("payload", "needles"), [c[1:] for c in EVENT_CASES], ids=[c[0] for c in EVENT_CASES])
+def test_bad_event_file_is_one_error_annotation(tmp_path: Path, payload: bytes, needles: tuple[str, ...]) -> None:
+    import io
+
+    from evalaction.github import action
+
+    (tmp_path / "event.json").write_bytes(payload)
+    env = {
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
+        "GITHUB_WORKSPACE": str(tmp_path),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_REPOSITORY": "o/r",
+    }
+    out = io.StringIO()
+    assert action.main(env, out=out) == 2, out.getvalue()
+    errors = [line for line in out.getvalue().splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and "Traceback" not in out.getvalue(), out.getvalue()
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
