@@ -911,3 +911,19 @@ def test_bad_event_file_is_one_error_annotation(tmp_path: Path, payload: bytes, 
     assert len(errors) == 1 and "Traceback" not in out.getvalue(), out.getvalue()
     for needle in needles:
         assert needle in errors[0], (needle, errors[0])
+
+
+def test_huge_image_warnings_become_one_line(plan_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PIL's DecompressionBombWarning (a 144-megapixel PNG) printed raw `warnings.warn(` lines; now one line."""
+    from PIL import Image
+
+    _png_folder("sizes")(plan_dir / "data" / "images")
+    (plan_dir / "data" / "images" / "1" / "b.png").unlink()
+    Image.new("RGB", (4, 4)).save(plan_dir / "data" / "images" / "1" / "b.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 16 pixels: over the limit, under twice it (a warning)
+    text = _edit(VALID_PLAN, DATA, "  path: data/images\n").replace("  id_column: id\n", "")
+    result = invoke("plan", "-c", str(write_plan(plan_dir, text)))
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(warned) == 1 and warned[0].startswith("warning: ") and "a.png" in warned[0], result.stderr
+    assert "decompression bomb" in warned[0] and "further image warnings not shown" in warned[0]
