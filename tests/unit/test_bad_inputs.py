@@ -569,6 +569,16 @@ def _png_folder(kind: str) -> Callable[[Path], None]:
             (path / "1" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
         elif kind == "text":
             (path / "0" / "a.png").write_text(f"GITHUB_TOKEN={SECRET}\n")
+        elif kind == "symlink":
+            Image.new("RGB", (4, 4)).save(path / "0" / "a.png")
+            outside = path.parent.parent.parent / "outside.png"
+            Image.new("RGB", (4, 4)).save(outside)
+            (path / "1" / "b.png").symlink_to(outside)
+        elif kind == "class symlink":
+            Image.new("RGB", (4, 4)).save(path / "0" / "a.png")
+            (path / "1").rmdir()
+            (path / "1").symlink_to(path.parent.parent.parent)
+            Image.new("RGB", (4, 4)).save(path.parent.parent.parent / "c.png")
         elif kind == "sizes":
             Image.new("RGB", (4, 4)).save(path / "0" / "a.png")
             Image.new("RGB", (5, 4)).save(path / "1" / "b.png")
@@ -671,6 +681,8 @@ DATA_CASES: list[tuple[str, str, str | bytes | Callable[[Path], None], str, tupl
     ("text file as PNG", "images", _png_folder("text"), "", ("a.png", "cannot read as an image")),
     ("images of two sizes", "images", _png_folder("sizes"), "", ("b.png", "image_size")),
     ("empty image folder", "images", _png_folder("none"), "", ("found none",)),
+    ("image symlink out", "images", _png_folder("symlink"), "", ("b.png", "symlink pointing out")),
+    ("class folder symlink out", "images", _png_folder("class symlink"), "", ("c.png", "symlink pointing out")),
 ]
 
 
