@@ -681,6 +681,10 @@ DATA_CASES: list[tuple[str, str, str | bytes | Callable[[Path], None], str, tupl
     ("text file as PNG", "images", _png_folder("text"), "", ("a.png", "cannot read as an image")),
     ("images of two sizes", "images", _png_folder("sizes"), "", ("b.png", "image_size")),
     ("empty image folder", "images", _png_folder("none"), "", ("found none",)),
+    ("COCO garbage", "t.json", b"{not json", "", ("t.json", "cannot read as COCO JSON")),
+    ("COCO non-UTF-8", "t.json", b'{"images": "\xff"}', "", ("t.json", "cannot read as COCO JSON")),
+    ("COCO a list", "t.json", b"[]", "", ("t.json",)),
+    ("COCO no images", "t.json", b'{"images": [], "categories": []}', "", ("t.json", "at least one image")),
     ("image symlink out", "images", _png_folder("symlink"), "", ("b.png", "symlink pointing out")),
     ("class folder symlink out", "images", _png_folder("class symlink"), "", ("c.png", "symlink pointing out")),
 ]
@@ -939,3 +943,14 @@ def test_huge_image_warnings_become_one_line(plan_dir: Path, monkeypatch: pytest
     warned = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(warned) == 1 and warned[0].startswith("warning: ") and "a.png" in warned[0], result.stderr
     assert "decompression bomb" in warned[0] and "further image warnings not shown" in warned[0]
+
+
+@pytest.mark.parametrize(
+    ("contents", "needle"),
+    [(b"abc\n\xff\xfe\n", "cannot read the training manifest"), (f"{SECRET}\n\xff".encode("latin-1"), "UTF-8")],
+    ids=["non-UTF-8 manifest", "manifest with a secret"],
+)
+def test_bad_training_manifest(plan_dir: Path, contents: bytes, needle: str) -> None:
+    (plan_dir / "data" / "m.txt").write_bytes(contents)
+    text = _edit(VALID_PLAN, DATA, DATA + "  train_manifest: data/m.txt\n")
+    assert_bad_input(invoke("plan", "-c", str(write_plan(plan_dir, text))), "m.txt", needle)
