@@ -238,7 +238,8 @@ class ModelSpec(_Strict):
     module: str | None = Field(
         default=None,
         description="For a torch state_dict (.safetensors or .pt): the nn.Module class to load it into, "
-        "`package.module:Class`, imported from the repository under evaluation.",
+        "`package.module:Class` (a .py file under the plan's folder) or `path/to/file.py:Class`, inside the repository "
+        "under evaluation; standard-library and installed modules are refused.",
     )
     module_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments for the `module` class's constructor."
@@ -1440,7 +1441,9 @@ def load_plan_text(text: str, path: Path) -> LoadedPlan:
     still the checked-out workspace's, so the files are checked where `path` would be.
     """
     path = Path(path)
-    plan = parse_plan(text, path)
+    plan, lines = _parse(text, path)
     loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
-    _check_files(loaded, _line_index(text))
+    # trusted rules, untrusted files: the workspace may hold a symlink or a FIFO where the plan names a file
+    _check_paths(loaded, lines, repository_root(loaded.base_dir).resolve())
+    _check_files(loaded, lines)
     return loaded
