@@ -185,8 +185,9 @@ def run_evalaction(plan: Path, out: Path, debug: bool) -> Run:
     cli = [sys.executable, "-c", "from evalaction.cli import main; main()"]
     argv = [*cli, *(["--debug"] if debug else []), "run", "-c", str(plan), "-o", str(out)]
     run = _popen_wait4(argv, env)
-    # the CLI prints "  <stage>  <seconds> s" to stderr as each stage ends (results.json has no report time)
-    run.stages = {m[1]: float(m[2]) for m in re.finditer(r"^  (\w+) +([\d.]+) s$", run.stdout, re.MULTILINE)}
+    # the CLI prints "  <stage>  <seconds> s" to stderr as each stage ends (results.json has no report time);
+    # with --debug followed by "(imports .. s, work .. s)", echoed below
+    run.stages = {m[1]: float(m[2]) for m in re.finditer(r"^  (\w+) +([\d.]+) s\b", run.stdout, re.MULTILINE)}
     return run
 
 
