@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -325,6 +325,7 @@ def run_errors(
     train: Dataset | None = None,
     candidate_path: Path | None = None,
     baseline_path: Path | None = None,
+    torch_models: Mapping[str, Any] | None = None,
 ) -> ErrorsResult:
     """Categorized errors of the candidate, its regressions against the baseline, and attributions for the
     critical failures (when the plan, the dataset and the model files are given)."""
@@ -334,7 +335,22 @@ def run_errors(
     alpha = plan.plan.compare.alpha if plan is not None else 0.05
     cand = read_predictions(out_dir / inference.candidate.predictions_path)
     base = read_predictions(out_dir / inference.baseline.predictions_path) if inference.baseline else None
-    if inference.task == "regression" or cand.scores is None:
+    if inference.task == "regression":
+        from evalaction.stages.errors_regression import run_regression_errors
+
+        return run_regression_errors(
+            spec=spec,
+            cand=cand,
+            base=base,
+            out_dir=out_dir,
+            plan=plan,
+            inference=inference,
+            dataset=dataset,
+            candidate_path=candidate_path,
+            baseline_path=baseline_path,
+            torch_models=torch_models,
+        )
+    if cand.scores is None:
         return ErrorsResult(
             n_errors=0,
             error_rate=0.0,
@@ -456,6 +472,7 @@ def run_errors(
         candidate_path=candidate_path,
         baseline_path=baseline_path,
         out_dir=out_dir,
+        torch_models=torch_models,
     )
     return ErrorsResult(
         n_errors=int(wrong.sum()),
@@ -736,11 +753,12 @@ def _attributions(
     candidate_path: Path | None,
     baseline_path: Path | None,
     out_dir: Path,
+    torch_models: Mapping[str, Any] | None = None,
 ) -> AttributionReport:
     """Attributions of both models for the critical failures, one figure per sample, with the time spent."""
     import numpy as np
 
-    from evalaction.explain.forward import open_explainable
+    from evalaction.explain.forward import not_explainable, open_explainable
     from evalaction.explain.methods import GRADIENT, attribute
     from evalaction.explain.visuals import Panel, as_image, feature_bars_figure, heatmap_figure
 
@@ -752,6 +770,9 @@ def _attributions(
     chosen = _choose_samples(flips_idx, confident_idx, spec.max_samples)
     if not chosen:
         return AttributionReport(enabled=True, skipped="no negative flip or error to explain")
+    unexplainable = not_explainable(plan.plan.models.candidate, candidate_path)
+    if unexplainable is not None:
+        return AttributionReport(enabled=True, skipped=unexplainable)
     if not _aligned(dataset, cand):
         return AttributionReport(enabled=True, skipped="the test set rows do not match the predictions")
     if dataset.features.ndim != 2 or dataset.features.shape[1] == 0:
@@ -760,7 +781,11 @@ def _attributions(
     p = plan.plan
     classes = cand.classes
     roles: list[tuple[str, Path, Predictions]] = [("candidate", candidate_path, cand)]
-    if base is not None and baseline_path is not None:
+    if (
+        base is not None
+        and baseline_path is not None
+        and not_explainable(p.models.baseline or p.models.candidate, baseline_path) is None
+    ):
         roles.insert(0, ("baseline", baseline_path, base))
     models = {
         role: open_explainable(
@@ -771,6 +796,8 @@ def _attributions(
             n_classes=len(classes),
             threads=p.inference.threads,
             batch_size=p.inference.batch_size,
+            code_root=Path(plan.base_dir),
+            loaded=(torch_models or {}).get(role),
         )
         for role, path, _ in roles
     }
