@@ -38,6 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _stats  # noqa: E402  (benchmarks/ is not a package: scripts run from anywhere)
+
 ROOT = Path(__file__).resolve().parents[1]
 N_FEATURES = 30
 TRAIN_ROWS = 20_000  # the models' own training data (not the plan's train set)
@@ -56,11 +59,11 @@ dataset:
   train_path: data/train.parquet
 models:
   baseline:
-    path: ../models/baseline.onnx
+    path: models/baseline.onnx
     output_name: probabilities
     preprocessing: {{dtype: float32}}
   candidate:
-    path: ../models/candidate.onnx
+    path: models/candidate.onnx
     output_name: probabilities
     preprocessing: {{dtype: float32}}
 metrics:
@@ -145,14 +148,18 @@ def _table(path: Path, rows: int, seed: int, prefix: str) -> None:
 
 def make_case(workdir: Path, rows: int) -> Path:
     """The plan file for `rows` test rows (data written once per workdir)."""
+    import shutil
+
     _models(workdir / "models")
     case = workdir / f"rows_{rows}"
     plan = case / "evalaction.yml"
-    if not plan.is_file():
+    if not (case / "data" / "train.parquet").is_file():
         (case / "data").mkdir(parents=True, exist_ok=True)
         _table(case / "data" / "test.parquet", rows, seed=rows, prefix="t")
         _table(case / "data" / "train.parquet", max(rows // 4, 50), seed=rows + 1, prefix="r")
-        plan.write_text(PLAN.format(rows=rows))
+    # the plan's paths stay inside its folder (the plan is untrusted: `..` is refused)
+    shutil.copytree(workdir / "models", case / "models", dirs_exist_ok=True)
+    plan.write_text(PLAN.format(rows=rows))
     return plan
 
 
@@ -205,30 +212,6 @@ def run_floor(plan: Path) -> Run:
     return run
 
 
-def _t90(df: int) -> float:
-    """Two-sided 90 % Student t quantile (scipy when present, a table otherwise)."""
-    try:
-        from scipy.stats import t
-
-        return float(t.ppf(0.95, df))
-    except ImportError:  # pragma: no cover
-        return {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015}.get(df, 1.645)
-
-
-def interval(values: list[float], log: bool = False) -> tuple[float, float, float]:
-    """Mean and 90 % t interval (on the log scale for ratios); (nan, nan) bounds with one value."""
-    v = np.log(values) if log else np.asarray(values, dtype=float)
-    mean = float(v.mean())
-    if len(v) < 2:
-        lo = hi = math.nan
-    else:
-        half = _t90(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v))
-        lo, hi = mean - half, mean + half
-    if log:
-        return math.exp(mean), math.exp(lo), math.exp(hi)
-    return mean, lo, hi
-
-
 def target_for(rows: int) -> tuple[float, float | None]:
     """(wall seconds, peak MB or None) the issue sets for this size."""
     if rows <= 1_000:
@@ -270,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         ours.append(run_evalaction(plan, workdir / f"out_{rows}_{r}", args.debug))
             ratios = [o.wall_s / f.wall_s for o, f in zip(ours, floors, strict=True)]
-            ratio, r_lo, r_hi = interval(ratios, log=True)
-            wall, w_lo, w_hi = interval([o.wall_s for o in ours])
+            ratio, r_lo, r_hi = _stats.interval(ratios, log=True)
+            wall, w_lo, w_hi = _stats.interval([o.wall_s for o in ours])
             peak = max(o.peak_mb for o in ours)
             stage_med = {s: statistics.median(o.stages.get(s, 0.0) for o in ours) for s in STAGES}
             medians[rows] = {**stage_med, "total": statistics.median(o.wall_s for o in ours)}
@@ -288,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"  ratio evalaction / floor {ratio:.2f}x [90% {r_lo:.2f}, {r_hi:.2f}]")
             want_s, want_mb = target_for(rows)
-            met = w_hi <= want_s  # nan (one repeat) never meets a target
-            verdict = "PASS" if met else ("UNDECIDED" if math.isnan(w_hi) or w_lo <= want_s else "FAIL")
+            verdict = _stats.decide(w_lo, w_hi, want_s)
+            met = verdict == "PASS"
             line = f"  {verdict}: wall <= {want_s:g} s (worse end {w_hi:.2f} s)"
             if want_mb is not None:
                 mem_ok = peak <= want_mb
