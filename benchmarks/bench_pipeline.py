@@ -18,8 +18,10 @@ The machine's load averages are printed next to each size: timings on a shared m
 within a run.
 
 Usage: python benchmarks/bench_pipeline.py [--sizes 228,1000,100000] [--repeats 3] [--workdir DIR] [--debug]
+                                          [--root SOURCE_TREE]
   --workdir keeps generated data and models between invocations (generation at 1e6 takes ~10 s);
-  --debug passes --debug to the CLI (per-stage import vs work split, where the CLI prints it).
+  --debug passes --debug to the CLI (per-stage import vs work split, where the CLI prints it);
+  --root runs another checkout's evalaction (main, for a before/after table) on the same data.
 """
 
 from __future__ import annotations
@@ -187,8 +189,8 @@ def _popen_wait4(argv: list[str], env: dict[str, str]) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout=text)
 
 
-def run_evalaction(plan: Path, out: Path, debug: bool) -> Run:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run_evalaction(plan: Path, out: Path, debug: bool, root: Path = ROOT) -> Run:
+    env = {**os.environ, "PYTHONPATH": str(root)}
     cli = [sys.executable, "-c", "from evalaction.cli import main; main()"]
     argv = [*cli, *(["--debug"] if debug else []), "run", "-c", str(plan), "-o", str(out)]
     run = _popen_wait4(argv, env)
@@ -232,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None, help="keep data and models here between runs")
     parser.add_argument("--debug", action="store_true", help="run the CLI with --debug")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=ROOT,
+        help="the evalaction source tree to run (e.g. a checkout of main: before/after)",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(_rows_of(s) for s in args.sizes.split(","))
     tmp = tempfile.TemporaryDirectory() if args.workdir is None else None
@@ -251,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                     if which == "floor":
                         floors.append(run_floor(plan))
                     else:
-                        ours.append(run_evalaction(plan, workdir / f"out_{rows}_{r}", args.debug))
+                        ours.append(run_evalaction(plan, workdir / f"out_{rows}_{r}", args.debug, args.root))
             ratios = [o.wall_s / f.wall_s for o, f in zip(ours, floors, strict=True)]
             ratio, r_lo, r_hi = _stats.interval(ratios, log=True)
             wall, w_lo, w_hi = _stats.interval([o.wall_s for o in ours])
