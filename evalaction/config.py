@@ -439,7 +439,11 @@ GRADIENT_METHODS = ("integrated_gradients", "saliency")
 class AttributionsSpec(_Strict):
     """Captum attributions for the critical failures (top negative flips, most confident errors)."""
 
-    enabled: bool = True
+    enabled: bool | None = Field(
+        default=None,
+        description="Default: on for classification and regression; detection has none (it draws its worst "
+        "images instead) and refuses `true`.",
+    )
     max_samples: Annotated[int, Field(ge=0, le=200)] = Field(
         default=6, description="At most this many samples get attributions (flips first, then confident errors)."
     )
@@ -448,6 +452,11 @@ class AttributionsSpec(_Strict):
         description="auto: Integrated Gradients + Saliency for torch models; Occlusion (images) or Feature "
         "Ablation (tables) for any other model. Gradient methods need a torch model.",
     )
+
+    @property
+    def on(self) -> bool:
+        """Whether the errors stage computes attributions (unset means on)."""
+        return self.enabled is not False
 
 
 class ErrorsSpec(_Strict):
