@@ -346,6 +346,14 @@ class WandbSpec(_Strict):
         "The API key comes from WANDB_API_KEY, never from the plan.",
     )
     tags: list[str] = Field(default_factory=list, description="Tags for the W&B run.")
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=15.0,
+        description="Deadline for starting the W&B run (`wandb.init`; W&B's own default is 90 s); past it the "
+        "logging fails with one line and the evaluation goes on.",
+    )
+    log_models: bool = Field(
+        default=True, description="Log the model files as W&B artifacts (sha256, dataset fingerprint: lineage)."
+    )
 
 
 QuantMethod = Literal["dynamic", "static"]
