@@ -8,7 +8,8 @@ One W&B run per evaluated model, shaped the way W&B users read runs:
 - every scalar (both models' metrics, the comparison, the readiness numbers, the flips, the decision) in
   `run.summary`: one number per run, not a one-point history line;
 - the history holds only what is a table or a picture: the gates, comparison, per-class and flip tables, the
-  recall-delta bar chart, the metric plots and the attribution figures as `wandb.Image`;
+  recall-delta bar chart, the metric plots and the attribution figures (detection: the worst images) as
+  `wandb.Image`, and the prior versions' series when the plan has `history:`;
 - each model file as an artifact (`type: model`, aliases `candidate`/`baseline` and `sha256-<12 hex>`) with its
   sha256, role and the dataset fingerprint in the metadata (lineage: which weights, on which test set).
 
@@ -176,6 +177,28 @@ def summary_values(run: RunResult) -> dict[str, Any]:
         if m is not None:
             out[f"inference/{role}/samples_per_s"] = m.samples_per_s
             out[f"inference/{role}/wall_s"] = m.wall_s
+    if run.detection is not None:
+        out.update(_detection_summary(run))
+    return out
+
+
+def _detection_summary(run: RunResult) -> dict[str, Any]:
+    """task detection: the 12 COCO numbers, TIDE's error counts and the operating point, per model."""
+    assert run.detection is not None
+    out: dict[str, Any] = {}
+    det = run.detection
+    for role, metrics, errors in (
+        ("candidate", det.metrics.candidate, det.errors.candidate),
+        ("baseline", det.metrics.baseline, det.errors.baseline),
+    ):
+        if metrics is not None:
+            out.update({f"detection/{role}/coco/{k}": v for k, v in metrics.stats.items() if v is not None})
+        if errors is not None:
+            out.update({f"detection/{role}/tide/{k}": v for k, v in errors.tide.counts.items()})
+            op = errors.operating
+            for key in ("tp", "fp", "fn", "precision", "recall"):
+                if getattr(op, key) is not None:
+                    out[f"detection/{role}/operating/{key}"] = getattr(op, key)
     return out
 
 
@@ -254,6 +277,11 @@ def _images(wandb: Any, run: RunResult, out_dir: Path) -> dict[str, Any]:
     for name, rel in run.metrics.plots.items():
         if (out_dir / rel).is_file():
             out[f"plots/{name}"] = wandb.Image(str(out_dir / rel), caption=name)
+    if run.detection is not None:
+        for img in run.detection.errors.worst_images:
+            if img.drawing and (out_dir / img.drawing).is_file():
+                caption = f"{img.file_name}: {img.fp} false positives, {img.fn} missed of {img.n_gt}"
+                out[f"worst_images/{img.image_id}"] = wandb.Image(str(out_dir / img.drawing), caption=caption)
     attributions = run.errors.attributions
     if attributions is not None:
         for sample in attributions.samples:

@@ -258,3 +258,34 @@ def test_missing_wandb_is_a_plan_error_before_any_stage(demo_dir: Path, monkeypa
     with pytest.raises(InvalidPlan, match="evalaction\\[wandb\\]"):
         run_pipeline(loaded=load_plan(plan_file), out_dir=demo_dir / "out")
     assert not (demo_dir / "out" / "plan.json").exists()
+
+
+def test_detection_logs_coco_numbers_and_worst_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _isolate_wandb(tmp_path, monkeypatch)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    import wandb
+
+    wandb.teardown()  # a fresh wandb setup for this environment
+    shapes = tmp_path / "shapes"
+    shutil.copytree(ROOT / "examples/shapes", shapes, ignore=shutil.ignore_patterns("__pycache__", "out*"))
+    plan_file = shapes / "evalaction.yml"
+    plan = plan_file.read_text()
+    assert "n_bootstrap: 1000" in plan
+    plan_file.write_text(plan.replace("n_bootstrap: 1000", "n_bootstrap: 200") + "\nwandb: {project: boxes}\n")
+    result = run_pipeline(loaded=load_plan(plan_file), out_dir=tmp_path / "out", commit="fedcba9876543210")
+    wb = result.wandb
+    assert wb is not None and wb.error is None, wb
+    (run_file,) = Path(str(wb.run_dir)).glob("run-*.wandb")
+    found = _decode(run_file)
+    assert found["run"].run_group == "commit fedcba9" and found["run"].display_name == "candidate.json @ fedcba9"
+    det = result.detection
+    assert det is not None
+    summary = found["summary"]
+    for key, value in det.metrics.candidate.stats.items():
+        if value is not None:
+            assert summary[f"detection/candidate/coco/{key}"] == value, key
+    assert summary["detection/candidate/tide/miss"] == det.errors.candidate.tide.counts["miss"]
+    assert summary["detection/candidate/operating/fp"] == det.errors.candidate.operating.fp
+    drawn = [w for w in det.errors.worst_images if w.drawing]
+    assert drawn and all(found["history"][f"worst_images/{w.image_id}/_type"] == "image-file" for w in drawn)
+    assert {a.name for a in found["artifacts"] if a.type == "model"} == {"candidate.json", "baseline.json"}
