@@ -176,7 +176,8 @@ def remove_stale_partials(parent: Path) -> None:
     now = time.time()
     for path in parent.glob(".*.partial-*"):
         pid_text = path.name.rsplit(".partial-", 1)[1].split("-")[0]
-        alive = pid_text.isdigit() and _pid_alive(int(pid_text))
+        # our own pid: a folder from an earlier process that had it (containers reuse pids), not a live download
+        alive = pid_text.isdigit() and int(pid_text) != os.getpid() and _pid_alive(int(pid_text))
         try:
             old = now - path.stat().st_mtime > STALE_PARTIAL_S
         except OSError:

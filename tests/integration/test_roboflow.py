@@ -540,15 +540,14 @@ def test_signal_mid_download_kills_the_worker_and_removes_the_partial(
 
 
 def test_stale_partials_of_dead_runs_are_removed(standin: StandIn, tmp_path: Path) -> None:
-    import os
-
     parent = cache_path(_spec().roboflow, tmp_path / "cache").parent  # type: ignore[arg-type]
     dead = parent / ".folder.partial-999999999-0123456789ab"  # above any pid_max: no such process
-    live = parent / f".coco.partial-{os.getpid()}-0123456789ab"  # a download of this process: kept
-    for p in (dead, live):
+    live = parent / f".coco.partial-{os.getppid()}-0123456789ab"  # a live process's download: kept
+    reused = parent / f".coco.partial-{os.getpid()}-0123456789ab"  # our pid, from an earlier container: stale
+    for p in (dead, live, reused):
         (p / "export").mkdir(parents=True)
     fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
-    assert not dead.exists() and live.is_dir()
+    assert not dead.exists() and not reused.exists() and live.is_dir()
     assert sorted(p.name for p in parent.iterdir()) == [live.name, "folder"]
 
 
