@@ -275,8 +275,14 @@ class ModalSpec(_Strict):
     gpu: str | None = Field(
         default=None, description="Modal GPU type (`T4`, `A10G`, `L4`, `A100`, `H100`); CPU if omitted."
     )
-    shard_size: Annotated[int, Field(gt=0, le=10_000_000)] = Field(
-        default=10_000, description="Samples per shard (rounded up to a multiple of `batch_size`)."
+    shard_mb: Annotated[float, Field(gt=0, le=1024)] = Field(
+        default=32.0,
+        description="Input rows per shard, in MB (rounded up to whole batches): a few hundred images, "
+        "or many thousand table rows, per Modal call.",
+    )
+    shard_size: Annotated[int, Field(gt=0, le=10_000_000)] | None = Field(
+        default=None,
+        description="Samples per shard instead of `shard_mb` (rounded up to a multiple of `batch_size`).",
     )
     timeout_s: Annotated[int, Field(ge=10, le=86_400)] = Field(
         default=600, description="Per-shard execution timeout in seconds."
@@ -293,7 +299,8 @@ class InferenceSpec(_Strict):
     )
     seed: int = Field(default=0, description="Seeds torch and numpy before inference.")
     modal: ModalSpec | None = Field(
-        default=None, description="Run inference on Modal (credentials: MODAL_TOKEN_ID / MODAL_TOKEN_SECRET)."
+        default=None,
+        description="Run inference on Modal (credentials: MODAL_TOKEN_ID / MODAL_TOKEN_SECRET, else ~/.modal.toml).",
     )
 
 
@@ -359,6 +366,14 @@ class WandbSpec(_Strict):
         "The API key comes from WANDB_API_KEY, never from the plan.",
     )
     tags: list[str] = Field(default_factory=list, description="Tags for the W&B run.")
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=15.0,
+        description="Deadline for starting the W&B run (`wandb.init`; W&B's own default is 90 s); past it the "
+        "logging fails with one line and the evaluation goes on.",
+    )
+    log_models: bool = Field(
+        default=True, description="Log the model files as W&B artifacts (sha256, dataset fingerprint: lineage)."
+    )
 
 
 class HistorySpec(_Strict):

@@ -775,8 +775,10 @@ def run_detection_pipeline(
     started: str | None = None,
     sources: DataSources | None = None,
     override: OverrideRequest | None = None,
+    pr_number: int | None = None,
+    commit: str | None = None,
 ) -> RunResult:
-    """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report for boxes."""
+    """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> (W&B) -> report for boxes."""
     from evalaction.report.render import write_reports
     from evalaction.stages.verdict import run_verdict
 
@@ -812,25 +814,33 @@ def run_detection_pipeline(
     with hooks.stage("verdict"):
         verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override)
         verdict.write(out_dir / "verdict.json")
+    for role, m in (("candidate", det_metrics.candidate), ("baseline", det_metrics.baseline)):
+        if m is not None and m.over_max_dets:
+            warnings.append(
+                f"{role}: {m.over_max_dets} image-class pairs have more than 100 detections; "
+                "COCO's AP counts only the 100 highest-scoring"
+            )
+    result = RunResult(
+        evalaction_version=__version__,
+        started_at=started,
+        plan=plan,
+        inference=inference,
+        metrics=metrics,
+        errors=errors,
+        compare=compare,
+        readiness=readiness,
+        verdict=verdict,
+        timings=list(hooks.timings),
+        detection=DetectionResult(card=card, metrics=det_metrics, errors=det_errors, warnings=warnings),
+    )
+    if loaded.plan.wandb is not None:
+        from evalaction.integrations.wandb_log import log_run
+
+        with hooks.stage("wandb"):
+            wandb_run = log_run(
+                result, out_dir=out_dir, spec=loaded.plan.wandb, pr_number=pr_number, commit=commit
+            )
+        result = result.model_copy(update={"wandb": wandb_run})
     with hooks.stage("report"):
-        for role, m in (("candidate", det_metrics.candidate), ("baseline", det_metrics.baseline)):
-            if m is not None and m.over_max_dets:
-                warnings.append(
-                    f"{role}: {m.over_max_dets} image-class pairs have more than 100 detections; "
-                    "COCO's AP counts only the 100 highest-scoring"
-                )
-        result = RunResult(
-            evalaction_version=__version__,
-            started_at=started,
-            plan=plan,
-            inference=inference,
-            metrics=metrics,
-            errors=errors,
-            compare=compare,
-            readiness=readiness,
-            verdict=verdict,
-            timings=list(hooks.timings),
-            detection=DetectionResult(card=card, metrics=det_metrics, errors=det_errors, warnings=warnings),
-        )
         write_reports(result, out_dir, run_url=run_url)
     return result
