@@ -204,6 +204,14 @@ class Action:
 
         self.marker = comment_marker(s.config)
         self.publisher = self._publisher_for(s.repository or ctx.repository)
+        if ctx.event_name == "workflow_dispatch" and ctx.pr_number is not None:
+            try:
+                ctx = self._confirm_pull(ctx)
+            except EvalActionError as exc:  # no status: the PR's head is unknown, and main's is not the PR's
+                commands.error(str(exc), title="evalaction", out=self.out)
+                self._summary(f"## ⛔ ERROR — `{s.config}`\n\n{exc}\n")
+                self._outputs(Outcome("ERROR", str(exc), "error", exc.exit_code))
+                return exc.exit_code
         self._status(ctx, "pending", f"Evaluating {s.config}…")
         try:
             outcome = self._evaluate(ctx)
@@ -221,6 +229,19 @@ class Action:
         self._not_published(ctx, outcome)
         self._outputs(outcome)
         return outcome.exit_code
+
+    def _confirm_pull(self, ctx: EventContext) -> EventContext:
+        """workflow_dispatch with `pr-number`: evaluate that PR's head as data under this (trusted) checkout's plan.
+
+        The head is fetched as `refs/pull/N/head`; the model is read from it with `git show` (nothing of the PR
+        is checked out or run), the status goes on the PR's head commit and the comment on the PR.
+        """
+        import dataclasses
+
+        assert ctx.pr_number is not None
+        sha = changes.fetch_pull_head(self.repo_dir, ctx.pr_number)
+        self._say(f"PR #{ctx.pr_number}: head `{sha[:12]}` fetched as refs/pull/{ctx.pr_number}/head")
+        return dataclasses.replace(ctx, head_sha=sha, candidate=sha, head_ref=f"pull/{ctx.pr_number}/head")
 
     def _error_state(self, ctx: EventContext, outcome: Outcome) -> None:
         """The comment and the summary describe the newest commit: it failed, an earlier verdict is stale."""
@@ -469,7 +490,8 @@ class Action:
                     git_lfs=self.git_lfs,
                 )
                 assert extracted is not None
-                candidate, where = extracted, f"`{requested}` @ `{sha[:7]}`"
+                label = f"PR #{ctx.pr_number} head" if ctx.pr_number is not None else f"`{requested}`"
+                candidate, where = extracted, f"{label} @ `{sha[:7]}`"
             else:
                 candidate, where = self.repo_dir / path, f"`{ctx.head_sha[:7]}`"
         changes.check_not_lfs_pointer(candidate)
