@@ -544,6 +544,8 @@ class Action:
             override=override,
             # A fork's weights are untrusted: pickle-based formats are refused even when the plan allows them.
             inference_options=InferenceOptions(untrusted=ctx.is_fork, modal_credentials=self.modal_credentials),
+            # plan `history:`: a PR's base branch; workflow_dispatch: the evaluated ref ("how did we get here")
+            history_ref=ctx.base_sha if ctx.is_pull_request else _dispatch_history_ref(ctx, self.repo_dir),
         )
 
     # ------------------------------------------------------------------ publishing
@@ -782,3 +784,10 @@ def _stale_part(body: str, marker: str) -> str:
 def _slug(path: str) -> str:
     """A folder name for one model's outputs when a PR changes several."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", path).strip("_") or "model"
+
+
+def _dispatch_history_ref(ctx: EventContext, repo_dir: Path) -> str:
+    """The ref whose history workflow_dispatch reads: the `candidate` input when it names a ref, else the head."""
+    if ctx.candidate and not (repo_dir / ctx.candidate).is_file():
+        return ctx.candidate
+    return ctx.head_sha
