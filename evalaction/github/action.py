@@ -366,7 +366,7 @@ class Action:
             self.plan_note = first_adoption_note(s.config, label)
             self._loaded = load_plan(path)
             return self._loaded
-        trusted = load_plan_text(text.decode("utf-8", errors="replace"), path)
+        trusted = load_plan_text(text, path)
         if not path.is_file():
             self.plan_change = PlanChange(s.config, label, pr_plan_error="this PR deletes it.")
         else:
