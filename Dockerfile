@@ -21,7 +21,9 @@ RUN apt-get update \
     && git config --system --add safe.directory '*'
 
 # The CPU build of torch first: installed from PyPI as a dependency it would pull the multi-GB CUDA build.
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# Its C++ test binaries and headers (~0.15 GB) serve no run of the action: nothing here compiles C++.
+RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+    && rm -rf /usr/local/lib/python3.11/site-packages/torch/test /usr/local/lib/python3.11/site-packages/torch/include
 
 # Every other dependency at the version the test suite passed with, then the package with all its services
 # (Roboflow test sets, W&B logging, Modal inference): a workflow user cannot `pip install` an extra.
