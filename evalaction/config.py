@@ -1458,13 +1458,15 @@ def plan_json_schema() -> dict[str, Any]:
     return schema
 
 
-def load_plan_text(text: str, path: Path) -> LoadedPlan:
-    """A plan given as text (the base commit's copy, read with `git show`), its paths resolved next to `path`.
+def load_plan_text(text: str | bytes, path: Path) -> LoadedPlan:
+    """A plan given as content (the base commit's copy, read with `git show`), its paths resolved next to `path`.
 
     The GitHub Action reads the trusted plan from the PR's base commit; the data and models it names are
-    still the checked-out workspace's, so the files are checked where `path` would be.
+    still the checked-out workspace's, so they are checked as `load_plan` checks them, where `path` would be.
     """
     path = Path(path)
+    if isinstance(text, bytes):
+        text = _plan_text(text, path)
     plan, lines = _parse(text, path)
     loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
     # trusted rules, untrusted files: the workspace may hold a symlink or a FIFO where the plan names a file
