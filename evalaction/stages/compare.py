@@ -83,8 +83,12 @@ def compare_predictions(
 ) -> CompareResult:
     """The comparison for two models' predictions on the same test set (pure; `run_compare` reads them)."""
     from evalaction.errors import EvalActionError
+    from evalaction.predictions import with_positive_class
 
     _check_paired(baseline, candidate)
+    if plan.task == "binary":  # the positive class is index 1 for every binary metric (dataset.positive_class)
+        baseline = with_positive_class(baseline, plan.dataset.positive_class)
+        candidate = with_positive_class(candidate, plan.dataset.positive_class)
     spec = plan.compare
     refs = [plan.metrics.primary, *[r for r in plan.gates.vs_baseline if r != plan.metrics.primary]]
     classification = plan.task != "regression" and candidate.scores is not None
