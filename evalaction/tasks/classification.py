@@ -39,8 +39,8 @@ class TabularTask:
         self.candidate_path, self.baseline_path = candidate_path, baseline_path
         self.history_ref = history_ref
         self.inference_kwargs = dict(inference_kwargs)
-        # torch modules loaded by inference, handed to errors and readiness so they are not loaded again
-        self.torch_models: dict[str, object] = self.inference_kwargs.get("torch_models") or {}
+        # torch modules inference loads, by role, handed to errors and readiness so they are not loaded again
+        self.torch_models: dict[str, object] = {}
         self.inference_kwargs["torch_models"] = self.torch_models
         self._dataset: Dataset | None = None
         self._train: Dataset | None = None
