@@ -850,6 +850,21 @@ class Plan(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _flip_gates_need_classes(self) -> Plan:
+        """Negative flips need a right and a wrong: regression has none (its regression flips are listed in the
+        errors section, with `errors.regression_flip_threshold`)."""
+        if self.task == "regression" and self.gates.errors:
+            ref = next(iter(self.gates.errors))
+            raise _FieldError(
+                "gates.errors",
+                ref,
+                "a classification or detection task (negative flips need right and wrong predictions)",
+                "task: regression",
+                "gate the error metric instead, e.g. `vs_baseline: {rmse: {rule: not_worse, margin: 2}}`",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _curation_applies(self) -> Plan:
         cur, ds = self.gates.curation, self.dataset
         if cur.leakage and not (ds.train_path or ds.train_split or ds.train_manifest):

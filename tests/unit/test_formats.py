@@ -92,6 +92,14 @@ def test_a_regression_margin_is_in_the_targets_units() -> None:
     assert plan.gates.vs_baseline["rmse"].margin == 2
 
 
+def test_negative_flip_gates_are_refused_for_regression() -> None:
+    text = REGRESSION.replace("{RULE}", "{rmse: not_worse}") + "  errors: {negative_flips: {max: 3}}\n"
+    with pytest.raises(
+        InvalidPlan, match=r"`gates.errors.negative_flips`: expected a classification or detection"
+    ):
+        parse_plan(text, Path("evalaction.yml"))
+
+
 def test_a_rate_margin_above_one_is_refused_with_the_fix() -> None:
     text = _classification("m.onnx") + "gates:\n  vs_baseline: {accuracy: {rule: not_worse, margin: 2}}\n"
     with pytest.raises(InvalidPlan, match=r"`gates.vs_baseline.accuracy.margin`: expected a margin <= 1 .*0\.02"):
