@@ -153,3 +153,6 @@ def test_plots_and_attributions_for_the_worst_rows(diabetes_run) -> None:  # noq
     assert first.id == reg.regression_flips[0].id and (out / first.figure).is_file()
     cand = next(a for a in first.attributions if a.role == "candidate")
     assert cand.target == "prediction" and len(cand.top_features) == 5
+    html = (out / "report.html").read_text()
+    assert "Regression flips" in html and "Largest residuals" in html and "Residuals by slice" in html
+    assert html.count('src="data:image/png;base64,') >= 2 + len(attributions.samples)  # plots and attributions
