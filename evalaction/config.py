@@ -850,6 +850,33 @@ class Plan(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _fields_fit_the_task(self) -> Plan:
+        """A field set away from its default for a task that cannot use it is refused, not ignored. (Compared with
+        the default rather than `model_fields_set`, so a results.json read back validates the same way.)"""
+        classification_only = (
+            ("errors", "confident_threshold", 0.9, "probabilities"),
+            ("errors", "ambiguous_margin", 0.1, "probabilities"),
+            ("errors", "ood_max_probability", 0.5, "probabilities"),
+            ("compare", "stratified", False, "classes to stratify by"),
+        )
+        if self.task in ("regression", "detection"):
+            for section, key, default, needs in classification_only:
+                value = getattr(getattr(self, section), key)
+                if value != default and not (self.task == "detection" and key == "stratified"):
+                    raise _FieldError(
+                        section, key, f"a classification task (it needs {needs})", f"task: {self.task}", "drop it"
+                    )
+        if self.task == "regression" and self.metrics.thresholds.constraint is not None:
+            raise _FieldError(
+                "metrics.thresholds",
+                "constraint",
+                "a classification task (thresholds cut probabilities)",
+                "task: regression",
+                "drop it",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _flip_gates_need_classes(self) -> Plan:
         """Negative flips need a right and a wrong: regression has none (its regression flips are listed in the
         errors section, with `errors.regression_flip_threshold`)."""

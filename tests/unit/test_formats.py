@@ -92,6 +92,27 @@ def test_a_regression_margin_is_in_the_targets_units() -> None:
     assert plan.gates.vs_baseline["rmse"].margin == 2
 
 
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ("compare: {stratified: true}\n", "compare.stratified"),
+        ("errors: {confident_threshold: 0.8}\n", "errors.confident_threshold"),
+        ("errors: {ambiguous_margin: 0.2}\n", "errors.ambiguous_margin"),
+        ("errors: {ood_max_probability: 0.3}\n", "errors.ood_max_probability"),
+    ],
+)
+def test_regression_refuses_classification_fields(extra: str, field: str) -> None:
+    text = REGRESSION.replace("gates:\n  vs_baseline: {RULE}\n", extra)
+    with pytest.raises(InvalidPlan, match=rf"`{field}`: expected a classification task"):
+        parse_plan(text, Path("evalaction.yml"))
+
+
+def test_regression_accepts_the_defaults_written_out() -> None:
+    extra = "compare: {stratified: false}\nerrors: {confident_threshold: 0.9, regression_flip_threshold: 3}\n"
+    plan = parse_plan(REGRESSION.replace("gates:\n  vs_baseline: {RULE}\n", extra), Path("evalaction.yml"))
+    assert plan.errors.regression_flip_threshold == 3
+
+
 def test_negative_flip_gates_are_refused_for_regression() -> None:
     text = REGRESSION.replace("{RULE}", "{rmse: not_worse}") + "  errors: {negative_flips: {max: 3}}\n"
     with pytest.raises(
