@@ -81,10 +81,21 @@ def _onnx_for(
         return None, "the torch model was not loaded on this machine (remote inference), so it was not exported"
     from evalaction.readiness.torch_export import export_torch_to_onnx
 
-    exports[role] = result = export_torch_to_onnx(module, sample, workdir / f"{role}.exported.onnx")
+    exports[role] = result = export_torch_to_onnx(_to_cpu(module), sample, workdir / f"{role}.exported.onnx")
     if result.exported and result.onnx_path:
         return Path(result.onnx_path), ""
     return None, f"the candidate could not be exported to ONNX for profiling ({result.reason})"
+
+
+def _to_cpu(module: Any) -> Any:
+    """A module inference ran on the GPU, moved to the CPU (readiness is its last user): the export feeds it CPU
+    tensors. Modules without parameters, or that cannot move, are exported as they are."""
+    try:
+        if any(p.device.type != "cpu" for p in module.parameters()):
+            return module.to("cpu")
+    except Exception:  # a module that cannot tell or move: the export reports what goes wrong
+        pass
+    return module
 
 
 def _labels_from(spec: ModelSpec, task: str, n_classes: int, role: str) -> Any:
