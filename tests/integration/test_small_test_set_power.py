@@ -197,3 +197,11 @@ def test_plan_card_lists_the_curation_gates_the_run_applies(tmp_path: Path) -> N
     html = MarkdownIt("commonmark").enable("table").render(result.output)
     assert "<td>duplicates</td>\n<td>curation</td>\n<td>&lt;= 0</td>" in html
     assert "<td>min_class_samples</td>\n<td>curation</td>\n<td>&gt;= 20</td>" in html
+
+
+def test_comment_and_html_state_the_detectable_delta(run_block: tuple[int, Path]) -> None:
+    _, out = run_block
+    for name in ("report.md", "report.html"):
+        text = _visible_text((out / name).read_text()) if name.endswith("html") else (out / name).read_text()
+        # (z_0.95 + z_0.8) * sqrt(v / n) - 0.02 = +2.4 pt: even an equal candidate fails the gate more often than not
+        assert "passes with 80 % power when the true Δ is ≥ +2.4 pt" in text, name
