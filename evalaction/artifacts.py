@@ -514,6 +514,9 @@ class HistoryResult(Artifact):
         default_factory=list,
         description="Candidate vs the best prior version: the primary and every gated metric.",
     )
+    best_prior_undefined: dict[str, str] = Field(
+        default_factory=dict, description="Metric -> why it could not be compared with the best prior version."
+    )
     holm_family: list[str] = Field(
         default_factory=list,
         description="`vs_baseline:<metric>` and `vs_best_prior:<metric>` tests Holm adjusted over.",

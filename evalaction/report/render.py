@@ -129,8 +129,10 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
     if g.kind == "vs_best_prior" and run.history is not None:
         best = run.history.best_prior_get(g.name)
         versus = (
-            f"{delta_in(g.observed, g.name)} vs best prior `{run.history.best}`" if g.observed is not None else "—"
+            "—" if g.observed is None else f"{delta_in(g.observed, g.name)} vs best prior `{run.history.best}`"
         )
+        if g.observed is not None and g.interval:
+            versus += f" [{delta_in(g.interval[0], g.name)}, {delta_in(g.interval[1], g.name)}]"
         return (fmt(best.candidate) if best else "n/a"), versus
     if g.kind == "threshold":
         return fmt(g.observed) + interval, delta_in(cmp.delta, g.name) if cmp else "—"

@@ -686,7 +686,12 @@ def _aligned(dataset: Dataset, preds: Predictions) -> bool:
     """The dataset rows are the predictions' rows (same length, same ids in the same order)."""
     import numpy as np
 
-    return len(dataset) == len(preds.ids) and bool(np.array_equal(dataset.ids.astype(str), preds.ids.astype(str)))
+    if len(dataset) != len(preds.ids):
+        return False
+    # the saved ids are str: an elementwise match needs no conversion (2 s for two 1e6-row conversions)
+    if bool(np.array_equal(dataset.ids, preds.ids)):
+        return True
+    return bool(np.array_equal(dataset.ids.astype(str), preds.ids.astype(str)))
 
 
 def _image_shape(plan: PlanResult | None, dataset: Dataset | None) -> tuple[int, ...] | None:
@@ -775,7 +780,7 @@ def _attributions(
     from evalaction.explain.methods import GRADIENT, attribute, mid_grey
     from evalaction.explain.visuals import Panel, as_image, feature_bars_figure, heatmap_figure
 
-    if plan is not None and not plan.plan.errors.attributions.enabled:
+    if plan is not None and not plan.plan.errors.attributions.on:
         return AttributionReport(enabled=False, skipped="switched off in the plan (`errors.attributions.enabled`)")
     if plan is None or dataset is None or candidate_path is None:
         return AttributionReport(enabled=False, skipped="no plan, dataset or model path handed to the stage")
