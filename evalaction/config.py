@@ -351,7 +351,10 @@ class CompareSpec(_Strict):
         default=False, description="Resample within each true class (class sizes fixed), not over all samples."
     )
     ci: Literal["bca", "percentile", "basic"] = Field(
-        default="bca", description="Bootstrap interval: bca (bias-corrected and accelerated), percentile or basic."
+        default="bca",
+        description="Bootstrap interval: bca (bias-corrected and accelerated), percentile or basic. Accuracy always "
+        "uses Tango's score interval on its exact counts; bca falls back to percentile when fewer than 100 rows "
+        "have the two models disagree.",
     )
 
 
