@@ -1252,8 +1252,9 @@ def parse_plan(text: str, plan_file: Path) -> Plan:
 
 
 def _parse(text: str, plan_file: Path) -> tuple[Plan, dict[tuple[str, ...], int]]:
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_PLAN_BYTES:
-        _plan_text(text.encode("utf-8", "surrogatepass"), plan_file)  # raises: too large
+    """The validated plan and the line of every key; text handed in directly gets the same size limit."""
+    if len(text) > MAX_PLAN_BYTES // 4:  # 4 bytes per character at most: only then can it be over the limit
+        _plan_text(text.encode("utf-8", "surrogatepass"), plan_file)
     data, lines = _load_yaml(text, plan_file)
     if not isinstance(data, dict):
         raise InvalidPlan(
