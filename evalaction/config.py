@@ -1072,9 +1072,22 @@ def _plan_text(raw: bytes, plan_file: Path) -> str:
         ) from None
 
 
+# Bidirectional-text controls make a line display differently from how it parses ("Trojan Source",
+# CVE-2021-42574): a reviewer could read `accuracy: '>= 0.99'` where the parser sees another rule.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
 def _load_yaml(text: str, plan_file: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
     """Parse the plan's YAML once: the data and the line of every key path."""
     import yaml
+
+    bidi = _BIDI.search(text)
+    if bidi is not None:
+        line = text.count("\n", 0, bidi.start()) + 1
+        raise InvalidPlan(
+            f"{plan_file.name} line {line}: found the invisible bidirectional control U+{ord(bidi.group()):04X}, "
+            "which makes the line read differently from how it parses; delete it"
+        )
 
     loader = None
     try:

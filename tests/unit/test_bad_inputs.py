@@ -93,6 +93,8 @@ YAML_CASES: list[tuple[str, str | bytes, tuple[str, ...]]] = [
     ("binary file", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)), ("line 1", "binary file")),
     ("NUL byte late", VALID_PLAN.encode() + b"\x00", ("line 19", "binary file")),
     ("control character", VALID_PLAN + "name: a\x01b\n", ("line 19", "not valid YAML", "special characters")),
+    ("bidi override", VALID_PLAN + "name: 'a\u202eb'\n", ("line 19", "U+202E", "bidirectional")),
+    ("bidi isolate in a comment", VALID_PLAN + "# \u2066hidden\u2069\n", ("line 19", "U+2066")),
     ("oversized plan", VALID_PLAN + "# " + "x" * (1 << 20) + "\n", ("under 1024 KiB", "found 1024 KiB")),
     ("tab indentation", VALID_PLAN + "inference:\n\tseed: 1\n", ("line 20", "not valid YAML")),
     ("unclosed bracket", VALID_PLAN + "inference: {seed: 1\n", ("not valid YAML",)),
