@@ -3,6 +3,10 @@
 `load_plan(path)` reads the YAML, validates it with pydantic, checks it against the files on disk, and raises
 `InvalidPlan` with one line: the file, the line, the field, what was expected, what was found, and the fix.
 Unknown keys are rejected with a did-you-mean.
+
+The plan comes from a pull request, so it is read as hostile input (README "Safety"): the YAML loader refuses
+anchors and aliases, duplicate keys, more than 1 MiB or 32 levels, non-UTF-8 and binary files; every path must
+resolve inside the repository and name a regular file or folder; `module:` must be the repository's own code.
 """
 
 from __future__ import annotations
