@@ -956,3 +956,27 @@ def test_bad_training_manifest(plan_dir: Path, contents: bytes, needle: str) -> 
     (plan_dir / "data" / "m.txt").write_bytes(contents)
     text = _edit(VALID_PLAN, DATA, DATA + "  train_manifest: data/m.txt\n")
     assert_bad_input(invoke("plan", "-c", str(write_plan(plan_dir, text))), "m.txt", needle)
+
+
+def test_invalid_values_kept_are_counted(plan_dir: Path) -> None:
+    (plan_dir / "data" / "test.csv").write_text(CSV_HEAD + "a,0,1.0\nb,1,NaN\nc,1,1e39\n")
+    text = _edit(VALID_PLAN, DATA, DATA + "  invalid_values: keep\n")
+    result = invoke("plan", "-c", str(write_plan(plan_dir, text)))
+    assert result.exit_code == 0, result.output
+    assert "- samples: 3" in result.output
+    assert "invalid feature values (NaN, infinite or beyond float32): 2\n" in result.output
+
+
+def test_every_path_field_is_checked_including_ones_added_later(plan_dir: Path) -> None:
+    """`_plan_paths` finds path fields by name, so a `*_path`/`*_dir` field added to the plan is confined too."""
+    from evalaction.config import _plan_paths, load_plan
+
+    text = _edit(VALID_PLAN, LABEL, LABEL + "  train_manifest: data/test.csv\n  images_dir: data\n")
+    plan = load_plan(write_plan(plan_dir, text)).plan
+    assert sorted(".".join(loc) for loc, _ in _plan_paths(plan)) == [
+        "dataset.images_dir",
+        "dataset.path",
+        "dataset.train_manifest",
+        "models.baseline.path",
+        "models.candidate.path",
+    ]
