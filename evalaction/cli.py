@@ -93,7 +93,7 @@ def _handle_errors(fn: F) -> F:
         from evalaction.errors import EvalActionError
 
         debug = click.get_current_context().find_root().params.get("debug", False)
-        out = kwargs.get("out")
+        out = kwargs.get("out") if fn.__name__ == "run" else None  # only `run` marks its folder
         with _Signals() as signals:
             try:
                 result = fn(*args, **kwargs)
