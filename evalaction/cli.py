@@ -253,11 +253,11 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, 
     if baseline is not None:
         kwargs["baseline_path"] = baseline.resolve()
     click.echo(f"evalaction {__version__}: {loaded.path.name} -> {out}/", err=True)
-    token_id, token_secret = os.environ.get("MODAL_TOKEN_ID", ""), os.environ.get("MODAL_TOKEN_SECRET", "")
     options = InferenceOptions(
         untrusted=untrusted,
         progress=terminal_progress(sys.stderr),
-        modal_credentials=ModalCredentials(token_id, token_secret) if token_id and token_secret else None,
+        # as Modal's client finds them: MODAL_TOKEN_* / MODAL_SERVER_URL, else the active ~/.modal.toml profile
+        modal_credentials=ModalCredentials.from_environ(os.environ) if loaded.plan.inference.modal else None,
     )
     result = run_pipeline(
         loaded=loaded,

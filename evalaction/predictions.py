@@ -130,3 +130,26 @@ def _read_predictions(path: Path) -> Predictions:
         },
         classes=classes,
     )
+
+
+def with_positive_class(p: Predictions, positive: str | None) -> Predictions:
+    """Binary predictions with `positive` as class index 1, the class every binary metric, threshold tuning,
+    curve and reliability diagram reads as positive (`dataset.positive_class`; default: the second class)."""
+    import numpy as np
+
+    if positive is None or len(p.classes) != 2 or p.scores is None or p.classes[1] == positive:
+        return p
+    if positive != p.classes[0]:
+        from evalaction.errors import BadInput
+
+        raise BadInput(
+            f"`dataset.positive_class`: expected one of the classes {p.classes}, found {positive!r}; name one of them"
+        )
+    return Predictions(
+        ids=p.ids,
+        y=np.where(p.y >= 0, 1 - p.y, p.y),
+        pred=1 - p.pred,
+        scores=p.scores[:, ::-1].copy(),
+        slices=p.slices,
+        classes=[p.classes[1], p.classes[0]],
+    )
