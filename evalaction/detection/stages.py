@@ -1,4 +1,5 @@
-"""The detection path through the same stages as classification (`plan.task == "detection"`).
+"""The detection stages (`plan.task == "detection"`), sequenced by `evalaction.pipeline` like every task
+through `evalaction.tasks.detection.DetectionTask`; the comparison is assembled by `stages.compare`.
 
     plan       the COCO test set's card                        PlanResult (+ DetectionCard)
     inference  read each COCO results file, or run the ONNX    InferenceResult, detections_<role>.json
@@ -22,7 +23,6 @@ so `gates.errors` (`negative_flips: {max: 3}`, `negative_flips[person]`) limit t
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import platform
@@ -46,14 +46,12 @@ from evalaction.artifacts import (
     ModelRun,
     PlanResult,
     ReadinessResult,
-    RunResult,
 )
 from evalaction.config import parse_metric_ref
 from evalaction.detection.artifacts import (
     DetectionCard,
     DetectionErrors,
     DetectionMetrics,
-    DetectionResult,
     ModelDetectionErrors,
     ModelDetectionMetrics,
     OperatingPoint,
@@ -65,12 +63,10 @@ from evalaction.errors import InvalidPlan
 if TYPE_CHECKING:
     from pycocotools.cocoeval import COCOeval
 
-    from evalaction.artifacts import OverrideRequest
     from evalaction.config import LoadedPlan, ModelSpec
     from evalaction.datasets.sources import DataSources
     from evalaction.detection.coco import GroundTruth
     from evalaction.detection.tide import Analysis
-    from evalaction.pipeline import PipelineHooks
 
 Detections = list[dict[str, Any]]
 
@@ -762,85 +758,3 @@ def run_detection_readiness(
 
 
 # ------------------------------------------------------------------------------------------------------ pipeline
-
-
-def run_detection_pipeline(
-    *,
-    loaded: LoadedPlan,
-    out_dir: Path,
-    candidate_path: Path,
-    baseline_path: Path | None,
-    hooks: PipelineHooks,
-    run_url: str | None = None,
-    started: str | None = None,
-    sources: DataSources | None = None,
-    override: OverrideRequest | None = None,
-    pr_number: int | None = None,
-    commit: str | None = None,
-) -> RunResult:
-    """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> (W&B) -> report for boxes."""
-    from evalaction.report.render import write_reports
-    from evalaction.stages.verdict import run_verdict
-
-    started = started or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    with hooks.stage("plan"):
-        gt = load_plan_ground_truth(loaded, sources)
-        plan, card = run_detection_plan(loaded=loaded, gt=gt)
-        plan.write(out_dir / "plan.json")
-        card.write(out_dir / "detection_card.json")
-    with hooks.stage("inference"):
-        inference, detections = run_detection_inference(
-            plan=plan, gt=gt, candidate_path=candidate_path, baseline_path=baseline_path, out_dir=out_dir
-        )
-        inference.write(out_dir / "inference.json")
-    with hooks.stage("metrics"):
-        metrics, det_metrics, evals = run_detection_metrics(plan=plan, gt=gt, detections=detections)
-        metrics.write(out_dir / "metrics.json")
-        det_metrics.write(out_dir / "detection_metrics.json")
-    with hooks.stage("errors"):
-        errors, det_errors, flips = run_detection_errors(plan=plan, gt=gt, detections=detections, out_dir=out_dir)
-        errors.write(out_dir / "errors.json")
-        det_errors.write(out_dir / "detection_errors.json")
-    with hooks.stage("compare"):
-        compare = run_detection_compare(plan=plan, gt=gt, evals=evals, flips=flips)
-        warnings: list[str] = []
-        if compare is not None:
-            compare.write(out_dir / "compare.json")
-    with hooks.stage("readiness"):
-        readiness = run_detection_readiness(
-            plan=plan, gt=gt, candidate_path=candidate_path, baseline_path=baseline_path
-        )
-        readiness.write(out_dir / "readiness.json")
-    with hooks.stage("verdict"):
-        verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override)
-        verdict.write(out_dir / "verdict.json")
-    for role, m in (("candidate", det_metrics.candidate), ("baseline", det_metrics.baseline)):
-        if m is not None and m.over_max_dets:
-            warnings.append(
-                f"{role}: {m.over_max_dets} image-class pairs have more than 100 detections; "
-                "COCO's AP counts only the 100 highest-scoring"
-            )
-    result = RunResult(
-        evalaction_version=__version__,
-        started_at=started,
-        plan=plan,
-        inference=inference,
-        metrics=metrics,
-        errors=errors,
-        compare=compare,
-        readiness=readiness,
-        verdict=verdict,
-        timings=list(hooks.timings),
-        detection=DetectionResult(card=card, metrics=det_metrics, errors=det_errors, warnings=warnings),
-    )
-    if loaded.plan.wandb is not None:
-        from evalaction.integrations.wandb_log import log_run
-
-        with hooks.stage("wandb"):
-            wandb_run = log_run(
-                result, out_dir=out_dir, spec=loaded.plan.wandb, pr_number=pr_number, commit=commit
-            )
-        result = result.model_copy(update={"wandb": wandb_run})
-    with hooks.stage("report"):
-        write_reports(result, out_dir, run_url=run_url)
-    return result
