@@ -140,10 +140,13 @@ def run_group(pr_number: int | None, commit: str | None) -> str | None:
 
 def run_name(run: RunResult, commit: str | None) -> str:
     """`models/candidate.onnx @ 0123abc`: which model, at which commit (distinct per changed model)."""
-    path = Path(run.inference.candidate.path)
-    with contextlib.suppress(ValueError):
-        path = path.resolve().relative_to(Path.cwd().resolve())
-    name = path.as_posix() if not path.is_absolute() else path.name
+    path = Path(run.inference.candidate.path).resolve()
+    name = path.name
+    # relative to the working directory (the action's checkout), else to the plan's folder: the path in the repo
+    for root in (Path.cwd(), Path(run.plan.plan_path).parent):
+        with contextlib.suppress(ValueError, OSError):
+            name = path.relative_to(root.resolve()).as_posix()
+            break
     return f"{name} @ {commit[:7]}" if commit else name
 
 

@@ -131,7 +131,7 @@ def test_demo_logs_an_idiomatic_offline_run(offline_run: DemoRun) -> None:
 
     run = found["run"]
     assert run.run_group == "PR #42" and run.job_type == "evaluation"
-    assert run.display_name == "candidate.onnx @ 0123456" and list(run.tags) == ["demo", "ci"]
+    assert run.display_name == "models/candidate.onnx @ 0123456" and list(run.tags) == ["demo", "ci"]
     config = found["config"]
     assert config["pr_number"] == 42 and config["commit"] == "0123456789abcdef"
     assert config["plan"]["models"]["candidate"]["path"] == "models/candidate.onnx"
@@ -277,7 +277,10 @@ def test_detection_logs_coco_numbers_and_worst_images(tmp_path: Path, monkeypatc
     assert wb is not None and wb.error is None, wb
     (run_file,) = Path(str(wb.run_dir)).glob("run-*.wandb")
     found = _decode(run_file)
-    assert found["run"].run_group == "commit fedcba9" and found["run"].display_name == "candidate.json @ fedcba9"
+    assert (
+        found["run"].run_group == "commit fedcba9"
+        and found["run"].display_name == "models/candidate.json @ fedcba9"
+    )
     det = result.detection
     assert det is not None
     summary = found["summary"]
