@@ -123,7 +123,9 @@ def log_run(
         first = (str(exc).splitlines() or [""])[0]
         hint = ""
         if "timed out" in first.lower() or "timeout" in type(exc).__name__.lower():
-            hint = f" (no answer within `wandb.timeout_s` = {spec.timeout_s:g} s; check WANDB_BASE_URL and the network)"
+            hint = (
+                f" (gave up after `wandb.timeout_s` = {spec.timeout_s:g} s; check WANDB_BASE_URL and the network)"
+            )
         error = _KEY_LIKE.sub("***", f"W&B logging failed: {type(exc).__name__}: {first}")[:300] + hint
         log.warning("%s; the evaluation itself is unaffected", error)
         return WandbRun(project=spec.project, mode=spec.mode or "default", error=error)

@@ -227,6 +227,7 @@ def test_unreachable_wandb_is_bounded_and_shown(
     assert elapsed < 12, elapsed  # wandb's own default would wait 90 s
     assert wb.error is not None and wb.error.startswith("W&B logging failed:") and "\n" not in wb.error
     assert "0123456789abcdef0123456789abcdef01234567" not in wb.error
+    assert "gave up after `wandb.timeout_s` = 2 s" in wb.error and "127.0.0.1" in wb.error
     assert any(r.levelname == "WARNING" and "W&B logging failed" in r.getMessage() for r in caplog.records)
 
     # the report (and so the job summary, which is report.md) says so
