@@ -111,6 +111,11 @@ class DatasetSpec(_Strict):
     class_names: list[str] | None = Field(
         default=None, description="Class names in model output order; default: the sorted distinct labels."
     )
+    positive_class: str | None = Field(
+        default=None,
+        description="task binary: the class precision, recall, F1, threshold tuning, ROC/PR curves and the "
+        "reliability diagram are about; default: the second class of `class_names` (class_names[1]).",
+    )
     slice_columns: list[str] = Field(default_factory=list, description="Columns to compute every metric by.")
     train_path: str | None = Field(
         default=None, description="Training set (same format), to check the test set for leakage."
@@ -233,7 +238,8 @@ class ModelSpec(_Strict):
     module: str | None = Field(
         default=None,
         description="For a torch state_dict (.safetensors or .pt): the nn.Module class to load it into, "
-        "`package.module:Class`, imported from the repository under evaluation.",
+        "`package.module:Class` (a .py file under the plan's folder) or `path/to/file.py:Class`, inside the repository "
+        "under evaluation; standard-library and installed modules are refused.",
     )
     module_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments for the `module` class's constructor."
@@ -448,7 +454,11 @@ GRADIENT_METHODS = ("integrated_gradients", "saliency")
 class AttributionsSpec(_Strict):
     """Captum attributions for the critical failures (top negative flips, most confident errors)."""
 
-    enabled: bool = True
+    enabled: bool | None = Field(
+        default=None,
+        description="Default: on for classification and regression; detection has none (it draws its worst "
+        "images instead) and refuses `true`.",
+    )
     max_samples: Annotated[int, Field(ge=0, le=200)] = Field(
         default=6, description="At most this many samples get attributions (flips first, then confident errors)."
     )
@@ -457,6 +467,11 @@ class AttributionsSpec(_Strict):
         description="auto: Integrated Gradients + Saliency for torch models; Occlusion (images) or Feature "
         "Ablation (tables) for any other model. Gradient methods need a torch model.",
     )
+
+    @property
+    def on(self) -> bool:
+        """Whether the errors stage computes attributions (unset means on)."""
+        return self.enabled is not False
 
 
 class ErrorsSpec(_Strict):
@@ -874,6 +889,21 @@ class Plan(_Strict):
                         f"{method!r} for the {role} model {spec.path!r} (not a torch model)",
                         "use auto, occlusion, feature_ablation or shapley_value_sampling",
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _positive_class_applies(self) -> Plan:
+        positive, names = self.dataset.positive_class, self.dataset.class_names
+        if positive is None:
+            return self
+        if self.task != "binary":
+            raise _FieldError(
+                "dataset.positive_class", "", "a binary task", f"task {self.task}", "drop `positive_class`"
+            )
+        if names is not None and positive not in names:
+            raise _FieldError(
+                "dataset.positive_class", "", f"one of class_names {names}", repr(positive), "name one of them"
+            )
         return self
 
     @property
@@ -1428,14 +1458,18 @@ def plan_json_schema() -> dict[str, Any]:
     return schema
 
 
-def load_plan_text(text: str, path: Path) -> LoadedPlan:
-    """A plan given as text (the base commit's copy, read with `git show`), its paths resolved next to `path`.
+def load_plan_text(text: str | bytes, path: Path) -> LoadedPlan:
+    """A plan given as content (the base commit's copy, read with `git show`), its paths resolved next to `path`.
 
     The GitHub Action reads the trusted plan from the PR's base commit; the data and models it names are
-    still the checked-out workspace's, so the files are checked where `path` would be.
+    still the checked-out workspace's, so they are checked as `load_plan` checks them, where `path` would be.
     """
     path = Path(path)
-    plan = parse_plan(text, path)
+    if isinstance(text, bytes):
+        text = _plan_text(text, path)
+    plan, lines = _parse(text, path)
     loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
-    _check_files(loaded, _line_index(text))
+    # trusted rules, untrusted files: the workspace may hold a symlink or a FIFO where the plan names a file
+    _check_paths(loaded, lines, repository_root(loaded.base_dir).resolve())
+    _check_files(loaded, lines)
     return loaded

@@ -189,7 +189,7 @@ def _check_detection_fields(plan: Plan) -> tuple[str, str, str, str, str] | None
             "set `device: cpu` or drop it",
         )
     attributions = plan.errors.attributions
-    if "enabled" in attributions.model_fields_set and attributions.enabled:
+    if attributions.enabled:
         return (
             "errors.attributions",
             "enabled",

@@ -78,9 +78,11 @@ def log_run(
             project=spec.project,
             entity=spec.entity,
             mode=spec.mode,
-            tags=list(spec.tags),
+            tags=[*spec.tags, *([group[:64]] if (group := history_group(run)) else [])],  # W&B: <= 64 chars
             job_type="evaluation",
-            group=run_group(pr_number, commit),
+            # one group per PR (or dispatched commit); without either, a history's runs share the model's group.
+            # The versions of one model are also linked by the `model:<path>` tag and the commits in the config.
+            group=run_group(pr_number, commit) or history_group(run),
             name=run_name(run, commit),
             dir=str(root),
             config=run_config(run, pr_number=pr_number, commit=commit),
@@ -399,6 +401,12 @@ def _flip_table(wandb: Any, run: RunResult, out_dir: Path) -> Any:
     )
 
 
+def history_group(run: RunResult) -> str | None:
+    """With `history:`, every evaluation of one model file shares a W&B group (`model:<path>`), so the runs of its
+    versions sit together in the project; None otherwise (wandb's default)."""
+    return None if run.history is None else f"model:{run.history.path}"
+
+
 def log_history(wandb: Any, wb_run: Any, run: RunResult) -> None:
     """The prior versions re-scored on this test set (plan `history:`): a `history` table, its line plot, and
     `history/*` summary keys. Each row carries the version's commit, which is the `commit` in the config of
@@ -406,67 +414,47 @@ def log_history(wandb: Any, wb_run: Any, run: RunResult) -> None:
     h = run.history
     if h is None:
         return
-    rows = []
-    for v in h.versions:
-        c = v.comparison
-        ci = v.primary_ci or (None, None)
-        rows.append(
-            [
-                v.label,
-                v.commit,
-                v.date,
-                v.primary,
-                ci[0],
-                ci[1],
-                None if c is None else c.delta,
-                None if c is None else c.ci_low,
-                None if c is None else c.ci_high,
-                None if c is None else c.outcome,
-                v.label == h.best,
-                v.cached,
-                v.error,
-            ]
-        )
-    ci = h.candidate_ci or (None, None)
-    rows.append(
-        [
-            "candidate",
-            run.inference.candidate.sha256[:12],
-            run.started_at,
-            h.candidate_primary,
-            ci[0],
-            ci[1],
-            None,
-            None,
-            None,
-            None,
-            False,
-            False,
-            None,
-        ]
-    )
-    columns = [
-        "version",
-        "commit",
-        "date",
-        h.primary,
-        "ci_low",
-        "ci_high",
-        "delta_candidate",
-        "delta_ci_low",
-        "delta_ci_high",
-        "outcome",
-        "best",
-        "cached",
-        "error",
-    ]
-    table = wandb.Table(columns=columns, data=rows)
-    wb_run.log(
-        {
-            "history": table,
-            "history_trend": wandb.plot.line(table, "version", h.primary, title=f"{h.primary} by version"),
+
+    def row(
+        order: int, label: str, commit: str, date: str, value: float | None, ci: Any, cmp: Any
+    ) -> dict[str, Any]:
+        return {
+            "order": order,  # numeric x for the line plot, oldest first
+            "version": label,
+            "commit": commit,
+            "date": date,
+            h.primary: value,
+            "ci_low": ci[0] if ci else None,
+            "ci_high": ci[1] if ci else None,
+            "delta_candidate": cmp.delta if cmp else None,
+            "delta_ci_low": cmp.ci_low if cmp else None,
+            "delta_ci_high": cmp.ci_high if cmp else None,
+            "outcome": cmp.outcome if cmp else None,
         }
+
+    rows = [
+        {
+            **row(i, v.label, v.commit, v.date, v.primary, v.primary_ci, v.comparison),
+            "best": v.label == h.best,
+            "cached": v.cached,
+            "error": v.error,
+        }
+        for i, v in enumerate(h.versions)
+    ]
+    cand = row(
+        len(rows),
+        "candidate",
+        run.inference.candidate.sha256[:12],
+        run.started_at,
+        h.candidate_primary,
+        h.candidate_ci,
+        None,
     )
+    rows.append({**cand, "best": False, "cached": False, "error": None})
+    columns = list(rows[0])
+    table = wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows])
+    trend = wandb.plot.line(table, "order", h.primary, title=f"{h.primary} by version (oldest first)")
+    wb_run.log({"history": table, "history_trend": trend})
     summary = {
         "history/best": h.best,
         "history/candidate_is_best": h.candidate_is_best,
