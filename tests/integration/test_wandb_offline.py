@@ -85,7 +85,7 @@ def offline_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
             + "\nwandb:\n  project: evalaction-demo\n  tags: [demo, ci]\n"
             # readiness numbers without the INT8 trial and the memory probe: what W&B gets, at a fraction of the time
             + "readiness: {latency_repeats: 20, measure_memory: false, quantization: {enabled: false}}\n"
-            + "errors: {attributions: {max_samples: 2}}\n"
+            + "errors: {attributions: {max_samples: 1}}\n"
         )
         out = tmp / "out"
         result = run_pipeline(loaded=load_plan(plan_file), out_dir=out, pr_number=42, commit="0123456789abcdef")
