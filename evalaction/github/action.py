@@ -630,6 +630,14 @@ class Action:
             f"This pull request changes no file matching {patterns}, so there is nothing to evaluate.",
         ]
         lines += [f"- {n}" for n in notes]
+        if self.plan_change is not None:
+            from evalaction.github.plan_trust import section
+
+            spec = self._loaded.plan.gates.override if self._loaded is not None else None
+            text = section(
+                self.plan_change, decision="", under_pr=None, override_label=spec.label if spec else None
+            )
+            lines += ["", text.replace("The verdict above uses", "The next evaluation uses")]
         link = f"[Run]({self.settings.run_url}) · " if self.settings.run_url else ""
         lines += ["", f"{link}evalaction {__version__}"]
         markdown = "\n".join(lines) + "\n"
