@@ -247,15 +247,17 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, 
     loaded = load_plan(config)
     check_output_folder(out)
     hooks = PipelineHooks(stage_finished=lambda stage, s: click.echo(f"  {stage:<10} {s:7.2f} s", err=True))
+    if click.get_current_context().find_root().params.get("debug", False):
+        hooks = _timed_imports_hooks()
     kwargs: dict[str, Any] = {}
     if baseline is not None:
         kwargs["baseline_path"] = baseline.resolve()
     click.echo(f"evalaction {__version__}: {loaded.path.name} -> {out}/", err=True)
-    token_id, token_secret = os.environ.get("MODAL_TOKEN_ID", ""), os.environ.get("MODAL_TOKEN_SECRET", "")
     options = InferenceOptions(
         untrusted=untrusted,
         progress=terminal_progress(sys.stderr),
-        modal_credentials=ModalCredentials(token_id, token_secret) if token_id and token_secret else None,
+        # as Modal's client finds them: MODAL_TOKEN_* / MODAL_SERVER_URL, else the active ~/.modal.toml profile
+        modal_credentials=ModalCredentials.from_environ(os.environ) if loaded.plan.inference.modal else None,
     )
     result = run_pipeline(
         loaded=loaded,
@@ -273,6 +275,23 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, 
     click.echo(f"report: {out / 'report.html'} (also report.md, results.json)")
     if v.decision == "NO-GO" and loaded.plan.gates.fail_on_no_go:
         sys.exit(EXIT_NO_GO)
+
+
+def _timed_imports_hooks() -> Any:
+    """--debug: each stage's time split into module imports and work (issue #16)."""
+    from evalaction.import_clock import ImportClock
+    from evalaction.pipeline import PipelineHooks
+
+    clock = ImportClock().install()
+    at_start: dict[str, float] = {}
+
+    def finished(stage: str, s: float) -> None:
+        imports = clock.seconds - at_start.get(stage, clock.seconds)
+        click.echo(f"  {stage:<10} {s:7.2f} s  (imports {imports:5.2f} s, work {s - imports:6.2f} s)", err=True)
+
+    return PipelineHooks(
+        stage_started=lambda stage: at_start.update({stage: clock.seconds}), stage_finished=finished
+    )
 
 
 @main.command()

@@ -111,6 +111,11 @@ class DatasetSpec(_Strict):
     class_names: list[str] | None = Field(
         default=None, description="Class names in model output order; default: the sorted distinct labels."
     )
+    positive_class: str | None = Field(
+        default=None,
+        description="task binary: the class precision, recall, F1, threshold tuning, ROC/PR curves and the "
+        "reliability diagram are about; default: the second class of `class_names` (class_names[1]).",
+    )
     slice_columns: list[str] = Field(default_factory=list, description="Columns to compute every metric by.")
     train_path: str | None = Field(
         default=None, description="Training set (same format), to check the test set for leakage."
@@ -233,7 +238,8 @@ class ModelSpec(_Strict):
     module: str | None = Field(
         default=None,
         description="For a torch state_dict (.safetensors or .pt): the nn.Module class to load it into, "
-        "`package.module:Class`, imported from the repository under evaluation.",
+        "`package.module:Class` (a .py file under the plan's folder) or `path/to/file.py:Class`, inside the repository "
+        "under evaluation; standard-library and installed modules are refused.",
     )
     module_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments for the `module` class's constructor."
@@ -269,8 +275,14 @@ class ModalSpec(_Strict):
     gpu: str | None = Field(
         default=None, description="Modal GPU type (`T4`, `A10G`, `L4`, `A100`, `H100`); CPU if omitted."
     )
-    shard_size: Annotated[int, Field(gt=0, le=10_000_000)] = Field(
-        default=10_000, description="Samples per shard (rounded up to a multiple of `batch_size`)."
+    shard_mb: Annotated[float, Field(gt=0, le=1024)] = Field(
+        default=32.0,
+        description="Input rows per shard, in MB (rounded up to whole batches): a few hundred images, "
+        "or many thousand table rows, per Modal call.",
+    )
+    shard_size: Annotated[int, Field(gt=0, le=10_000_000)] | None = Field(
+        default=None,
+        description="Samples per shard instead of `shard_mb` (rounded up to a multiple of `batch_size`).",
     )
     timeout_s: Annotated[int, Field(ge=10, le=86_400)] = Field(
         default=600, description="Per-shard execution timeout in seconds."
@@ -287,7 +299,8 @@ class InferenceSpec(_Strict):
     )
     seed: int = Field(default=0, description="Seeds torch and numpy before inference.")
     modal: ModalSpec | None = Field(
-        default=None, description="Run inference on Modal (credentials: MODAL_TOKEN_ID / MODAL_TOKEN_SECRET)."
+        default=None,
+        description="Run inference on Modal (credentials: MODAL_TOKEN_ID / MODAL_TOKEN_SECRET, else ~/.modal.toml).",
     )
 
 
@@ -353,6 +366,14 @@ class WandbSpec(_Strict):
         "The API key comes from WANDB_API_KEY, never from the plan.",
     )
     tags: list[str] = Field(default_factory=list, description="Tags for the W&B run.")
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=15.0,
+        description="Deadline for starting the W&B run (`wandb.init`; W&B's own default is 90 s); past it the "
+        "logging fails with one line and the evaluation goes on.",
+    )
+    log_models: bool = Field(
+        default=True, description="Log the model files as W&B artifacts (sha256, dataset fingerprint: lineage)."
+    )
 
 
 class HistorySpec(_Strict):
@@ -433,7 +454,11 @@ GRADIENT_METHODS = ("integrated_gradients", "saliency")
 class AttributionsSpec(_Strict):
     """Captum attributions for the critical failures (top negative flips, most confident errors)."""
 
-    enabled: bool = True
+    enabled: bool | None = Field(
+        default=None,
+        description="Default: on for classification and regression; detection has none (it draws its worst "
+        "images instead) and refuses `true`.",
+    )
     max_samples: Annotated[int, Field(ge=0, le=200)] = Field(
         default=6, description="At most this many samples get attributions (flips first, then confident errors)."
     )
@@ -442,6 +467,11 @@ class AttributionsSpec(_Strict):
         description="auto: Integrated Gradients + Saliency for torch models; Occlusion (images) or Feature "
         "Ablation (tables) for any other model. Gradient methods need a torch model.",
     )
+
+    @property
+    def on(self) -> bool:
+        """Whether the errors stage computes attributions (unset means on)."""
+        return self.enabled is not False
 
 
 class ErrorsSpec(_Strict):
@@ -859,6 +889,21 @@ class Plan(_Strict):
                         f"{method!r} for the {role} model {spec.path!r} (not a torch model)",
                         "use auto, occlusion, feature_ablation or shapley_value_sampling",
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _positive_class_applies(self) -> Plan:
+        positive, names = self.dataset.positive_class, self.dataset.class_names
+        if positive is None:
+            return self
+        if self.task != "binary":
+            raise _FieldError(
+                "dataset.positive_class", "", "a binary task", f"task {self.task}", "drop `positive_class`"
+            )
+        if names is not None and positive not in names:
+            raise _FieldError(
+                "dataset.positive_class", "", f"one of class_names {names}", repr(positive), "name one of them"
+            )
         return self
 
     @property
@@ -1423,8 +1468,8 @@ def load_plan_text(text: str | bytes, path: Path) -> LoadedPlan:
     if isinstance(text, bytes):
         text = _plan_text(text, path)
     plan, lines = _parse(text, path)
-    base_dir = path.resolve().parent
-    loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=base_dir)
-    _check_paths(loaded, lines, repository_root(base_dir).resolve())
+    loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
+    # trusted rules, untrusted files: the workspace may hold a symlink or a FIFO where the plan names a file
+    _check_paths(loaded, lines, repository_root(loaded.base_dir).resolve())
     _check_files(loaded, lines)
     return loaded

@@ -272,6 +272,8 @@ def _run_stages(
             started=started,
             sources=sources,
             override=override,
+            pr_number=pr_number,
+            commit=commit,
         )
     inference_kwargs = inference_options.as_kwargs() if inference_options is not None else {}
     # torch modules loaded by inference, handed to readiness so it profiles them without loading them again

@@ -176,7 +176,8 @@ def remove_stale_partials(parent: Path) -> None:
     now = time.time()
     for path in parent.glob(".*.partial-*"):
         pid_text = path.name.rsplit(".partial-", 1)[1].split("-")[0]
-        alive = pid_text.isdigit() and _pid_alive(int(pid_text))
+        # our own pid: a folder from an earlier process that had it (containers reuse pids), not a live download
+        alive = pid_text.isdigit() and int(pid_text) != os.getpid() and _pid_alive(int(pid_text))
         try:
             old = now - path.stat().st_mtime > STALE_PARTIAL_S
         except OSError:
@@ -202,9 +203,12 @@ class _Terminated(BaseException):
 
 @contextmanager
 def _kill_child_on_signal() -> Iterator[None]:
-    """SIGTERM raises `_Terminated` here (SIGINT already raises KeyboardInterrupt), so the caller's cleanup runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers live in the main thread only; the child's watchdog still ends it with us
+    """SIGTERM raises `_Terminated` here when nothing else handles it (SIGINT already raises KeyboardInterrupt),
+    so the caller's cleanup runs: the child is killed and the staging folder removed; the process exits 143."""
+    if threading.current_thread() is not threading.main_thread() or callable(signal.getsignal(signal.SIGTERM)):
+        # signal handlers live in the main thread only (the child's watchdog still ends it with us); and a handler
+        # already installed (the CLI's raises its own BaseException) reaches the caller's cleanup as it is
+        yield
         return
 
     def on_term(signum: int, frame: object) -> None:

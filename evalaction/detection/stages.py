@@ -40,7 +40,6 @@ from evalaction.artifacts import (
     ErrorsResult,
     Flips,
     InferenceResult,
-    MetricComparison,
     MetricsResult,
     ModelMetrics,
     ModelReadiness,
@@ -628,10 +627,8 @@ def run_detection_compare(
 
     from evalaction.detection.bootstrap import ImageBootstrap, cells_for, jackknife_deltas, paired_image_bootstrap
     from evalaction.errors import InvalidStatisticInput
-    from evalaction.metrics.catalog import CATALOG
+    from evalaction.stages.compare import MeasuredDelta, assemble_comparisons
     from evalaction.stats._common import bca_acceleration, summarise
-    from evalaction.stats.multitest import holm
-    from evalaction.stats.outcome import decide
 
     if "baseline" not in evals:
         return None
@@ -661,10 +658,10 @@ def run_detection_compare(
     bca = spec.ci == "bca"
     jack = jackknife_deltas(base, cand, defined, class_index=class_index, seed=spec.seed) if bca else {}
     test = f"paired image bootstrap ({_CI_LABEL[spec.ci]})"
-    measured = {}
+    measured: dict[str, MeasuredDelta] = {}
     for ref in defined:
         try:
-            measured[ref] = summarise(
+            est = summarise(
                 deltas[ref],
                 full["candidate"][ref] - full["baseline"][ref],
                 confidence_level=1 - spec.alpha,
@@ -674,46 +671,20 @@ def run_detection_compare(
             )
         except InvalidStatisticInput as exc:
             undefined[ref] = str(exc)
-    gated = [r for r in p.gates.vs_baseline if r in measured]
-    adjusted = dict(zip(gated, holm([measured[r].p_value for r in gated]).tolist(), strict=True))
-    comparisons = []
-    for ref, est in measured.items():
-        hib = CATALOG[parse_metric_ref(ref)[0]].higher_is_better  # every detection metric: higher is better
-        gate = p.gates.vs_baseline.get(ref)
-        ci, tost = (est.ci_low, est.ci_high), est.interval(1 - 2 * spec.alpha)
-        p_adj = adjusted.get(ref, est.p_value)
-        decision = decide(
-            ci=ci if hib else (-ci[1], -ci[0]),
-            ci_2alpha=tost if hib else (-tost[1], -tost[0]),
-            p_adjusted=p_adj,
-            alpha=spec.alpha,
-            margin=gate.margin if gate else 0.0,
-            rule=gate.rule if gate else None,
+            continue
+        measured[ref] = MeasuredDelta(
+            baseline=full["baseline"][ref],
+            candidate=full["candidate"][ref],
+            delta=est.estimate,
+            ci=(est.ci_low, est.ci_high),
+            tost_ci=est.interval(1 - 2 * spec.alpha),
+            p_value=est.p_value,
+            test=test,
         )
-        comparisons.append(
-            MetricComparison(
-                metric=ref,
-                baseline=full["baseline"][ref],
-                candidate=full["candidate"][ref],
-                delta=est.estimate,
-                ci_low=ci[0],
-                ci_high=ci[1],
-                confidence=1 - spec.alpha,
-                tost_ci_low=tost[0],
-                tost_ci_high=tost[1],
-                tost_confidence=1 - 2 * spec.alpha,
-                p_value=est.p_value,
-                p_adjusted=p_adj,
-                test=test,
-                higher_is_better=hib,
-                outcome=decision.outcome,
-                gated=gate is not None,
-                rule=gate.rule if gate else None,
-                margin=gate.margin if gate else None,
-                passed=decision.passed,
-                reason=decision.reason,
-            )
-        )
+    # the classification compare stage's assembler: Holm across the gated metrics, the rule, the comparison
+    comparisons, gated = assemble_comparisons(
+        refs=refs, measured=measured, plan=p, n_rows=len(gt.images), undefined=undefined
+    )
     return CompareResult(
         comparisons=comparisons,
         n_bootstrap=spec.n_bootstrap,
@@ -804,8 +775,10 @@ def run_detection_pipeline(
     started: str | None = None,
     sources: DataSources | None = None,
     override: OverrideRequest | None = None,
+    pr_number: int | None = None,
+    commit: str | None = None,
 ) -> RunResult:
-    """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report for boxes."""
+    """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> (W&B) -> report for boxes."""
     from evalaction.report.render import write_reports
     from evalaction.stages.verdict import run_verdict
 
@@ -841,25 +814,33 @@ def run_detection_pipeline(
     with hooks.stage("verdict"):
         verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override)
         verdict.write(out_dir / "verdict.json")
+    for role, m in (("candidate", det_metrics.candidate), ("baseline", det_metrics.baseline)):
+        if m is not None and m.over_max_dets:
+            warnings.append(
+                f"{role}: {m.over_max_dets} image-class pairs have more than 100 detections; "
+                "COCO's AP counts only the 100 highest-scoring"
+            )
+    result = RunResult(
+        evalaction_version=__version__,
+        started_at=started,
+        plan=plan,
+        inference=inference,
+        metrics=metrics,
+        errors=errors,
+        compare=compare,
+        readiness=readiness,
+        verdict=verdict,
+        timings=list(hooks.timings),
+        detection=DetectionResult(card=card, metrics=det_metrics, errors=det_errors, warnings=warnings),
+    )
+    if loaded.plan.wandb is not None:
+        from evalaction.integrations.wandb_log import log_run
+
+        with hooks.stage("wandb"):
+            wandb_run = log_run(
+                result, out_dir=out_dir, spec=loaded.plan.wandb, pr_number=pr_number, commit=commit
+            )
+        result = result.model_copy(update={"wandb": wandb_run})
     with hooks.stage("report"):
-        for role, m in (("candidate", det_metrics.candidate), ("baseline", det_metrics.baseline)):
-            if m is not None and m.over_max_dets:
-                warnings.append(
-                    f"{role}: {m.over_max_dets} image-class pairs have more than 100 detections; "
-                    "COCO's AP counts only the 100 highest-scoring"
-                )
-        result = RunResult(
-            evalaction_version=__version__,
-            started_at=started,
-            plan=plan,
-            inference=inference,
-            metrics=metrics,
-            errors=errors,
-            compare=compare,
-            readiness=readiness,
-            verdict=verdict,
-            timings=list(hooks.timings),
-            detection=DetectionResult(card=card, metrics=det_metrics, errors=det_errors, warnings=warnings),
-        )
         write_reports(result, out_dir, run_url=run_url)
     return result

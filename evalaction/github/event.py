@@ -88,6 +88,11 @@ def load_event(path: str | Path) -> dict[str, Any]:
             f"Cannot read the event file GITHUB_EVENT_PATH={path}: {exc.strerror}; "
             "run inside GitHub Actions or point GITHUB_EVENT_PATH at a webhook payload JSON."
         ) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(
+            f"Event file {path} is not UTF-8 JSON (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "point GITHUB_EVENT_PATH at the webhook payload GitHub wrote."
+        ) from None
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -24,6 +24,13 @@ def render_plan_markdown(result: PlanResult, baseline_error: float | None = None
     lines.append(
         f"- comparison: {p.compare.n_bootstrap} paired bootstrap resamples, alpha {p.compare.alpha}, seed {p.compare.seed}"
     )
+    if p.history is not None:
+        h = p.history
+        where = f"tags `{h.tag_pattern}`" if h.source == "tags" else "commits that changed the model"
+        lines.append(
+            f"- history: {h.versions} prior versions ({where}) on `{h.ref or 'HEAD (the action: the base branch)'}`, "
+            "re-scored on this test set"
+        )
     lines += ["", "## Gates", ""]
     if p.gates.count == 0:
         lines.append("No gates configured: the verdict will be NO-GO (nothing supports a GO).")
@@ -34,6 +41,9 @@ def render_plan_markdown(result: PlanResult, baseline_error: float | None = None
         for ref, b in p.gates.vs_baseline.items():
             margin = f", margin {b.margin:g}" if b.margin else ""
             lines.append(f"| {ref} | vs baseline | {b.rule}{margin} | {'yes' if b.blocking else 'no'} |")
+        for ref, b in p.gates.vs_best_prior.items():
+            margin = f", margin {b.margin:g}" if b.margin else ""
+            lines.append(f"| {ref} | vs best prior | {b.rule}{margin} | {'yes' if b.blocking else 'no'} |")
         for name, m in p.gates.budgets.items():
             lines.append(f"| {name} | budget | <= {m.max:g} | {'yes' if m.blocking else 'no'} |")
         for ref, e in p.gates.errors.items():

@@ -232,7 +232,7 @@ def _attributions(
     from evalaction.explain.visuals import Panel, feature_bars_figure
     from evalaction.stages.errors import _aligned, _methods
 
-    if plan is not None and not plan.plan.errors.attributions.enabled:
+    if plan is not None and not plan.plan.errors.attributions.on:
         return AttributionReport(enabled=False, skipped="switched off in the plan (`errors.attributions.enabled`)")
     if plan is None or dataset is None or candidate_path is None:
         return AttributionReport(enabled=False, skipped="no plan, dataset or model path handed to the stage")

@@ -435,7 +435,8 @@ def _headline(g: GateResult) -> str:
     if g.kind == "threshold" and g.observed is not None:
         ci = f" (interval {g.interval[0]:.4g} to {g.interval[1]:.4g})" if g.interval else ""
         return f"{g.name} = {g.observed:.4g}{ci} misses {g.rule}"
-    return f"{g.name} {g.reason}"
+    # curation reasons already start with the gate's name ("leakage: 3 test samples ...")
+    return g.reason if g.reason.startswith(f"{g.name}:") else f"{g.name} {g.reason}"
 
 
 def _next_step(g: GateResult, readiness: ReadinessResult | None, task: str = "multiclass") -> str:
@@ -460,6 +461,14 @@ def _next_step(g: GateResult, readiness: ReadinessResult | None, task: str = "mu
     if g.kind == "vs_best_prior":
         return (
             f"compare with the best prior version (History section) to find where {g.name} slid, commit by commit"
+        )
+    if (
+        g.kind == "vs_baseline" and ", inconclusive)" in g.reason
+    ):  # the evidence names the outcome (baseline_gates)
+        shown = "shown better" if g.rule.startswith("better") else "shown within the margin"
+        return (
+            f"{g.name} is not {shown}, nor shown worse (inconclusive): review the negative flips, or add test "
+            "rows to narrow the interval"
         )
     if g.kind == "vs_baseline" and task == "regression":
         return (

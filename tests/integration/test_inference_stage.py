@@ -155,7 +155,7 @@ def test_modal_through_local_equals_the_local_stage_exactly(repo, tmp_path: Path
     sharded, _ = _run(
         repo,
         tmp_path / "modal",
-        inference="  modal: {gpu: T4, shard_size: 120, timeout_s: 300}",
+        inference="  modal: {shard_size: 120, timeout_s: 300}",  # no gpu: the function body checks it gets one
         shard_executor=LocalShardExecutor(),
     )
     for role in ("candidate", "baseline"):
@@ -165,7 +165,7 @@ def test_modal_through_local_equals_the_local_stage_exactly(repo, tmp_path: Path
         pd.testing.assert_frame_equal(
             a[["id", "label", *score_cols]], b[["id", "label", *score_cols]], check_exact=True
         )
-    assert sharded.candidate.runner == "modal" and sharded.candidate.provider.startswith("modal:T4:")
+    assert sharded.candidate.runner == "modal" and sharded.candidate.provider.startswith("modal:cpu:")
     assert "modal" in sharded.candidate.versions
 
 
@@ -173,7 +173,7 @@ def test_modal_without_credentials_fails_before_any_model_runs(repo, tmp_path: P
     import time
 
     t0 = time.monotonic()
-    with pytest.raises(ModalUnavailable, match="MODAL_TOKEN_ID / MODAL_TOKEN_SECRET are not"):
+    with pytest.raises(ModalUnavailable, match="no Modal token was found"):
         _run(repo, tmp_path, inference="  modal: {shard_size: 100}")
     assert time.monotonic() - t0 < 5
     assert not list(tmp_path.glob("*.parquet"))

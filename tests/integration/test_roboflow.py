@@ -479,9 +479,25 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def _plan(tmp_path: Path) -> Path:
+    """A classification plan reading the stand-in's dataset (the model file only has to exist for `plan`)."""
+    import shutil
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "models").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "examples/digits/models/candidate.onnx", tmp_path / "models/c.onnx")
+    plan = tmp_path / "evalaction.yml"
+    plan.write_text(
+        "version: 1\ntask: multiclass\ndataset:\n  roboflow: {workspace: acme, project: flowers, version: 3}\n"
+        "models:\n  candidate: {path: models/c.onnx}\nmetrics:\n  primary: accuracy\n"
+    )
+    return plan
+
+
+@pytest.mark.parametrize(("signum", "via"), [("SIGTERM", "fetch"), ("SIGINT", "fetch"), ("SIGTERM", "cli")])
 def test_signal_mid_download_kills_the_worker_and_removes_the_partial(
-    standin: StandIn, tmp_path: Path, signum: str
+    standin: StandIn, tmp_path: Path, signum: str, via: str
 ) -> None:
     import signal
     import subprocess
@@ -498,9 +514,13 @@ def test_signal_mid_download_kills_the_worker_and_removes_the_partial(
         "spec = DatasetSpec(roboflow={'workspace': 'acme', 'project': 'flowers', 'version': 3, 'timeout_s': 60})\n"
         f"fetch_roboflow(spec.roboflow, DataSources(roboflow_api_key=SecretStr({KEY!r}), cache_dir=Path(sys.argv[1])))\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(tmp_path / "cache")], cwd=ROOT, stderr=subprocess.PIPE
-    )
+    if via == "cli":  # the CLI's own SIGTERM handler (exit 143) reaches the same cleanup
+        code = "from evalaction.cli import main; main()"
+        args = ["plan", "-c", str(_plan(tmp_path))]
+    else:
+        args = [str(tmp_path / "cache")]
+    env = {**os.environ, "ROBOFLOW_API_KEY": KEY, "EVALACTION_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env, stderr=subprocess.PIPE)
     try:
         assert standin.reached.wait(20), "the download never reached the export call"
         workers = _children(proc.pid)
@@ -515,18 +535,19 @@ def test_signal_mid_download_kills_the_worker_and_removes_the_partial(
     parent = cache_path(_spec().roboflow, tmp_path / "cache").parent  # type: ignore[arg-type]
     assert list(parent.iterdir()) == []
     assert KEY.encode() not in err
+    if via == "cli":
+        assert b"error: interrupted by SIGTERM" in err  # the CLI's handler ran (ours stood aside)
 
 
 def test_stale_partials_of_dead_runs_are_removed(standin: StandIn, tmp_path: Path) -> None:
-    import os
-
     parent = cache_path(_spec().roboflow, tmp_path / "cache").parent  # type: ignore[arg-type]
     dead = parent / ".folder.partial-999999999-0123456789ab"  # above any pid_max: no such process
-    live = parent / f".coco.partial-{os.getpid()}-0123456789ab"  # a download of this process: kept
-    for p in (dead, live):
+    live = parent / f".coco.partial-{os.getppid()}-0123456789ab"  # a live process's download: kept
+    reused = parent / f".coco.partial-{os.getpid()}-0123456789ab"  # our pid, from an earlier container: stale
+    for p in (dead, live, reused):
         (p / "export").mkdir(parents=True)
     fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
-    assert not dead.exists() and live.is_dir()
+    assert not dead.exists() and not reused.exists() and live.is_dir()
     assert sorted(p.name for p in parent.iterdir()) == [live.name, "folder"]
 
 
@@ -561,19 +582,12 @@ def test_damaged_cache_entry_is_named_offline_and_downloaded_again_with_a_key(
 
 def test_cli_debug_shows_the_clients_requests_key_redacted(standin: StandIn, tmp_path: Path) -> None:
     """The CLI itself sets up the log (no pytest handler involved: a separate process)."""
-    import shutil
     import subprocess
     import sys
 
     from tests.conftest import ROOT
 
-    (tmp_path / "models").mkdir()
-    shutil.copy(ROOT / "examples/digits/models/candidate.onnx", tmp_path / "models/c.onnx")
-    plan = tmp_path / "evalaction.yml"
-    plan.write_text(
-        "version: 1\ntask: multiclass\ndataset:\n  roboflow: {workspace: acme, project: flowers, version: 3}\n"
-        "models:\n  candidate: {path: models/c.onnx}\nmetrics:\n  primary: accuracy\n"
-    )
+    plan = _plan(tmp_path)
     env = {**os.environ, "ROBOFLOW_API_KEY": KEY, "EVALACTION_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-c", "from evalaction.cli import main; main()"]
     debug = subprocess.run(

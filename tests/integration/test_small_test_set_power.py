@@ -136,3 +136,64 @@ def test_a_significant_drop_within_the_margin_is_in_the_headline(tmp_path: Path)
     head = html.split("<table>")[0]  # the headline area: before the gate table
     assert "✅ GO" in head and "<strong>Significant changes:</strong> accuracy worse" in head
     assert "within the <code>not_worse</code> gate" in head
+
+
+def _visible_text(html: str) -> str:
+    """The text a reader sees (no tags, no style), as the HTML parser reads it."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+            self.skip = 0
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            self.skip += tag in ("style", "script")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.skip -= tag in ("style", "script")
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    return " ".join("".join(parser.parts).split())
+
+
+def test_html_report_reads_the_same_without_literal_backticks(run_block: tuple[int, Path]) -> None:
+    _, out = run_block
+    html = (out / "report.html").read_text()
+    text = _visible_text(html)
+    assert "this test set cannot decide accuracy not_worse 2 pt: ~1,084 rows needed (it has 228)" in text
+    assert "90% CI (decides not_worse)" in text
+    assert "`" not in text  # code spans became <code>, not literal backticks
+    assert "<code>accuracy not_worse 2 pt</code>" in html
+
+
+def test_html_report_in_a_browser_shows_the_deciding_interval(run_block: tuple[int, Path], tmp_path: Path) -> None:
+    """The same page in headless Chromium (skipped where there is none, as tests/integration/test_report_browser)."""
+    from tests.integration.test_report_browser import _run_chromium
+
+    _, out = run_block
+    done = _run_chromium(["--dump-dom"], out / "report.html", tmp_path / "profile")
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = _visible_text(done.stdout)
+    assert "90% CI (decides not_worse)" in text and "cannot decide" in text and "`" not in text
+
+
+def test_plan_card_lists_the_curation_gates_the_run_applies(tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt
+
+    plan = _write_case(tmp_path)
+    text = plan.read_text().replace(
+        "gates:\n", "gates:\n  curation: {duplicates: {max: 0}, min_class_samples: 20}\n"
+    )
+    plan.write_text(text)
+    result = CliRunner().invoke(main, ["plan", "-c", str(plan)])
+    assert result.exit_code == 0, result.output
+    html = MarkdownIt("commonmark").enable("table").render(result.output)
+    assert "<td>duplicates</td>\n<td>curation</td>\n<td>&lt;= 0</td>" in html
+    assert "<td>min_class_samples</td>\n<td>curation</td>\n<td>&gt;= 20</td>" in html

@@ -275,3 +275,24 @@ def test_error_and_explain_modules_import_no_heavy_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_attribution_samples_below_the_threshold_are_not_called_confidently_wrong() -> None:
+    """Issue #17: samples at p 0.55-0.67 were labelled "confidently wrong" beside a report counting none."""
+    import numpy as np
+
+    from evalaction.stages.errors import _choose_samples
+
+    flips = np.array([9])
+    by_conf = np.array([5, 9, 3, 7])  # most confident first; only 5 is at or above the threshold
+    chosen = _choose_samples(flips, by_conf, 4, n_confident=1)
+    assert chosen == [
+        (9, "negative_flip"),
+        (5, "confidently_wrong"),
+        (3, "most_confident_error"),
+        (7, "most_confident_error"),
+    ]
+    assert [c for _, c in _choose_samples(np.array([], dtype=int), by_conf, 2, n_confident=0)] == [
+        "most_confident_error",
+        "most_confident_error",
+    ]

@@ -134,7 +134,6 @@ metrics: {primary: map}
         ("inference: {modal: {gpu: T4}}\n", "inference.modal"),
         ("inference: {device: cuda}\n", "inference.device"),
         ("errors: {attributions: {enabled: true}}\n", "errors.attributions.enabled"),
-        ("wandb: {project: p}\n", "wandb"),
     ],
 )
 def test_detection_refuses_fields_it_cannot_honour(extra: str, field: str) -> None:
@@ -146,6 +145,7 @@ def test_detection_refuses_fields_it_cannot_honour(extra: str, field: str) -> No
 
 def test_detection_accepts_what_it_honours() -> None:
     plan = parse_plan(
-        DETECTION + "inference: {device: cpu}\nerrors: {attributions: {enabled: false}}\n", Path("evalaction.yml")
+        DETECTION + "inference: {device: cpu}\nerrors: {attributions: {enabled: false}}\nwandb: {project: p}\n",
+        Path("evalaction.yml"),
     )
     assert plan.inference.device == "cpu"
