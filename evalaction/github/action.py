@@ -684,9 +684,15 @@ class Action:
         path = save_comment_for_later(
             self.out_dir, body=body, pr_number=ctx.pr_number, marker=self.marker, reason=reason, status=meta_status
         )
+        saved = self._workspace_relative(path)
+        read_only = self.publisher is None or any(f.kind == "forbidden" for f in self.publish_failures)
+        where = (
+            f"The comment was saved to {saved} for a workflow_run job (see examples/workflows/fork-safe-comment.yml)"
+            if read_only
+            else f"The comment was saved to {saved}"
+        )
         commands.warning(
-            f"{reason} The comment was saved to {self._workspace_relative(path)} for a workflow_run job "
-            "(see examples/workflows/fork-safe-comment.yml); the job summary has the report.",
+            f"{reason} {where}; the job summary has the report.",
             title="evalaction: PR comment not posted",
             out=self.out,
         )
