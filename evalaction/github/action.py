@@ -296,7 +296,11 @@ class Action:
         failures = [f for f in self.publish_failures if not (f.kind == "forbidden" and ctx.is_fork)]
         if not failures:
             return
-        what = "; ".join(dict.fromkeys(str(f) for f in failures))
+        first = [f for f in failures if not str(f).startswith("Skipped:")] or failures
+        skipped = len(failures) - len(first)
+        what = "; ".join(dict.fromkeys(str(f) for f in first))
+        if skipped:
+            what += f" ({skipped} later call(s) skipped: the API was down)"
         message = f"The verdict ({outcome.verdict}) was NOT published to GitHub: {what}"
         commands.error(message, title="evalaction: verdict not published", out=self.out)
         self._summary(f"> ❌ **The verdict ({outcome.verdict}) was not published to GitHub.** {what}\n")
