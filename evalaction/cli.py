@@ -93,7 +93,7 @@ def _handle_errors(fn: F) -> F:
         from evalaction.errors import EvalActionError
 
         debug = click.get_current_context().find_root().params.get("debug", False)
-        out = kwargs.get("out")
+        out = kwargs.get("out") if fn.__name__ == "run" else None  # only `run` marks its folder
         with _Signals() as signals:
             try:
                 result = fn(*args, **kwargs)
@@ -185,9 +185,16 @@ def main(debug: bool) -> None:
 
 @main.command()
 @_config_option
+@click.option(
+    "--baseline-error",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="The baseline's error rate on this test set when known (e.g. 0.03 from its last run): sharpens the "
+    "power estimate of each gate against the baseline; default: from the plan's accuracy threshold, else 5 %.",
+)
 @_handle_errors
-def plan(config: Path) -> None:
-    """Validate the plan and print it as markdown, with the test set's card."""
+def plan(config: Path, baseline_error: float | None) -> None:
+    """Validate the plan and print it as markdown, with the test set's card and each gate's power."""
     from evalaction.config import load_plan
     from evalaction.datasets import load_plan_datasets
     from evalaction.report.plan_card import render_plan_markdown
@@ -201,7 +208,8 @@ def plan(config: Path) -> None:
         click.echo(render_plan_markdown(run_detection_plan(loaded=loaded, gt=gt)[0]))
         return
     dataset, train = load_plan_datasets(loaded, _data_sources())
-    click.echo(render_plan_markdown(run_plan(loaded=loaded, dataset=dataset, train=train)))
+    card = run_plan(loaded=loaded, dataset=dataset, train=train)
+    click.echo(render_plan_markdown(card, baseline_error=baseline_error))
 
 
 @main.command()

@@ -3,6 +3,10 @@
 `load_plan(path)` reads the YAML, validates it with pydantic, checks it against the files on disk, and raises
 `InvalidPlan` with one line: the file, the line, the field, what was expected, what was found, and the fix.
 Unknown keys are rejected with a did-you-mean.
+
+The plan comes from a pull request, so it is read as hostile input (README "Safety"): the YAML loader refuses
+anchors and aliases, duplicate keys, more than 1 MiB or 32 levels, non-UTF-8 and binary files; every path must
+resolve inside the repository and name a regular file or folder; `module:` must be the repository's own code.
 """
 
 from __future__ import annotations
@@ -351,7 +355,10 @@ class CompareSpec(_Strict):
         default=False, description="Resample within each true class (class sizes fixed), not over all samples."
     )
     ci: Literal["bca", "percentile", "basic"] = Field(
-        default="bca", description="Bootstrap interval: bca (bias-corrected and accelerated), percentile or basic."
+        default="bca",
+        description="Bootstrap interval: bca (bias-corrected and accelerated), percentile or basic. Accuracy always "
+        "uses Tango's score interval on its exact counts; bca falls back to percentile when fewer than 100 rows "
+        "have the two models disagree.",
     )
 
 
@@ -1114,9 +1121,22 @@ def _plan_text(raw: bytes, plan_file: Path) -> str:
         ) from None
 
 
+# Bidirectional-text controls make a line display differently from how it parses ("Trojan Source",
+# CVE-2021-42574): a reviewer could read `accuracy: '>= 0.99'` where the parser sees another rule.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
 def _load_yaml(text: str, plan_file: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
     """Parse the plan's YAML once: the data and the line of every key path."""
     import yaml
+
+    bidi = _BIDI.search(text)
+    if bidi is not None:
+        line = text.count("\n", 0, bidi.start()) + 1
+        raise InvalidPlan(
+            f"{plan_file.name} line {line}: found the invisible bidirectional control U+{ord(bidi.group()):04X}, "
+            "which makes the line read differently from how it parses; delete it"
+        )
 
     loader = None
     try:
@@ -1294,8 +1314,9 @@ def parse_plan(text: str, plan_file: Path) -> Plan:
 
 
 def _parse(text: str, plan_file: Path) -> tuple[Plan, dict[tuple[str, ...], int]]:
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_PLAN_BYTES:
-        _plan_text(text.encode("utf-8", "surrogatepass"), plan_file)  # raises: too large
+    """The validated plan and the line of every key; text handed in directly gets the same size limit."""
+    if len(text) > MAX_PLAN_BYTES // 4:  # 4 bytes per character at most: only then can it be over the limit
+        _plan_text(text.encode("utf-8", "surrogatepass"), plan_file)
     data, lines = _load_yaml(text, plan_file)
     if not isinstance(data, dict):
         raise InvalidPlan(

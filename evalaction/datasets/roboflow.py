@@ -319,7 +319,7 @@ def _failure(what: str, result: dict[str, object], secret: str) -> tuple[str, bo
         ), True
     retried = int(str(result.get("retried") or 0))
     after = f" after {retried} retries" if retried else f" (retried up to {RETRIES} times)"
-    if code is not None and code >= 500:
+    if code is not None and (code >= 500 or code == 429):  # the server's, or its rate limit
         return (
             f"{what}: {step}: the server answered {found}{after}; retry later (https://status.roboflow.com)",
             False,

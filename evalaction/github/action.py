@@ -296,7 +296,11 @@ class Action:
         failures = [f for f in self.publish_failures if not (f.kind == "forbidden" and ctx.is_fork)]
         if not failures:
             return
-        what = "; ".join(dict.fromkeys(str(f) for f in failures))
+        first = [f for f in failures if not str(f).startswith("Skipped:")] or failures
+        skipped = len(failures) - len(first)
+        what = "; ".join(dict.fromkeys(str(f) for f in first))
+        if skipped:
+            what += f" ({skipped} later call(s) skipped: the API was down)"
         message = f"The verdict ({outcome.verdict}) was NOT published to GitHub: {what}"
         commands.error(message, title="evalaction: verdict not published", out=self.out)
         self._summary(f"> ❌ **The verdict ({outcome.verdict}) was not published to GitHub.** {what}\n")
@@ -630,6 +634,14 @@ class Action:
             f"This pull request changes no file matching {patterns}, so there is nothing to evaluate.",
         ]
         lines += [f"- {n}" for n in notes]
+        if self.plan_change is not None:
+            from evalaction.github.plan_trust import section
+
+            spec = self._loaded.plan.gates.override if self._loaded is not None else None
+            text = section(
+                self.plan_change, decision="", under_pr=None, override_label=spec.label if spec else None
+            )
+            lines += ["", text.replace("The verdict above uses", "The next evaluation uses")]
         link = f"[Run]({self.settings.run_url}) · " if self.settings.run_url else ""
         lines += ["", f"{link}evalaction {__version__}"]
         markdown = "\n".join(lines) + "\n"
@@ -676,9 +688,15 @@ class Action:
         path = save_comment_for_later(
             self.out_dir, body=body, pr_number=ctx.pr_number, marker=self.marker, reason=reason, status=meta_status
         )
+        saved = self._workspace_relative(path)
+        read_only = self.publisher is None or any(f.kind == "forbidden" for f in self.publish_failures)
+        where = (
+            f"The comment was saved to {saved} for a workflow_run job (see examples/workflows/fork-safe-comment.yml)"
+            if read_only
+            else f"The comment was saved to {saved}"
+        )
         commands.warning(
-            f"{reason} The comment was saved to {self._workspace_relative(path)} for a workflow_run job "
-            "(see examples/workflows/fork-safe-comment.yml); the job summary has the report.",
+            f"{reason} {where}; the job summary has the report.",
             title="evalaction: PR comment not posted",
             out=self.out,
         )

@@ -125,7 +125,9 @@ def log_run(
         first = (str(exc).splitlines() or [""])[0]
         hint = ""
         if "timed out" in first.lower() or "timeout" in type(exc).__name__.lower():
-            hint = f" (no answer within `wandb.timeout_s` = {spec.timeout_s:g} s; check WANDB_BASE_URL and the network)"
+            hint = (
+                f" (gave up after `wandb.timeout_s` = {spec.timeout_s:g} s; check WANDB_BASE_URL and the network)"
+            )
         error = _KEY_LIKE.sub("***", f"W&B logging failed: {type(exc).__name__}: {first}")[:300] + hint
         log.warning("%s; the evaluation itself is unaffected", error)
         return WandbRun(project=spec.project, mode=spec.mode or "default", error=error)
@@ -142,10 +144,13 @@ def run_group(pr_number: int | None, commit: str | None) -> str | None:
 
 def run_name(run: RunResult, commit: str | None) -> str:
     """`models/candidate.onnx @ 0123abc`: which model, at which commit (distinct per changed model)."""
-    path = Path(run.inference.candidate.path)
-    with contextlib.suppress(ValueError):
-        path = path.resolve().relative_to(Path.cwd().resolve())
-    name = path.as_posix() if not path.is_absolute() else path.name
+    path = Path(run.inference.candidate.path).resolve()
+    name = path.name
+    # relative to the working directory (the action's checkout), else to the plan's folder: the path in the repo
+    for root in (Path.cwd(), Path(run.plan.plan_path).parent):
+        with contextlib.suppress(ValueError, OSError):
+            name = path.relative_to(root.resolve()).as_posix()
+            break
     return f"{name} @ {commit[:7]}" if commit else name
 
 

@@ -242,6 +242,13 @@ def _fmt_delta_html(name: str, base: float | None, cand: float | None) -> dict[s
     return {"text": text, "worse": worse}
 
 
+def _overall_value(name: str, value: float | None) -> str:
+    """An overall value as the comment writes it: 3 decimals for rates, 4 otherwise, counts as integers."""
+    if value is not None and name == "support":
+        return f"{int(round(value)):,}"
+    return fmt_value(value, digits=3 if _direction(name)[1] else 4)
+
+
 def metrics_html_context(metrics: MetricsResult, task: str, out_dir: Path | None) -> dict[str, Any]:
     """What `_metrics.html.j2` reads: rows of the overall and per-class tables, thresholds, images."""
     cand, base = metrics.candidate, metrics.baseline
@@ -257,6 +264,8 @@ def metrics_html_context(metrics: MetricsResult, task: str, out_dir: Path | None
                 "requested": name in requested,
                 "base": b,
                 "cand": c,
+                "base_text": _overall_value(name, b),
+                "cand_text": _overall_value(name, c),
                 "delta": _fmt_delta_html(name, b, c),
                 "why": why,
             }

@@ -176,6 +176,19 @@ def significant_changes(run: RunResult) -> list[str]:
     return out
 
 
+def power_clause(c: MetricComparison) -> str:
+    """What the gate can decide on this test set (stats/power.py), for the comparison's notes."""
+    if c.detectable is None or c.rule is None:
+        return ""
+    d = delta_in(c.detectable if c.higher_is_better or c.rule == "equivalent" else -c.detectable, c.metric)
+    if c.rule == "equivalent":
+        what = f"passes with 80 % power when the true Δ is within ±{d.lstrip('+')}"
+    else:
+        what = f"passes with 80 % power when the true Δ is {'≥' if c.higher_is_better else '≤'} {d}"
+    rows = f"; ~{c.rows_needed:,} rows decide it for a candidate equal to the baseline" if c.rows_needed else ""
+    return f"{what}{rows}"
+
+
 def _p_clause(p: float) -> str:
     text = pval(p)
     return text if text.startswith("<") else f"= {text}"
@@ -231,6 +244,7 @@ def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -
             if g.undecidable and not any(g.undecidable in step for step in run.verdict.next_steps)
         ],
         "decisive_label": decisive_label,
+        "power_clause": power_clause,
         "readiness": readiness_view(run.readiness),
         # errors section: PNGs referenced relative to the output folder, embedded when the folder is known
         "embed": (lambda rel: data_uri(out_dir / rel)) if out_dir is not None else (lambda rel: None),

@@ -48,6 +48,7 @@ KNN_SCREENS = (250, 1_000, 4_000)  # subsets of the training set that screen tes
 KNN_SCREEN_MIN_ROWS = 20_000  # fewer test samples: the plain search costs less than building the screens
 KNN_CHUNK = 65_536
 KNN_SAFETY = 1e-6
+KNN_SMALL = 4_000_000  # (test + train) x train distances at most: computed directly, all at once (32 MB)
 MAX_SLICES_KEPT = 100
 TOP_PAIRS = 10
 TOP_FEATURES_KEPT = 5
@@ -206,7 +207,6 @@ def knn_distances(
     its cost (issue #16: the full search was most of the errors stage at 1e6 rows).
     """
     import numpy as np
-    from sklearn.neighbors import NearestNeighbors
 
     train = np.asarray(train_x, dtype=np.float64)
     if len(train) > KNN_MAX_TRAIN:  # bounded cost: a seeded subsample of the training set
@@ -222,6 +222,18 @@ def knn_distances(
 
     tr = standardize(train)
     k = max(1, min(k, len(tr) - 1))
+    if (len(test_x) + len(tr)) * len(tr) <= KNN_SMALL:
+        # a small problem: every distance directly (scipy), without importing scikit-learn (~0.5 s of CPU,
+        # against milliseconds of work here)
+        from scipy.spatial.distance import cdist
+
+        def kth(x: np.ndarray, n: int) -> np.ndarray:
+            return np.partition(cdist(x, tr), n - 1, axis=1)[:, n - 1]
+
+        own_small = kth(tr, k + 1)  # column 0 is the sample itself
+        return kth(standardize(np.asarray(test_x, dtype=np.float64)), k), float(np.quantile(own_small, quantile))
+    from sklearn.neighbors import NearestNeighbors
+
     nn = NearestNeighbors(n_neighbors=k + 1).fit(tr)
     n_test = len(test_x)
     screens = []

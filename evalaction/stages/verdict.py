@@ -426,10 +426,16 @@ def _int8_hint(readiness: ReadinessResult | None, budget: str) -> str | None:
 
 def _headline(g: GateResult) -> str:
     """One short clause for the verdict's summary; the gate's full evidence stays in its `reason`."""
+    if g.kind == "vs_baseline" and g.observed is not None and g.undecidable:
+        from evalaction.stats.power import is_proportion
+
+        def amount(x: float) -> str:
+            return f"{100 * x:+.1f} pt" if is_proportion(g.name) else f"{x:+.4g}"
+
+        ci = f" (deciding interval {amount(g.interval[0])} to {amount(g.interval[1])})" if g.interval else ""
+        return f"{g.name} `{g.rule}` is undecided on this test set (too few rows): delta {amount(g.observed)}{ci}"
     if g.kind in ("vs_baseline", "vs_best_prior") and g.observed is not None:
         ci = f" (CI {g.interval[0]:+.4g} to {g.interval[1]:+.4g})" if g.interval else ""
-        if g.undecidable:
-            return f"{g.name} `{g.rule}` is undecided on this test set (too few rows): delta {g.observed:+.4g}{ci}"
         against = "the baseline" if g.kind == "vs_baseline" else "the best prior version"
         return f"{g.name} fails `{g.rule}` against {against}: delta {g.observed:+.4g}{ci}"
     if g.kind == "threshold" and g.observed is not None:

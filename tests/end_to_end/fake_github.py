@@ -7,7 +7,9 @@ Anything that does not validate is recorded in `violations` (tests assert it sta
 
 State: issue comments (paginated with `Link` headers and `per_page`), commit statuses, PR files.
 Faults, armed by tests: a 500 after actually creating a comment, 403 on comment/status writes (a read-only
-token), secondary rate limits (403 or 429 with `Retry-After`), a slow response, N pre-existing comments.
+token), secondary rate limits (403 or 429 with `Retry-After`), a slow response, a hanging server (`hang_s`),
+N pre-existing comments by anyone (`seed_comments(..., logins=...)`: the action's own are by
+`github-actions[bot]`, a forged one carries the marker under another login).
 
 Run standalone (`python tests/end_to_end/fake_github.py`) to poke at it with curl.
 """

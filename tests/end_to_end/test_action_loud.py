@@ -72,6 +72,7 @@ def test_unreachable_api_exits_3_with_an_error_and_the_summary_says_so(repo: Rep
         "::error title=evalaction%3A verdict not published::The verdict (GO) was NOT published to GitHub: "
     )
     assert "is unreachable (connection refused)" in errors[0]
+    assert "(2 later call(s) skipped: the API was down)" in errors[0]  # the comment and the final status
     assert "statuses: write" not in stdout  # the cause, not a guess about permissions
     summary = (tmp_path / "step_summary").read_text()
     assert summary.startswith("## ✅ GO") and "The verdict (GO) was not published to GitHub." in summary

@@ -147,3 +147,14 @@ def test_fork_confirmation_of_a_missing_pr_is_one_line_and_sets_no_status(
     errors = [line for line in out.getvalue().splitlines() if line.startswith("::error")]
     assert len(errors) == 1 and "Cannot fetch PR #99 (`refs/pull/99/head` from origin)" in errors[0]
     assert fake.statuses == {} and fake.comment_bodies(PR) == []
+
+
+def test_a_pr_that_changes_only_the_plan_shows_the_change_in_its_no_change_comment(
+    repo: Repo, fake: FakeGitHub, tmp_path: Path
+) -> None:
+    code, stdout, outputs = run(repo, fake, tmp_path, "P3", models="weights/**")  # no watched model changed
+    assert code == 0 and outputs["verdict"] == "SKIPPED", stdout[-1500:]
+    (body,) = fake.comment_bodies(PR)
+    assert "## ➖ No model weights changed" in body and "### ⚠️ Plan changed by this PR" in body
+    assert "The next evaluation uses the plan of the base commit" in body
+    assert "| `thresholds.accuracy` | `>= 0.95` | `>= 0.5` | loosens |" in body

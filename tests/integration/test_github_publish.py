@@ -329,3 +329,29 @@ def test_a_hanging_api_times_out_once_per_attempt_then_is_skipped(fake: FakeGitH
     assert info.value.kind == "timeout" and "did not answer within 1 s (timed out)" in str(info.value)
     assert len(fake.requests) == 2  # two attempts of the status, nothing after
     assert elapsed < 4.5  # 2 attempts x 1 s, not 2 x 5 s
+
+
+def test_the_authenticated_login_of_a_user_token_and_none_when_github_will_not_say() -> None:
+    """GET /user answers for a user token; an installation token (GITHUB_TOKEN) gets a 403: None, no raise."""
+    from types import SimpleNamespace
+
+    class Client:
+        requester = SimpleNamespace(is_lazy=True, base_url="https://api.github.com")
+
+        def __init__(self, user: object) -> None:
+            self.user = user
+
+        def get_repo(self, name: str) -> object:
+            return SimpleNamespace(full_name=name)
+
+        def get_user(self) -> object:
+            if isinstance(self.user, Exception):
+                raise self.user
+            return self.user
+
+    from github import GithubException
+
+    pub = GitHubPublisher(Client(SimpleNamespace(login="octocat")), "o/r")  # type: ignore[arg-type]
+    assert pub.authenticated_login() == "octocat"
+    refused = GithubException(403, {"message": "Resource not accessible by integration"}, None)
+    assert GitHubPublisher(Client(refused), "o/r").authenticated_login() is None  # type: ignore[arg-type]

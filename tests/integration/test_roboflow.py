@@ -286,7 +286,7 @@ def _spec(fmt: str = "folder", **kw: object) -> DatasetSpec:
 def test_folder_export_downloads_then_hits_the_cache_offline(
     standin: StandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="evalaction")  # a CLI test earlier may have set it to WARNING
     sources = _sources(tmp_path, debug=True)
     ds = load_dataset(_spec(), tmp_path, "multiclass", sources=sources)
     assert ds.origin == "roboflow acme/flowers/3/folder (downloaded)"
@@ -337,7 +337,7 @@ def test_coco_export_and_another_split(standin: StandIn, tmp_path: Path) -> None
 def test_failed_zip_download_leaves_nothing_and_names_no_key(
     standin: StandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="evalaction")  # a CLI test earlier may have set it to WARNING
     standin.broken_link = True
     with pytest.raises(CannotDownloadDataset) as err:
         fetch_roboflow(_spec().roboflow, _sources(tmp_path, debug=True))  # type: ignore[arg-type]
@@ -405,14 +405,15 @@ def test_transient_500_is_retried_honouring_a_capped_retry_after(
     assert 1.0 <= elapsed < 10  # waited the capped Retry-After (1 s), not an hour
 
 
-def test_server_error_after_the_retries_is_the_services(standin: StandIn, tmp_path: Path) -> None:
+@pytest.mark.parametrize("status", [502, 429])
+def test_server_error_after_the_retries_is_the_services(standin: StandIn, tmp_path: Path, status: int) -> None:
     from evalaction.datasets import roboflow
 
-    standin.faults["GET /acme/flowers"] = [(502, {})] * 10
+    standin.faults["GET /acme/flowers"] = [(status, {"Retry-After": "0"})] * 10
     with pytest.raises(CannotDownloadDataset) as err:
         fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
     msg = str(err.value)
-    assert err.value.exit_code == 3 and "HTTP 502" in msg and f"after {roboflow.RETRIES} retries" in msg
+    assert err.value.exit_code == 3 and f"HTTP {status}" in msg and f"after {roboflow.RETRIES} retries" in msg
     assert "retry later" in msg and "API key" not in msg
     assert [r.split("?")[0] for r in standin.requests].count("GET /acme/flowers") == roboflow.RETRIES + 1
 

@@ -197,3 +197,24 @@ def test_plan_card_lists_the_curation_gates_the_run_applies(tmp_path: Path) -> N
     html = MarkdownIt("commonmark").enable("table").render(result.output)
     assert "<td>duplicates</td>\n<td>curation</td>\n<td>&lt;= 0</td>" in html
     assert "<td>min_class_samples</td>\n<td>curation</td>\n<td>&gt;= 20</td>" in html
+
+
+def test_comment_and_html_state_the_detectable_delta(run_block: tuple[int, Path]) -> None:
+    _, out = run_block
+    for name in ("report.md", "report.html"):
+        text = _visible_text((out / name).read_text()) if name.endswith("html") else (out / name).read_text()
+        # (z_0.95 + z_0.8) * sqrt(v / n) - 0.02 = +2.4 pt: even an equal candidate fails the gate more often than not
+        assert "passes with 80 % power when the true Δ is ≥ +2.4 pt" in text, name
+
+
+def test_plan_takes_the_baseline_error_rate_when_known(tmp_path: Path) -> None:
+    from scipy.stats import norm
+
+    plan = _write_case(tmp_path)
+    result = CliRunner().invoke(main, ["plan", "-c", str(plan), "--baseline-error", "0.0307"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "cannot decide" in x)
+    want = int(np.ceil((norm.ppf(0.95) + norm.ppf(0.8)) ** 2 * 2 * 0.0307 / 0.02**2))
+    assert f"~{want:,} rows needed (it has 228)" in line and "3.07 %" in line
+    bad = CliRunner().invoke(main, ["plan", "-c", str(plan), "--baseline-error", "1.5"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output

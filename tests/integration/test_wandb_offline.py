@@ -85,7 +85,7 @@ def offline_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
             + "\nwandb:\n  project: evalaction-demo\n  tags: [demo, ci]\n"
             # readiness numbers without the INT8 trial and the memory probe: what W&B gets, at a fraction of the time
             + "readiness: {latency_repeats: 20, measure_memory: false, quantization: {enabled: false}}\n"
-            + "errors: {attributions: {max_samples: 2}}\n"
+            + "errors: {attributions: {max_samples: 1}}\n"
         )
         out = tmp / "out"
         result = run_pipeline(loaded=load_plan(plan_file), out_dir=out, pr_number=42, commit="0123456789abcdef")
@@ -131,7 +131,7 @@ def test_demo_logs_an_idiomatic_offline_run(offline_run: DemoRun) -> None:
 
     run = found["run"]
     assert run.run_group == "PR #42" and run.job_type == "evaluation"
-    assert run.display_name == "candidate.onnx @ 0123456" and list(run.tags) == ["demo", "ci"]
+    assert run.display_name == "models/candidate.onnx @ 0123456" and list(run.tags) == ["demo", "ci"]
     config = found["config"]
     assert config["pr_number"] == 42 and config["commit"] == "0123456789abcdef"
     assert config["plan"]["models"]["candidate"]["path"] == "models/candidate.onnx"
@@ -227,6 +227,7 @@ def test_unreachable_wandb_is_bounded_and_shown(
     assert elapsed < 12, elapsed  # wandb's own default would wait 90 s
     assert wb.error is not None and wb.error.startswith("W&B logging failed:") and "\n" not in wb.error
     assert "0123456789abcdef0123456789abcdef01234567" not in wb.error
+    assert "gave up after `wandb.timeout_s` = 2 s" in wb.error and "127.0.0.1" in wb.error
     assert any(r.levelname == "WARNING" and "W&B logging failed" in r.getMessage() for r in caplog.records)
 
     # the report (and so the job summary, which is report.md) says so
@@ -277,7 +278,10 @@ def test_detection_logs_coco_numbers_and_worst_images(tmp_path: Path, monkeypatc
     assert wb is not None and wb.error is None, wb
     (run_file,) = Path(str(wb.run_dir)).glob("run-*.wandb")
     found = _decode(run_file)
-    assert found["run"].run_group == "commit fedcba9" and found["run"].display_name == "candidate.json @ fedcba9"
+    assert (
+        found["run"].run_group == "commit fedcba9"
+        and found["run"].display_name == "models/candidate.json @ fedcba9"
+    )
     det = result.detection
     assert det is not None
     summary = found["summary"]

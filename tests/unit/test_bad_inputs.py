@@ -93,6 +93,8 @@ YAML_CASES: list[tuple[str, str | bytes, tuple[str, ...]]] = [
     ("binary file", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)), ("line 1", "binary file")),
     ("NUL byte late", VALID_PLAN.encode() + b"\x00", ("line 19", "binary file")),
     ("control character", VALID_PLAN + "name: a\x01b\n", ("line 19", "not valid YAML", "special characters")),
+    ("bidi override", VALID_PLAN + "name: 'a\u202eb'\n", ("line 19", "U+202E", "bidirectional")),
+    ("bidi isolate in a comment", VALID_PLAN + "# \u2066hidden\u2069\n", ("line 19", "U+2066")),
     ("oversized plan", VALID_PLAN + "# " + "x" * (1 << 20) + "\n", ("under 1024 KiB", "found 1024 KiB")),
     ("tab indentation", VALID_PLAN + "inference:\n\tseed: 1\n", ("line 20", "not valid YAML")),
     ("unclosed bracket", VALID_PLAN + "inference: {seed: 1\n", ("not valid YAML",)),
@@ -954,3 +956,27 @@ def test_bad_training_manifest(plan_dir: Path, contents: bytes, needle: str) -> 
     (plan_dir / "data" / "m.txt").write_bytes(contents)
     text = _edit(VALID_PLAN, DATA, DATA + "  train_manifest: data/m.txt\n")
     assert_bad_input(invoke("plan", "-c", str(write_plan(plan_dir, text))), "m.txt", needle)
+
+
+def test_invalid_values_kept_are_counted(plan_dir: Path) -> None:
+    (plan_dir / "data" / "test.csv").write_text(CSV_HEAD + "a,0,1.0\nb,1,NaN\nc,1,1e39\n")
+    text = _edit(VALID_PLAN, DATA, DATA + "  invalid_values: keep\n")
+    result = invoke("plan", "-c", str(write_plan(plan_dir, text)))
+    assert result.exit_code == 0, result.output
+    assert "- samples: 3" in result.output
+    assert "invalid feature values (NaN, infinite or beyond float32): 2\n" in result.output
+
+
+def test_every_path_field_is_checked_including_ones_added_later(plan_dir: Path) -> None:
+    """`_plan_paths` finds path fields by name, so a `*_path`/`*_dir` field added to the plan is confined too."""
+    from evalaction.config import _plan_paths, load_plan
+
+    text = _edit(VALID_PLAN, LABEL, LABEL + "  train_manifest: data/test.csv\n  images_dir: data\n")
+    plan = load_plan(write_plan(plan_dir, text)).plan
+    assert sorted(".".join(loc) for loc, _ in _plan_paths(plan)) == [
+        "dataset.images_dir",
+        "dataset.path",
+        "dataset.train_manifest",
+        "models.baseline.path",
+        "models.candidate.path",
+    ]

@@ -233,6 +233,20 @@ def test_screened_knn_decides_the_same_samples_far_as_the_full_search() -> None:
     assert (dist[~far & ~exact] > ref_test[~far & ~exact] * (1 + 1e-6)).any()  # and the screens did cut work
 
 
+def test_small_knn_without_scikit_learn_agrees_with_its_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalaction.stages import errors
+
+    rng = np.random.default_rng(5)
+    train = rng.normal(size=(300, 5))
+    test = np.vstack([rng.normal(size=(80, 5)), rng.normal(size=(6, 5)) * 4])
+    direct = knn_distances(train, test)  # small: scipy's cdist
+    monkeypatch.setattr(errors, "KNN_SMALL", 0)  # scikit-learn's search
+    searched = knn_distances(train, test)
+    assert direct[1] == pytest.approx(searched[1], rel=1e-9)
+    np.testing.assert_allclose(direct[0], searched[0], rtol=1e-9)
+    np.testing.assert_array_equal(direct[0] > direct[1], searched[0] > searched[1])
+
+
 def test_small_pieces_against_direct_computation() -> None:
     from sklearn.metrics import confusion_matrix
 

@@ -138,3 +138,11 @@ def test_gallery_caption_keeps_both_ends_of_an_id() -> None:
     short = fit_caption_line("faces/subject01_glasses_left.png", 96)
     assert short.startswith("faces/") and short.endswith("left.png") and "…" in short
     assert fit_caption_line("img_7", 96) == "img_7"
+
+
+def test_image_reference_is_mid_grey_not_black() -> None:
+    """Issue #17: a black occlusion reference made every bright region of a face "raise P(face)"."""
+    from evalaction.explain.methods import mid_grey
+
+    assert mid_grey(np.array([[0.0, 255.0], [10.0, 200.0]])) == 127.5
+    assert mid_grey(np.array([[0.0, 16.0]])) == 8.0

@@ -313,3 +313,35 @@ def test_verify_subprocess_reports_a_timeout() -> None:
 
 def test_credentials_repr_hides_the_secret() -> None:
     assert "as-very-secret" not in repr(CREDS) and "as-very-secret" not in str(CREDS)
+
+
+def test_an_onnx_model_on_a_gpu_gets_the_cuda_base_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which base image the function is built on (the image itself is built by Modal, not here)."""
+    import sys
+
+    import modal
+
+    from evalaction.runners.modal import CUDA_BASE_IMAGE, build_function
+
+    calls: list[tuple[str, object]] = []
+    real_slim = modal.Image.debian_slim
+
+    def from_registry(tag: str, **kw: object) -> object:
+        calls.append(("registry", (tag, kw.get("add_python"))))
+        return real_slim()
+
+    def debian_slim(**kw: object) -> object:
+        calls.append(("debian_slim", kw.get("python_version")))
+        return real_slim()
+
+    monkeypatch.setattr(modal.Image, "from_registry", from_registry)
+    monkeypatch.setattr(modal.Image, "debian_slim", debian_slim)
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for kind, gpu in (("onnx", "T4"), ("onnx", None), ("torch", "A10G")):
+        build_function(model_path=CANDIDATE, kind=kind, modal=ModalSpec(gpu=gpu), code_root=None, module=None)
+    assert calls == [
+        ("registry", (CUDA_BASE_IMAGE, python)),
+        ("debian_slim", python),
+        ("debian_slim", python),  # PyPI's torch wheels bring their CUDA libraries
+    ]
+    assert CUDA_BASE_IMAGE.startswith("nvidia/cuda:12.") and "cudnn" in CUDA_BASE_IMAGE
