@@ -163,6 +163,7 @@ metrics: {primary: map}
         ("inference: {modal: {gpu: T4}}\n", "inference.modal"),
         ("inference: {device: cuda}\n", "inference.device"),
         ("errors: {attributions: {enabled: true}}\n", "errors.attributions.enabled"),
+        ("errors: {confident_threshold: 0.8}\n", "errors.confident_threshold"),
     ],
 )
 def test_detection_refuses_fields_it_cannot_honour(extra: str, field: str) -> None:
