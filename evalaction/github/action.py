@@ -103,10 +103,10 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
         commands.add_mask(sources.roboflow_api_key.get_secret_value(), out=stream)
     from evalaction.runners.modal import ModalCredentials
 
-    token_id, token_secret = env.get("MODAL_TOKEN_ID", ""), env.get("MODAL_TOKEN_SECRET", "")
-    modal = ModalCredentials(token_id, token_secret) if token_id and token_secret else None
+    # as the CLI and Modal's own client find them: MODAL_* (MODAL_SERVER_URL too), else the Modal config file
+    modal = ModalCredentials.from_environ(env)
     if modal is not None:
-        commands.add_mask(token_secret, out=stream)
+        commands.add_mask(modal.token_secret, out=stream)
 
     def publisher_for(repository: str) -> GitHubPublisher | None:
         if not token:
