@@ -174,11 +174,11 @@ class Run:
     stdout: str = ""
 
 
-def _popen_wait4(argv: list[str], env: dict[str, str]) -> Run:
+def _popen_wait4(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> Run:
     """Run a child; its wall time, and the CPU time and peak RSS of that child alone (reaped by os.wait4)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -193,7 +193,7 @@ def run_evalaction(plan: Path, out: Path, debug: bool, root: Path = ROOT) -> Run
     env = {**os.environ, "PYTHONPATH": str(root)}
     cli = [sys.executable, "-c", "from evalaction.cli import main; main()"]
     argv = [*cli, *(["--debug"] if debug else []), "run", "-c", str(plan), "-o", str(out)]
-    run = _popen_wait4(argv, env)
+    run = _popen_wait4(argv, env, cwd=root)  # `python -c` puts the working folder first on sys.path
     # the CLI prints "  <stage>  <seconds> s" to stderr as each stage ends (results.json has no report time);
     # with --debug followed by "(imports .. s, work .. s)", echoed below
     run.stages = {m[1]: float(m[2]) for m in re.finditer(r"^  (\w+) +([\d.]+) s\b", run.stdout, re.MULTILINE)}
