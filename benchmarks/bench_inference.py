@@ -94,7 +94,8 @@ def _case(
 ) -> float:
     """Median over `repeats` full passes of (evalaction time / raw time), interleaved chunk by chunk."""
     from evalaction.config import ModelSpec, Preprocessing
-    from evalaction.runners.base import Preprocessor, open_runner, preprocess, to_scores
+    from evalaction.runners.base import Preprocessor, preprocess, to_scores
+    from evalaction.runners.factory import open_runner
 
     spec = ModelSpec(path=model.name, outputs="logits", preprocessing=Preprocessing(**pre))
     runner = open_runner(spec, model, "candidate", threads=threads, device="cpu")

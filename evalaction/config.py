@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from evalaction.detection.spec import DetectionSpec, DetectorSpec, check_detection_plan
+from evalaction.detection.spec import DetectionSpec, DetectorSpec
 from evalaction.errors import InvalidPlan
 from evalaction.metrics.catalog import CATALOG, metric_names
 
@@ -679,6 +679,8 @@ class Plan(_Strict):
 
     @model_validator(mode="after")
     def _models_fit_task(self) -> Plan:
+        from evalaction.detection.plan_checks import check_detection_plan  # lazy: it reads Plan (no cycle)
+
         problem = check_detection_plan(self)
         if problem is not None:
             raise _FieldError(*problem)

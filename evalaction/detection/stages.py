@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     from evalaction.datasets.sources import DataSources
     from evalaction.detection.coco import GroundTruth
     from evalaction.detection.tide import Analysis
-    from evalaction.pipeline import PipelineHooks
+    from evalaction.hooks import PipelineHooks
 
 Detections = list[dict[str, Any]]
 

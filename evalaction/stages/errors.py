@@ -532,7 +532,7 @@ def _train_features(plan: PlanResult | None, train: Dataset | None, dataset: Dat
     if plan is None or dataset is None or not plan.plan.dataset.train_path or dataset.features.shape[1] == 0:
         return None
     from evalaction.datasets import load_dataset
-    from evalaction.datasets.base import read_options_for
+    from evalaction.datasets.load import read_options_for
 
     p = plan.plan
     spec = p.dataset.model_copy(update={"path": p.dataset.train_path, "roboflow": None, "split": None})

@@ -245,12 +245,16 @@ def test_options_map_onto_the_stage_arguments() -> None:
 
 @pytest.mark.parametrize(("role", "cls"), [("candidate", "DigitCNN"), ("baseline", "DigitMLP")])
 def test_demo_safetensors_equal_the_demo_onnx(role: str, cls: str) -> None:
-    """The demo ships each model twice, from the same weights: torch (state_dict) and ONNX agree within 1e-5."""
+    """The demo ships each model twice, from the same weights: torch (state_dict) and ONNX agree within 1e-5.
+
+    Relative as well as absolute: torch and ONNX Runtime sum the float32 products in their own order, so logits
+    near 20 differ by a few ulps (1e-5 absolute was exceeded by 1.1e-5 here); a wrong weight moves them by far more.
+    """
     import sys
     import types
 
     from evalaction.config import ModelSpec, Preprocessing
-    from evalaction.runners.base import open_runner
+    from evalaction.runners.factory import open_runner
     from tests.runner_models import digits_dataset
 
     digits = digits_dataset()
@@ -268,4 +272,4 @@ def test_demo_safetensors_equal_the_demo_onnx(role: str, cls: str) -> None:
         if sys.modules.get("model") is decoy:
             del sys.modules["model"]
     onnx = open_runner(onnx_spec, DEMO / onnx_spec.path, role, threads=1).run(digits, batch_size=64)
-    np.testing.assert_allclose(st.scores, onnx.scores, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(st.scores, onnx.scores, atol=1e-5, rtol=1e-5)
