@@ -29,8 +29,12 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: install Debian's chromium package for the browser test"; fi; }
 
-test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+# lint, then mypy (strict on evalaction/, configured in pyproject.toml), then every test marker; the wall time of
+# the test run is printed last (pytest's summary line has it too, with the ten slowest tests above it)
+test: $(STAMP) browser lint
+	$(BIN)/mypy
+	@start=$$(date +%s); rc=0; $(BIN)/python -m pytest -q || rc=$$?; \
+	  echo "test time: $$(( $$(date +%s) - start )) s wall"; exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check evalaction tests benchmarks

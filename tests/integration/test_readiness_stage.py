@@ -102,6 +102,7 @@ def _stage_inputs(out: Path) -> tuple[PlanResult, InferenceResult, object]:
     return plan, InferenceResult.read(out / "inference.json"), dataset
 
 
+@pytest.mark.slow
 def test_a_torch_candidate_is_exported_to_onnx_for_profiling(demo: tuple[Path, RunResult], tmp_path: Path) -> None:
     out, _ = demo
     plan, inference, dataset = _stage_inputs(out)

@@ -43,6 +43,7 @@ def wandb_records(path: Path) -> Iterator[bytes]:
             pending = b""
 
 
+@pytest.mark.slow
 def test_demo_logs_an_offline_run(demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from wandb.proto import wandb_internal_pb2
 
