@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from evalaction.datasets.sources import DataSources
     from evalaction.stages.inference import InferenceOptions
 
-STAGES = ("plan", "inference", "metrics", "errors", "compare", "readiness", "verdict", "report")
-
-
 _UNSET = object()
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -812,8 +812,3 @@ def compute_metrics(
 def compute_on(inputs: MetricInputs, names: Sequence[str]) -> dict[str, MetricValue]:
     """Compute `names` on already validated inputs (slices reuse the validation of the whole set)."""
     return {n: get_metric(n).compute(inputs) for n in names}
-
-
-def metric_specs(task: str) -> Mapping[str, Metric]:
-    """Name -> Metric for every metric of `task` (for reports that need directions and units)."""
-    return {n: _REGISTRY[n] for n in available_metrics(task)}

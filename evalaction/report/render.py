@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,16 +189,3 @@ def load_run(out_dir: Path) -> RunResult:
         raise BadInput(
             f"{path}: not a results.json of this evalaction version ({first}); re-run `evalaction run`"
         ) from None
-
-
-def results_summary(run: RunResult) -> dict[str, Any]:
-    """A small JSON-able summary (action outputs, CLI)."""
-    return json.loads(
-        json.dumps(
-            {
-                "decision": run.verdict.decision,
-                "summary": run.verdict.summary,
-                "failed_gates": [g.name for g in run.verdict.failed],
-            }
-        )
-    )

@@ -4,9 +4,7 @@ bootstrap     paired index bootstrap of any metric delta (percentile, basic, BCa
 contingency   the exact fast path for confusion-matrix metrics: multinomial resampling of the joint table
 mcnemar       exact and chi-square McNemar tests on discordant pairs
 delong        DeLong's test for correlated ROC AUCs (fast midrank algorithm)
-permutation   exact / Monte Carlo paired sign-flip permutation test
 multitest     Holm step-down adjustment
-equivalence   TOST equivalence, non-inferiority, paired t-test
 outcome       the decision table: better / worse / equivalent / inconclusive, and plan rules
 """
 
