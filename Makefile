@@ -1,6 +1,7 @@
 # The two commands of the README do all set-up on a fresh machine:
 #   make demo   creates .venv on first use, runs the full pipeline on the embedded demo, prints where the report is
 #   make test   the same set-up, then the whole test suite
+#   make demo-history   the demo in a temporary git repo whose model has prior versions (`history:`)
 # torch is installed first as torch==2.13.0 (a CPU build): an unpinned torch pulls a multi-GB CUDA build.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -8,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint bench clean browser
+.PHONY: demo demo-history test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ demo: $(STAMP)
 	@rc=0; $(BIN)/evalaction run -c examples/digits/evalaction.yml -o out || rc=$$?; \
 	  if [ $$rc -gt 1 ]; then exit $$rc; fi; \
 	  echo "Open out/report.html (also out/report.md, out/results.json)"
+
+# The demo with a history: prior versions of the candidate committed in a temporary git repo (not this one).
+demo-history: $(STAMP)
+	$(BIN)/python examples/digits/make_history.py --run
 
 # Headless Chromium checks that report.html's images load (issue 5); Debian's package, installed when missing.
 browser:

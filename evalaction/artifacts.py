@@ -72,6 +72,10 @@ class DatasetCard(Artifact):
     origin: str | None = Field(default=None, description="Where the data came from (e.g. a Roboflow version).")
     split: str | None = Field(default=None, description="The export's split evaluated on.")
     missing_labels: int = Field(default=0, description="Samples with no label.")
+    invalid_values: int = Field(
+        default=0, description="NaN, infinite or float32-overflowing feature cells (`dataset.invalid_values`)."
+    )
+    dropped_rows: int = Field(default=0, description="Rows dropped for invalid values (`invalid_values: drop`).")
     duplicate_groups: list[list[str]] = Field(
         default_factory=list, description="Ids of exactly equal samples, a group per content (first 10)."
     )
@@ -248,8 +252,10 @@ class Attribution(Artifact):
 
     role: Literal["candidate", "baseline"]
     method: str
-    target: str = Field(description="The class attributed: the model's own prediction.")
-    target_probability: float
+    target: str = Field(description="The class attributed: the model's own prediction (regression: `prediction`).")
+    target_probability: float = Field(
+        description="The model's probability of `target` (regression: its prediction)."
+    )
     convergence_delta: float | None = Field(
         default=None, description="Integrated Gradients: sum of attributions minus F(x) - F(baseline)."
     )
@@ -261,7 +267,7 @@ class Attribution(Artifact):
 
 class ExplainedSample(Artifact):
     id: str
-    category: Literal["negative_flip", "confidently_wrong"]
+    category: Literal["negative_flip", "confidently_wrong", "regression_flip", "largest_residual"]
     label: str
     attributions: list[Attribution]
     figure: str = Field(description="PNG, relative to the output folder: input, baseline and candidate maps.")
@@ -286,6 +292,53 @@ class AttributionReport(Artifact):
         return max(deltas) if deltas else None
 
 
+class ResidualSample(Artifact):
+    """One regression test sample: its target, both models' predictions and residuals (predicted - actual)."""
+
+    id: str
+    actual: float
+    predicted: float
+    residual: float
+    baseline_predicted: float | None = None
+    baseline_residual: float | None = None
+    excess_error: float | None = Field(
+        default=None,
+        description="|candidate residual| - |baseline residual|: positive when the candidate is worse.",
+    )
+
+
+class SliceResiduals(Artifact):
+    """A slice value's errors in the target's units, candidate (and baseline)."""
+
+    column: str
+    value: str
+    n: int
+    mae: float
+    rmse: float
+    bias: float = Field(description="Mean residual (predicted - actual): positive when the model over-predicts.")
+    baseline_mae: float | None = None
+    n_regression_flips: int = 0
+
+
+class RegressionErrors(Artifact):
+    """Regression's error analysis: largest residuals, regression flips, residuals by slice, plots."""
+
+    mae: float
+    rmse: float
+    bias: float = Field(description="Mean residual (predicted - actual).")
+    flip_threshold: float = Field(description="Excess absolute error that makes a sample a regression flip.")
+    flip_threshold_source: str = Field(description="`plan` (errors.regression_flip_threshold) or the default.")
+    n_regression_flips: int = Field(
+        default=0,
+        description="Samples whose |candidate error| exceeds |baseline error| by more than the threshold.",
+    )
+    n_improved: int = Field(default=0, description="The reverse: baseline error exceeds the candidate's.")
+    largest_residuals: list[ResidualSample] = Field(default_factory=list)
+    regression_flips: list[ResidualSample] = Field(default_factory=list)
+    slices: list[SliceResiduals] = Field(default_factory=list)
+    plots: dict[str, str] = Field(default_factory=dict, description="Plot name -> PNG relative to the output.")
+
+
 class ErrorsResult(Artifact):
     n_errors: int
     error_rate: float
@@ -301,6 +354,7 @@ class ErrorsResult(Artifact):
     categories: list[ErrorCategory] = Field(default_factory=list)
     slices: list[SliceErrorRate] = Field(default_factory=list, description="Every slice value tested.")
     attributions: AttributionReport | None = None
+    regression: RegressionErrors | None = Field(default=None, description="Regression tasks only.")
     confident_threshold: float = 0.9
     ambiguous_margin: float = 0.1
 
@@ -352,6 +406,26 @@ class MetricComparison(Artifact):
     passed: bool | None = Field(default=None, description="Whether the gate's rule holds; None when not gated.")
     reason: str = ""
     mcnemar: McNemarReport | None = None
+    p_margin: float | None = Field(
+        default=None,
+        description="One-sided p of the gate's null at its margin, when the test gives one (decides the rule).",
+    )
+    rows_needed: int | None = Field(
+        default=None, description="Rows a candidate equal to the baseline needs to pass the gate with 80% power."
+    )
+    detectable: float | None = Field(
+        default=None, description="Smallest true delta the gate passes with 80% power on this test set."
+    )
+    undecidable: str | None = Field(
+        default=None, description="Why this test set cannot decide the gate (too few rows), when it cannot."
+    )
+
+    @property
+    def decisive_interval(self) -> tuple[float, float, float]:
+        """(low, high, confidence) of the interval that decides the gate: 1 - 2 alpha for not_worse/equivalent."""
+        if self.rule in ("not_worse", "equivalent"):
+            return self.tost_ci_low, self.tost_ci_high, self.tost_confidence
+        return self.ci_low, self.ci_high, self.confidence
 
 
 class ClassFlips(Artifact):
@@ -387,6 +461,71 @@ class CompareResult(Artifact):
 
     def get(self, metric: str) -> MetricComparison | None:
         return next((c for c in self.comparisons if c.metric == metric), None)
+
+
+# ------------------------------------------------------------------------------------------------- history stage
+
+
+class PriorVersion(Artifact):
+    """One prior version of the model from git, re-scored on today's test set with today's plan."""
+
+    label: str = Field(description="The tag, or the commit's short sha.")
+    commit: str
+    date: str = Field(description="Commit (or tag) date, ISO 8601.")
+    subject: str = Field(default="", description="The commit's subject line.")
+    path: str = Field(description="The model file's path at that commit.")
+    sha256: str | None = Field(
+        default=None, description="sha256 of the weights (None when they could not be read)."
+    )
+    cached: bool = Field(default=False, description="Scores came from the cache (not re-scored in this run).")
+    primary: float | None = Field(default=None, description="The plan's primary metric on today's test set.")
+    primary_ci: tuple[float, float] | None = Field(default=None, description="Its interval at 1 - alpha.")
+    overall: dict[str, float | None] = Field(default_factory=dict, description="Every metric of the plan.")
+    comparison: MetricComparison | None = Field(
+        default=None,
+        description="The primary metric paired with the candidate: baseline = this version, delta = candidate - it.",
+    )
+    error: str | None = Field(default=None, description="Why this version could not be scored.")
+
+
+class HistoryResult(Artifact):
+    """The candidate against the model's prior versions: the trend, the best so far, and `vs_best_prior`."""
+
+    ref: str = Field(description="The ref whose history was read, and the commit it named.")
+    source: Literal["commits", "tags"]
+    path: str = Field(description="The model file's path in the repository.")
+    primary: str
+    higher_is_better: bool = True
+    candidate_primary: float | None
+    candidate_ci: tuple[float, float] | None = None
+    versions: list[PriorVersion] = Field(default_factory=list, description="Oldest first.")
+    best: str | None = Field(default=None, description="Label of the best prior version on the primary metric.")
+    candidate_is_best: bool | None = Field(
+        default=None, description="The candidate's primary metric is at least the best prior version's."
+    )
+    trails_best_by: float | None = Field(
+        default=None, description="How far the candidate's primary metric is behind the best prior's (>= 0)."
+    )
+    best_prior: list[MetricComparison] = Field(
+        default_factory=list,
+        description="Candidate vs the best prior version: the primary and every gated metric.",
+    )
+    holm_family: list[str] = Field(
+        default_factory=list,
+        description="`vs_baseline:<metric>` and `vs_best_prior:<metric>` tests Holm adjusted over.",
+    )
+    cache_dir: str
+    cache_hits: int = 0
+    cache_misses: int = 0
+    plot: str | None = Field(default=None, description="Trend PNG, relative to the output folder.")
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def scored(self) -> list[PriorVersion]:
+        return [v for v in self.versions if v.primary is not None]
+
+    def best_prior_get(self, metric: str) -> MetricComparison | None:
+        return next((c for c in self.best_prior if c.metric == metric), None)
 
 
 class WandbRun(Artifact):
@@ -435,13 +574,16 @@ Decision = Literal["GO", "GO WITH CONDITIONS", "NO-GO"]
 
 class GateResult(Artifact):
     name: str
-    kind: Literal["threshold", "vs_baseline", "budget", "errors", "plan", "curation"]
+    kind: Literal["threshold", "vs_baseline", "vs_best_prior", "budget", "errors", "plan", "curation"]
     rule: str
     observed: float | None
     interval: tuple[float, float] | None = None
     status: Literal["pass", "fail", "skipped"]
     blocking: bool
     reason: str
+    undecidable: str | None = Field(
+        default=None, description="vs_baseline: why the test set is too small to decide this gate, when it is."
+    )
 
 
 class OverrideRequest(Artifact):
@@ -520,6 +662,9 @@ class RunResult(Artifact):
     verdict: VerdictResult
     timings: list[StageTiming]
     wandb: WandbRun | None = None
+    history: HistoryResult | None = Field(
+        default=None, description="Prior versions re-scored on this test set (plan `history:`)."
+    )
     detection: DetectionResult | None = Field(
         default=None,
         description="task detection: COCO numbers, TIDE errors, worst images (detection/artifacts.py).",

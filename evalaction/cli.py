@@ -19,8 +19,72 @@ import click
 from evalaction import __version__
 
 EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM = 128 + 2, 128 + 15  # the shell's convention: 128 + the signal's number
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so `except Exception` cannot swallow it and `finally` still runs."""
+
+
+class _Signals:
+    """SIGINT/SIGTERM while a command runs: raise (so the run stops and marks its folder incomplete) and remember
+    it, so an interrupt that a library swallows still ends the command with 130/143, never with a verdict."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        import signal
+
+        self.received = self.received or signum
+        if signum == signal.SIGTERM:
+            raise _Terminated
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Signals:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    @property
+    def exit_code(self) -> int:
+        import signal
+
+        return EXIT_SIGTERM if self.received == signal.SIGTERM else EXIT_SIGINT
+
+
+def _interrupted(signals: _Signals, out: Path | None) -> None:
+    name = "SIGTERM" if signals.exit_code == EXIT_SIGTERM else "SIGINT"
+    where = f"; {out}/ is marked incomplete" if out is not None else ""
+    click.echo(f"error: interrupted by {name}{where}; re-run the command", err=True)
+    sys.exit(signals.exit_code)
+
+
+def _os_error(exc: OSError) -> str | None:
+    """A full disk or a read-only file system is the user's to fix (exit 2); other OSErrors stay internal."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "no space left on the device"
+    elif exc.errno == errno.EROFS:
+        what = "a read-only file system"
+    else:
+        return None
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return f"{what}{where}; free some space or choose another `-o` folder"
 
 
 def _handle_errors(fn: F) -> F:
@@ -29,24 +93,47 @@ def _handle_errors(fn: F) -> F:
         from evalaction.errors import EvalActionError
 
         debug = click.get_current_context().find_root().params.get("debug", False)
-        try:
-            return fn(*args, **kwargs)
-        except EvalActionError as exc:
-            if debug:
-                traceback.print_exc()
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except Exception as exc:  # an internal error: say so in one line, traceback with --debug
-            if debug:
-                traceback.print_exc()
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            click.echo(
-                f"internal error: {type(exc).__name__}: {first} (re-run with --debug for the traceback)",
-                err=True,
-            )
-            sys.exit(EXIT_INTERNAL)
+        out = kwargs.get("out")
+        with _Signals() as signals:
+            try:
+                result = fn(*args, **kwargs)
+            except (KeyboardInterrupt, _Terminated):
+                if debug:
+                    traceback.print_exc()
+                _interrupted(signals, out)
+            except EvalActionError as exc:
+                if signals.received:
+                    _interrupted(signals, out)
+                if debug:
+                    traceback.print_exc()
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(exc.exit_code)
+            except (click.exceptions.Exit, click.ClickException, SystemExit):
+                if signals.received:
+                    _interrupted(signals, out)
+                raise
+            except Exception as exc:  # an internal error: say so in one line, traceback with --debug
+                if signals.received:
+                    _interrupted(signals, out)
+                if debug:
+                    traceback.print_exc()
+                message = _os_error(exc) if isinstance(exc, OSError) else None
+                if message is not None:
+                    click.echo(f"error: {message}", err=True)
+                    sys.exit(EXIT_BAD_INPUT)
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                click.echo(
+                    f"internal error: {type(exc).__name__}: {first} (re-run with --debug for the traceback)",
+                    err=True,
+                )
+                sys.exit(EXIT_INTERNAL)
+            if signals.received:  # a library swallowed the interrupt: the run must not count
+                if out is not None:
+                    from evalaction.pipeline import mark_incomplete
+
+                    mark_incomplete(out)
+                _interrupted(signals, out)
+            return result
 
     return wrapper  # type: ignore[return-value]
 
@@ -59,6 +146,22 @@ def _data_sources() -> Any:
 
     debug = click.get_current_context().find_root().params.get("debug", False)
     return DataSources.from_environ(os.environ, debug=debug)
+
+
+def _configure_logging(debug: bool) -> None:
+    """evalaction's log on stderr: warnings (a W&B failure, a retried download), and with --debug everything,
+    including the Roboflow client's HTTP requests (redacted before they are logged)."""
+    import logging
+
+    logger = logging.getLogger("evalaction")
+    handler = next((h for h in logger.handlers if getattr(h, "_evalaction", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler._evalaction = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    handler.setStream(sys.stderr)  # type: ignore[attr-defined]  # this invocation's stderr (a test's runner swaps it)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 _config_option = click.option(
@@ -74,9 +177,10 @@ _config_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="evalaction")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and the debug log (HTTP requests, keys redacted).")
 def main(debug: bool) -> None:
     """Decide, with evidence, whether a new model version may ship."""
+    _configure_logging(debug)
 
 
 @main.command()
@@ -135,12 +239,13 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, 
     import os
 
     from evalaction.config import load_plan
-    from evalaction.pipeline import PipelineHooks, run_pipeline
+    from evalaction.pipeline import PipelineHooks, check_output_folder, run_pipeline
     from evalaction.runners.modal import ModalCredentials
     from evalaction.runners.progress import terminal_progress
     from evalaction.stages.inference import InferenceOptions
 
     loaded = load_plan(config)
+    check_output_folder(out)
     hooks = PipelineHooks(stage_finished=lambda stage, s: click.echo(f"  {stage:<10} {s:7.2f} s", err=True))
     kwargs: dict[str, Any] = {}
     if baseline is not None:
@@ -175,8 +280,10 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, 
 @_handle_errors
 def report(out: Path) -> None:
     """Re-render report.md and report.html from a saved run's results.json (nothing is re-run)."""
+    from evalaction.pipeline import check_complete
     from evalaction.report.render import load_run, write_reports
 
+    check_complete(out)
     run_result = load_run(out)
     paths = write_reports(run_result, out)
     click.echo(f"verdict: {run_result.verdict.decision}")

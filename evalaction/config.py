@@ -23,27 +23,12 @@ from pydantic import (
 
 from evalaction.detection.spec import DetectionSpec, DetectorSpec
 from evalaction.errors import InvalidPlan
+from evalaction.formats import MissingModule, ModelFormat, format_of, model_kind
 from evalaction.metrics.catalog import CATALOG, metric_names
 
 Task = Literal["binary", "multiclass", "regression", "detection"]
 DatasetFormat = Literal["csv", "parquet", "npz", "npy", "image_folder", "coco"]
-ModelFormat = Literal["onnx", "coco_results", "torch", "predictions"]
 Device = Literal["auto", "cpu", "cuda"]
-
-_MODEL_SUFFIX_FORMATS: dict[str, ModelFormat] = {
-    ".onnx": "onnx",
-    ".pt": "torch",
-    ".pth": "torch",
-    ".pt2": "torch",
-    ".ts": "torch",
-    ".jit": "torch",
-    ".torchscript": "torch",
-    ".safetensors": "torch",
-    ".csv": "predictions",
-    ".parquet": "predictions",
-    ".pq": "predictions",
-    ".json": "coco_results",
-}
 
 _SUFFIX_FORMATS: dict[str, DatasetFormat] = {
     ".csv": "csv",
@@ -53,6 +38,10 @@ _SUFFIX_FORMATS: dict[str, DatasetFormat] = {
     ".npy": "npy",
     ".json": "coco",
 }
+# `module:` of a torch state_dict: a dotted module of the repository or a .py file in it, then the class
+MODULE_REF = re.compile(
+    r"(?:[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*|[\w.][\w./-]*\.py):[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*"
+)
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -136,10 +125,28 @@ class DatasetSpec(_Strict):
         description="Text file listing the training samples' ids or sha256 file hashes (one per line; "
         "`sha256sum` output works), to check the test set for leakage.",
     )
+    invalid_values: Literal["fail", "drop", "keep"] = Field(
+        default="fail",
+        description="NaN, infinite or (for float32 models) out-of-range feature values: fail (name the first by row "
+        "id and column), drop their rows, or keep them (a model that handles missing values); counted on the card.",
+    )
     slice_values: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Values each slice must cover (`ink: [low, mid, high]`), checked by `gates.curation`.",
     )
+
+    @field_validator("class_names")
+    @classmethod
+    def _distinct_class_names(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            seen: set[str] = set()
+            for name in v:
+                if name in seen:
+                    raise ValueError(
+                        f"expected distinct class names, found {_cut(name)!r} twice; each output index needs its own name"
+                    )
+                seen.add(name)
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
@@ -240,15 +247,15 @@ class ModelSpec(_Strict):
     @field_validator("module")
     @classmethod
     def _module_ref(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", v.strip()):
-            raise ValueError(f"expected `package.module:Class`, got {v!r}")
+        if v is not None and not MODULE_REF.fullmatch(v.strip()):
+            raise ValueError(
+                f"expected `package.module:Class` or `path/to/file.py:Class` (a file in the repository), got {v!r}"
+            )
         return v.strip() if v is not None else v
 
     @property
     def resolved_format(self) -> ModelFormat:
-        if self.format is not None:
-            return self.format
-        return _MODEL_SUFFIX_FORMATS.get(Path(self.path).suffix.lower(), "onnx")
+        return format_of(self.path, self.format)
 
 
 class Models(_Strict):
@@ -348,6 +355,32 @@ class WandbSpec(_Strict):
     tags: list[str] = Field(default_factory=list, description="Tags for the W&B run.")
 
 
+class HistorySpec(_Strict):
+    """Prior versions of the model, taken from git and re-scored on today's test set (evalaction/history/)."""
+
+    versions: Annotated[int, Field(ge=1, le=50)] = Field(
+        default=5, description="How many prior versions (distinct files, newest first) to re-score."
+    )
+    source: Literal["commits", "tags"] = Field(
+        default="commits",
+        description="commits: the commits on `ref` that changed the model file (`git log --follow`); "
+        "tags: tags matching `tag_pattern` reachable from `ref` (releases).",
+    )
+    tag_pattern: str = Field(default="v*", description="Glob for `source: tags` (`git tag --list`).")
+    ref: str | None = Field(
+        default=None,
+        description="The branch or commit whose history counts; default HEAD (the action: the base branch).",
+    )
+    path: str | None = Field(
+        default=None, description="The model file's path in the repository; default the candidate's path."
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Scores per version, keyed by (model sha256, test-set fingerprint, scoring hash); "
+        "default `<output>/history_cache` (keep it between workflow runs with actions/cache).",
+    )
+
+
 QuantMethod = Literal["dynamic", "static"]
 
 
@@ -395,7 +428,6 @@ AttributionMethod = Literal[
     "auto", "integrated_gradients", "saliency", "occlusion", "feature_ablation", "shapley_value_sampling"
 ]
 GRADIENT_METHODS = ("integrated_gradients", "saliency")
-TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".pt2")
 
 
 class AttributionsSpec(_Strict):
@@ -427,6 +459,11 @@ class ErrorsSpec(_Strict):
         "`dataset.train_path`, distance to the training data is used too.",
     )
     max_listed: Annotated[int, Field(ge=1, le=1000)] = Field(default=20, description="Examples kept per list.")
+    regression_flip_threshold: Annotated[float, Field(ge=0)] | None = Field(
+        default=None,
+        description="Regression: a sample whose |candidate error| exceeds |baseline error| by more than this "
+        "(in the target's units) is a regression flip; default: the baseline's mean absolute error.",
+    )
     seed: int = Field(default=0, description="Seed for sampled attributions and training-set subsampling.")
     attributions: AttributionsSpec = Field(default_factory=AttributionsSpec)
 
@@ -476,8 +513,10 @@ class BaselineGate(_Strict):
     """
 
     rule: Literal["not_worse", "better", "equivalent"]
-    margin: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.0, description="In the metric's units: 0.01 is one point of accuracy."
+    margin: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="In the metric's units: 0.01 is one point of accuracy (at most 1 for a rate); 2 for RMSE is "
+        "two units of the target.",
     )
     blocking: bool = True
 
@@ -600,6 +639,11 @@ class Gates(_Strict):
         default_factory=dict,
         description="Rules against the baseline: `macro_f1: {rule: not_worse, margin: 0.01}`.",
     )
+    vs_best_prior: dict[MetricRef, BaselineGate] = Field(
+        default_factory=dict,
+        description="Rules against the best prior version (needs `history:`), as `vs_baseline`: "
+        "`accuracy: {rule: not_worse, margin: 0.01}`.",
+    )
     budgets: dict[BudgetName, BudgetGate] = Field(
         default_factory=dict, description="Readiness budgets: `latency_p95_ms: 5`, `model_size_mb: 50`."
     )
@@ -616,6 +660,11 @@ class Gates(_Strict):
         default=False, description="GO when no gate is configured (or none could be evaluated); NO-GO otherwise."
     )
     override: OverrideSpec | None = Field(default=None, description="How a NO-GO may be overridden, audited.")
+    undecidable: Literal["block", "condition"] = Field(
+        default="block",
+        description="A vs_baseline gate the test set is too small to decide (a candidate equal to the baseline "
+        "would fail it): `block` keeps it blocking, `condition` turns its fail into a condition.",
+    )
 
     @field_validator("errors", mode="before")
     @classmethod
@@ -636,7 +685,7 @@ class Gates(_Strict):
             return {k: ({"rule": r} if isinstance(r, str) else r) for k, r in v.items()}
         return v
 
-    @field_validator("vs_baseline", mode="before")
+    @field_validator("vs_baseline", "vs_best_prior", mode="before")
     @classmethod
     def _short_rules(cls, v: Any) -> Any:
         if isinstance(v, dict):
@@ -655,7 +704,13 @@ class Gates(_Strict):
 
     @property
     def count(self) -> int:
-        return len(self.thresholds) + len(self.vs_baseline) + len(self.budgets) + len(self.errors)
+        return (
+            len(self.thresholds)
+            + len(self.vs_baseline)
+            + len(self.vs_best_prior)
+            + len(self.budgets)
+            + len(self.errors)
+        )
 
 
 class Plan(_Strict):
@@ -674,6 +729,9 @@ class Plan(_Strict):
     gates: Gates = Field(default_factory=Gates)
     wandb: WandbSpec | None = Field(
         default=None, description="Weights & Biases logging; nothing is logged without it."
+    )
+    history: HistorySpec | None = Field(
+        default=None, description="Re-score prior versions of the model from git: the trend and `vs_best_prior`."
     )
     detection: DetectionSpec = Field(default_factory=DetectionSpec, description="task detection: report settings.")
 
@@ -694,6 +752,7 @@ class Plan(_Strict):
             ("metrics.primary", [self.metrics.primary]),
             ("gates.thresholds", list(self.gates.thresholds)),
             ("gates.vs_baseline", list(self.gates.vs_baseline)),
+            ("gates.vs_best_prior", list(self.gates.vs_best_prior)),
         ):
             for ref in names:
                 name, cls_name = parse_metric_ref(ref)
@@ -744,6 +803,33 @@ class Plan(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _history_applies(self) -> Plan:
+        if self.gates.vs_best_prior and self.history is None:
+            raise _FieldError(
+                "gates.vs_best_prior", "", "a `history:` section", "none", "add `history: {versions: 5}`"
+            )
+        if self.history is not None and self.task == "detection":
+            raise _FieldError("history", "", "a classification or regression task", "task: detection", "drop it")
+        return self
+
+    @model_validator(mode="after")
+    def _rate_margins_are_fractions(self) -> Plan:
+        """A rate (accuracy, recall, mAP: values in [0, 1]) moves by at most 1; other metrics keep their units."""
+        rules = [("gates.vs_baseline", r, g) for r, g in self.gates.vs_baseline.items()]
+        rules += [("gates.vs_best_prior", r, g) for r, g in self.gates.vs_best_prior.items()]
+        for where, ref, gate in rules:
+            name = parse_metric_ref(ref)[0]
+            if gate.margin > 1 and metric_is_rate(name):
+                raise _FieldError(
+                    where,
+                    f"{ref}.margin",
+                    f"a margin <= 1 for `{name}`, a rate in [0, 1] (0.01 is one percentage point)",
+                    f"{gate.margin:g}",
+                    f"write {gate.margin:g} points as {gate.margin / 100:g}",
+                )
+        return self
+
+    @model_validator(mode="after")
     def _curation_applies(self) -> Plan:
         cur, ds = self.gates.curation, self.dataset
         if cur.leakage and not (ds.train_path or ds.train_split or ds.train_manifest):
@@ -775,7 +861,7 @@ class Plan(_Strict):
         method = self.errors.attributions.method
         if method in GRADIENT_METHODS:
             for role, spec in (("candidate", self.models.candidate), ("baseline", self.models.baseline)):
-                if spec is not None and not spec.path.lower().endswith(TORCH_SUFFIXES):
+                if spec is not None and not _gradient_explainable(spec):
                     raise _FieldError(
                         "errors.attributions.method",
                         "",
@@ -794,11 +880,26 @@ class Plan(_Strict):
             *self.metrics.compute,
             *self.gates.thresholds,
             *self.gates.vs_baseline,
+            *self.gates.vs_best_prior,
         ]:
             name = parse_metric_ref(ref)[0]
             if name not in out:
                 out.append(name)
         return out
+
+
+def metric_is_rate(name: str) -> bool:
+    """Whether a metric's values lie in [0, 1], so its differences read as percentage points (metrics/catalog.py;
+    an unknown name is refused elsewhere, with a did-you-mean)."""
+    info = CATALOG.get(name)
+    return info is None or info.unit_interval
+
+
+def _gradient_explainable(spec: ModelSpec) -> bool:
+    try:
+        return model_kind(spec.path, spec.format, spec.module).explainer == "gradient"
+    except MissingModule:
+        return True  # a torch file; the missing `module` is reported when the model is opened
 
 
 class _FieldError(ValueError):
@@ -827,26 +928,169 @@ class LoadedPlan(BaseModel):
         return (self.base_dir / relative).resolve()
 
 
-def _line_index(text: str) -> dict[tuple[str, ...], int]:
-    """Map every key path in the YAML document to its 1-based line."""
+# Limits of the plan's YAML (a pull request controls the plan): a real plan is a few KB, a few levels deep, and
+# has no use for anchors. A 289-byte alias bomb expands to billions of nodes, so aliases are refused outright
+# rather than budgeted: `<<: *defaults` is the only idiom lost, and spelling the keys out keeps a reviewer's
+# view of the plan the same as the parser's.
+MAX_PLAN_BYTES = 1 << 20
+MAX_PLAN_DEPTH = 32
+
+
+class _YamlRefused(Exception):
+    """A YAML construct the plan loader refuses: the line, what was found and the fix."""
+
+    def __init__(self, line: int | None, found: str, fix: str) -> None:
+        super().__init__(found)
+        self.line, self.found, self.fix = line, found, fix
+
+
+def _plan_loader(text: str) -> Any:
+    """A SafeLoader that refuses anchors, aliases, duplicate keys and nesting deeper than MAX_PLAN_DEPTH."""
+    import yaml
+
+    class PlanLoader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.AliasEvent):
+                raise _YamlRefused(
+                    line,
+                    f"the alias `*{event.anchor}`",
+                    "anchors and aliases are not allowed; write the value out",
+                )
+            if getattr(event, "anchor", None) is not None:
+                raise _YamlRefused(
+                    line,
+                    f"the anchor `&{event.anchor}`",
+                    "anchors and aliases are not allowed; write the value out",
+                )
+            self.depth += 1
+            try:
+                if self.depth > MAX_PLAN_DEPTH:
+                    raise _YamlRefused(
+                        line,
+                        f"nesting deeper than {MAX_PLAN_DEPTH} levels",
+                        "flatten the plan (see `evalaction schema`)",
+                    )
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                    seen.setdefault(key, line)
+                except TypeError:  # an unhashable key; SafeConstructor names it below
+                    continue
+                if first is not None:
+                    raise _YamlRefused(
+                        line,
+                        f"the key `{_cut(str(key))}` twice (lines {first} and {line})",
+                        "keep one of them (YAML would silently use the last)",
+                    )
+            return super().construct_mapping(node, deep=deep)
+
+    return PlanLoader(text)
+
+
+def _cut(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _plan_text(raw: bytes, plan_file: Path) -> str:
+    """The plan's bytes as text: refused when too large, binary or not UTF-8 (one line, with the line number)."""
+    name = plan_file.name
+    if len(raw) > MAX_PLAN_BYTES:
+        raise InvalidPlan(
+            f"{name}: expected a plan under {MAX_PLAN_BYTES >> 10} KiB, found {len(raw) >> 10} KiB; "
+            "a plan names files, it does not hold data"
+        )
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidPlan(f"{name} line 1: expected UTF-8 text, found UTF-16 or UTF-32; save the plan as UTF-8")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw[:nul].count(b"\n") + 1
+        raise InvalidPlan(
+            f"{name} line {line}: expected a YAML text file, found a binary file (a NUL byte); "
+            "pass the plan with `-c`"
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidPlan(
+            f"{name} line {line}: expected UTF-8 text, found the byte 0x{raw[exc.start]:02x}; "
+            "save the plan as UTF-8"
+        ) from None
+
+
+def _load_yaml(text: str, plan_file: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """Parse the plan's YAML once: the data and the line of every key path."""
+    import yaml
+
+    loader = None
+    try:
+        loader = _plan_loader(text)  # the reader refuses control characters here
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except _YamlRefused as exc:
+        where = f"{plan_file.name} line {exc.line}" if exc.line else plan_file.name
+        raise InvalidPlan(f"{where}: found {exc.found}; {exc.fix}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            line = f" line {mark.line + 1}"
+        elif isinstance(exc, yaml.reader.ReaderError):
+            line = f" line {text[: exc.position].count(chr(10)) + 1}"
+        else:
+            line = ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InvalidPlan(f"{plan_file.name}{line}: not valid YAML ({problem}); fix the syntax") from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
+        raise InvalidPlan(
+            f"{plan_file.name}: a value cannot be read ({_cut(str(exc).splitlines()[0] if str(exc) else '', 80)}); "
+            "fix the value"
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return data, _line_index(root)
+
+
+def _line_index(root: Any) -> dict[tuple[str, ...], int]:
+    """Map every key path of a composed YAML tree (no aliases: the loader refuses them) to its 1-based line.
+
+    Iterative, and every node is visited once, so neither depth nor a shared node can blow it up.
+    """
     import yaml
 
     lines: dict[tuple[str, ...], int] = {}
-
-    def walk(node: Any, path: tuple[str, ...]) -> None:
+    seen: set[int] = set()
+    stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())] if root is not None else []
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
+                if not isinstance(key, yaml.ScalarNode):
+                    continue
                 sub = (*path, str(key.value))
-                lines[sub] = key.start_mark.line + 1
-                walk(value, sub)
+                lines.setdefault(sub, key.start_mark.line + 1)
+                stack.append((value, sub))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 lines[(*path, str(i))] = item.start_mark.line + 1
-                walk(item, (*path, str(i)))
-
-    root = yaml.compose(text)
-    if root is not None:
-        walk(root, ())
+                stack.append((item, (*path, str(i))))
     return lines
 
 
@@ -901,7 +1145,21 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _first_error(exc: ValidationError, plan_file: Path, lines: dict[tuple[str, ...], int]) -> InvalidPlan:
+def _near_miss(data: Any, loc: tuple[str, ...]) -> str | None:
+    """For a missing key: a key of the same mapping spelt almost like it (`metircs` for `metrics`)."""
+    node = data
+    for part in loc[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return None
+    present = [str(k) for k in node if str(k) != loc[-1]]
+    hint = difflib.get_close_matches(loc[-1], present, n=1, cutoff=0.6)
+    return hint[0] if hint else None
+
+
+def _first_error(
+    exc: ValidationError, plan_file: Path, lines: dict[tuple[str, ...], int], data: Any = None
+) -> InvalidPlan:
     err = exc.errors(include_url=False)[0]
     loc = tuple(str(p) for p in err["loc"] if not str(p).startswith("function-"))
     # pydantic puts the union/literal tag into loc for some errors; keep only real keys
@@ -925,6 +1183,13 @@ def _first_error(exc: ValidationError, plan_file: Path, lines: dict[tuple[str, .
         fix = f"did you mean `{hint[0]}`?" if hint else f"allowed keys: {', '.join(allowed)}"
         return InvalidPlan(f"{where}: `{field}`: unknown key; {fix}")
     if etype == "missing":
+        typo = _near_miss(data, loc) if loc else None
+        if typo is not None:
+            line = _line_for(lines, (*loc[:-1], typo))
+            where = plan_file.name + (f" line {line}" if line else "")
+            return InvalidPlan(
+                f"{where}: `{field}`: required, but missing; found `{_cut(typo)}`: did you mean `{loc[-1]}`?"
+            )
         return InvalidPlan(f"{where}: `{field}`: required, but missing; add it (see `evalaction schema`)")
     found = _describe(err.get("input"))
     msg = err["msg"]
@@ -943,36 +1208,166 @@ def _first_error(exc: ValidationError, plan_file: Path, lines: dict[tuple[str, .
 
 def parse_plan(text: str, plan_file: Path) -> Plan:
     """Validate YAML text as a plan (no file checks)."""
-    import yaml
+    return _parse(text, plan_file)[0]
 
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InvalidPlan(f"{plan_file.name}{line}: not valid YAML ({problem}); fix the syntax") from None
+
+def _parse(text: str, plan_file: Path) -> tuple[Plan, dict[tuple[str, ...], int]]:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_PLAN_BYTES:
+        _plan_text(text.encode("utf-8", "surrogatepass"), plan_file)  # raises: too large
+    data, lines = _load_yaml(text, plan_file)
     if not isinstance(data, dict):
         raise InvalidPlan(
             f"{plan_file.name}: expected a mapping with task, dataset, models, metrics; "
             f"found {type(data).__name__}; see `evalaction schema`"
         )
     try:
-        return Plan.model_validate(data)
+        return Plan.model_validate(data), lines
     except ValidationError as exc:
-        raise _first_error(exc, plan_file, _line_index(text)) from None
+        raise _first_error(exc, plan_file, lines, data) from None
 
 
-def load_plan(path: Path) -> LoadedPlan:
-    """Read, validate and check a plan against the files it names."""
+def _read_plan_bytes(path: Path) -> bytes:
+    """The plan file's bytes; a missing path, a folder or a special file (FIFO, device) is refused unopened."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise InvalidPlan(
+            f"{path}: plan file not found; pass the path with `-c` (default evalaction.yml)"
+        ) from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a special file (FIFO, socket or device)"
+        raise InvalidPlan(f"{path}: expected a plan file, found {kind}; pass the plan's YAML file with `-c`")
+    try:
+        with path.open("rb") as f:
+            return f.read(MAX_PLAN_BYTES + 1)
+    except OSError as exc:
+        raise InvalidPlan(f"{path}: cannot read the plan ({exc.strerror}); check its permissions") from None
+
+
+def load_plan(path: Path, *, root: Path | None = None) -> LoadedPlan:
+    """Read, validate and check a plan against the files it names.
+
+    Every path the plan names must stay inside `root`, the repository under evaluation: by default the
+    nearest folder above the plan holding `.git`, else the plan's own folder (see `_check_paths`).
+    """
     path = Path(path)
-    if not path.is_file():
-        raise InvalidPlan(f"{path}: plan file not found; pass the path with `-c` (default evalaction.yml)")
-    text = path.read_text(encoding="utf-8")
-    plan = parse_plan(text, path)
-    loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
-    _check_files(loaded, _line_index(text))
+    text = _plan_text(_read_plan_bytes(path), path)
+    plan, lines = _parse(text, path)
+    base_dir = path.resolve().parent
+    loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=base_dir)
+    _check_paths(loaded, lines, (root or repository_root(base_dir)).resolve())
+    _check_files(loaded, lines)
     return loaded
+
+
+def repository_root(start: Path) -> Path:
+    """The repository a plan belongs to: the nearest folder at or above `start` holding `.git`, else `start`."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start
+
+
+def _plan_paths(plan: Plan) -> list[tuple[tuple[str, ...], str]]:
+    """Every file or folder path the plan names, with its key path: fields named `path`, `*_path`, `*_dir` or
+    `*_manifest`, in any section (so a path field added later is checked too)."""
+    found: list[tuple[tuple[str, ...], str]] = []
+
+    def walk(obj: Any, loc: tuple[str, ...]) -> None:
+        if isinstance(obj, BaseModel):
+            for name in type(obj).model_fields:
+                value = getattr(obj, name)
+                if isinstance(value, str) and (name == "path" or name.endswith(("_path", "_dir", "_manifest"))):
+                    found.append(((*loc, name), value))
+                else:
+                    walk(value, (*loc, name))
+        elif isinstance(obj, dict):
+            for key, value in obj.items():
+                walk(value, (*loc, str(key)))
+        elif isinstance(obj, list | tuple):
+            for i, value in enumerate(obj):
+                walk(value, (*loc, str(i)))
+
+    walk(plan, ())
+    return found
+
+
+def _check_paths(loaded: LoadedPlan, lines: dict[tuple[str, ...], int], root: Path) -> None:
+    """Refuse, before anything is opened, a plan path that leaves the repository or names a special file.
+
+    The plan comes from the pull request, so `dataset.path: /etc/passwd`, `../../secrets.csv` or a symlink
+    pointing out of the checkout must not reach a reader (whose errors may quote what it read).
+    """
+    import os
+    import stat
+
+    name = loaded.path.name
+    for loc, value in _plan_paths(loaded.plan):
+        line = _line_for(lines, loc)
+        where = f"{name} line {line}" if line else name
+        field = ".".join(loc)
+        shown = _cut(value, 80)
+        if not value.strip() or "\x00" in value:
+            raise InvalidPlan(f"{where}: `{field}`: expected a relative path, found {shown!r}; fix the path")
+        if os.path.isabs(value) or value.startswith("~"):
+            raise InvalidPlan(
+                f"{where}: `{field}`: expected a path relative to the plan's folder, found the absolute path "
+                f"{shown!r}; move the file into the repository and name it relative to the plan"
+            )
+        target = loaded.resolve(value)
+        if not target.is_relative_to(root):
+            how = "through a symlink" if ".." not in Path(value).parts else "through `..`"
+            raise InvalidPlan(
+                f"{where}: `{field}`: expected a path inside the repository ({root}), found {shown!r}, which "
+                f"leaves it {how}; keep the plan's files inside the repository"
+            )
+        try:
+            mode = target.stat().st_mode
+        except OSError:
+            continue  # missing: `_check_files` says so for the paths that must exist
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise InvalidPlan(
+                f"{where}: `{field}`: expected a regular file or folder, found {shown!r}, a special file "
+                "(FIFO, socket or device); point it at a real file"
+            )
+    for role in ("candidate", "baseline"):
+        spec = getattr(loaded.plan.models, role)
+        if spec is not None and spec.module is not None:
+            _check_module(spec.module, loaded, root, ("models", role, "module"), lines)
+
+
+def _check_module(
+    ref: str, loaded: LoadedPlan, root: Path, loc: tuple[str, ...], lines: dict[tuple[str, ...], int]
+) -> None:
+    """`module:` must name Python code of the repository: a `.py` file under it, or a module found under the
+    plan's folder (where the runner imports it from); standard-library and installed modules are refused."""
+    import sys
+
+    line = _line_for(lines, loc)
+    where = loaded.path.name + (f" line {line}" if line else "")
+    field = ".".join(loc)
+    target, _, _ = ref.partition(":")
+    fix = "name a class defined in a Python file of the repository (`path/to/file.py:Class` or `package.module:Class`)"
+    if target.endswith(".py"):
+        if Path(target).is_absolute() or ".." in Path(target).parts:
+            raise InvalidPlan(f"{where}: `{field}`: expected a file inside the repository, found {ref!r}; {fix}")
+        file = loaded.resolve(target)
+    else:
+        top = target.split(".")[0]
+        if top in sys.stdlib_module_names or top in sys.builtin_module_names or top in {"evalaction", "torch"}:
+            raise InvalidPlan(
+                f"{where}: `{field}`: expected a module of the repository, found {ref!r} ({top} is not the "
+                f"repository's code); {fix}"
+            )
+        base = loaded.base_dir.joinpath(*target.split("."))
+        file = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+    if not file.is_file() or not file.resolve().is_relative_to(root):
+        raise InvalidPlan(
+            f"{where}: `{field}`: expected a Python file inside the repository, found {ref!r} with no such file "
+            f"under {loaded.base_dir}; {fix}"
+        )
 
 
 def _check_files(loaded: LoadedPlan, lines: dict[tuple[str, ...], int]) -> None:
@@ -1073,3 +1468,16 @@ def _metric_names_by_task(defs: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rules
+
+
+def load_plan_text(text: str, path: Path) -> LoadedPlan:
+    """A plan given as text (the base commit's copy, read with `git show`), its paths resolved next to `path`.
+
+    The GitHub Action reads the trusted plan from the PR's base commit; the data and models it names are
+    still the checked-out workspace's, so the files are checked where `path` would be.
+    """
+    path = Path(path)
+    plan = parse_plan(text, path)
+    loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
+    _check_files(loaded, _line_index(text))
+    return loaded

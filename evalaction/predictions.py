@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,13 +25,15 @@ class Predictions:
     slices: dict[str, np.ndarray]
     classes: list[str]
 
-    @property
+    # computed once per object: the errors stage reads `confidence[i]` once per listed example, and recomputing
+    # the row maxima over 1e6 rows each time cost 9 s (issue #16); the arrays are not modified after reading
+    @cached_property
     def correct(self) -> np.ndarray:
         import numpy as np
 
         return np.asarray(self.y == self.pred)
 
-    @property
+    @cached_property
     def confidence(self) -> np.ndarray:
         import numpy as np
 
@@ -97,12 +100,13 @@ def read_predictions(path: Path) -> Predictions:
     score_cols = [c for c in names if c.startswith(SCORE_PREFIX)]
     scores = np.column_stack([table[c].to_numpy() for c in score_cols]) if score_cols else None
     return Predictions(
-        ids=np.asarray(table["id"].to_pylist(), dtype=object),
+        # to_numpy on a string column gives the same Python str objects as to_pylist, without the list
+        ids=table["id"].to_numpy(zero_copy_only=False).astype(object, copy=False),
         y=table["label"].to_numpy(),
         pred=table["pred"].to_numpy(),
         scores=scores,
         slices={
-            c[len(SLICE_PREFIX) :]: np.asarray(table[c].to_pylist(), dtype=object)
+            c[len(SLICE_PREFIX) :]: table[c].to_numpy(zero_copy_only=False).astype(object, copy=False)
             for c in names
             if c.startswith(SLICE_PREFIX)
         },

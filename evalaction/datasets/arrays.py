@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels
+from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels, safe_cause
 from evalaction.errors import InvalidDataset
 
 if TYPE_CHECKING:
@@ -16,16 +16,47 @@ def read_arrays(path: Path, spec: DatasetSpec, fmt: str, task: str, options: Rea
     """Read an .npz (named arrays) or .npy (2-D, label last) test set; arrays are loaded whole."""
     import numpy as np
 
-    from evalaction.datasets.hashing import FeatureHasher
-
     options = options or ReadOptions()
+    if path.is_dir():
+        raise InvalidDataset(
+            f"{path}: expected a {fmt} file, found a folder; fix `dataset.path` or `dataset.format`"
+        )
     try:
         # allow_pickle=False: an object array in a test set could run code when loaded
         loaded = np.load(path, allow_pickle=False)
     except Exception as exc:
         raise InvalidDataset(
-            f"{path.name}: cannot read as {fmt} ({exc}); object arrays are refused, save plain arrays"
+            f"{path.name}: cannot read as {fmt} ({safe_cause(exc)}); object arrays are refused, save plain arrays"
         ) from None
+    try:
+        return _read_loaded(loaded, path, spec, fmt, task, options)
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+        named = [k for k in getattr(loaded, "files", []) if _holds_objects(loaded, k)]
+        which = f"array {named[0]!r}" if named else "the array"
+        raise InvalidDataset(
+            f"{path.name}: {which} holds Python objects (loading it would unpickle, which is refused); save plain "
+            "numeric or string arrays (`np.asarray(x, dtype=float)`)"
+        ) from None
+    finally:
+        if hasattr(loaded, "close"):
+            loaded.close()
+
+
+def _holds_objects(loaded: Any, key: str) -> bool:
+    try:
+        loaded[key]
+    except ValueError:
+        return True
+    return False
+
+
+def _read_loaded(loaded: Any, path: Path, spec: DatasetSpec, fmt: str, task: str, options: ReadOptions) -> Dataset:
+    import numpy as np
+
+    from evalaction.datasets.hashing import FeatureHasher
+
     if fmt == "npy":
         arr = np.asarray(loaded)
         if arr.ndim != 2 or arr.shape[1] < 2:
@@ -71,7 +102,8 @@ def read_arrays(path: Path, spec: DatasetSpec, fmt: str, task: str, options: Rea
     if not options.features:
         x = np.empty((len(x), 0))
     elif options.float32:
-        x = x.astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, named by screen_invalid_values
+            x = x.astype(np.float32)
     y, classes = encode_labels(raw, spec.class_names, task, path.name)
     missing_labels = count_missing_labels(raw, task)
     return Dataset(

@@ -30,6 +30,7 @@ class ReadOptions:
     float32: bool = False
     features: bool = True
     split: str | None = None
+    float32_inputs: bool = False  # some model takes float32: a value beyond float32's range is invalid
 
 
 @dataclass
@@ -67,6 +68,8 @@ class Dataset:
     origin: str | None = None
     has_ids: bool = True  # False when `ids` are row numbers (no id column): they say nothing across files
     feature_names: list[str] = field(default_factory=list)  # table columns; empty for arrays/images
+    invalid_values: int = 0  # NaN/inf/float32-overflow feature cells (rows dropped with `invalid_values: drop`)
+    dropped_rows: int = 0
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -95,6 +98,111 @@ class Dataset:
         return self.features_digest
 
 
+def few_names(names: list[str], n: int = 10, width: int = 40) -> str:
+    """Column names for an error message: the first `n`, each cut to `width` characters (never a whole row)."""
+    shown = ", ".join(c if len(c) <= width else c[: width - 3] + "..." for c in names[:n])
+    return f"[{shown}{', ...' if len(names) > n else ''}]"
+
+
+def safe_cause(exc: BaseException) -> str:
+    """A reader's exception in one short line that quotes no cell or row of the file.
+
+    pyarrow and numpy put the offending text into their messages (`invalid value 'ghp_...'`, `got 1: <the row>`);
+    the file may hold anything, and the message may become a public annotation.
+    """
+    import re
+
+    text = str(exc).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    text = re.sub(r"(got \d+)\s*:.*$", r"\1", text)
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "(value not shown)", text)
+    text = re.sub(r"<[^<>]* object at 0x[0-9a-fA-F]+>", "the file", text)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def screen_invalid_values(ds: Dataset, policy: str, options: ReadOptions, source: str) -> Dataset:
+    """NaN, +-inf and (for float32 models) values beyond float32's range in the features: named by row id and
+    column and refused (`fail`), their rows dropped (`drop`), or passed on (`keep`); counted either way.
+
+    Left in, they reach the model and come back as "NaN outputs; check the model", blaming the wrong party.
+    """
+    import numpy as np
+
+    x = ds.features
+    if x.size == 0 or x.dtype.kind != "f":
+        return ds
+    f32_max = float(np.finfo(np.float32).max)
+    bad_rows: list[int] = []
+    n_bad = 0
+    first: tuple[int, int, float] | None = None
+    for start in range(0, len(x), 65_536):
+        chunk = x[start : start + 65_536]
+        bad = ~np.isfinite(chunk)
+        if options.float32_inputs and x.dtype != np.float32:
+            with np.errstate(invalid="ignore"):
+                bad |= np.abs(chunk) > f32_max
+        if bad.any():
+            n_bad += int(bad.sum())
+            rows = np.flatnonzero(bad.any(axis=1))
+            bad_rows.extend((rows + start).tolist())
+            if first is None:
+                r = int(rows[0])
+                c = int(np.flatnonzero(bad[r])[0])
+                first = (start + r, c, float(chunk[r, c]))
+    ds.invalid_values = n_bad
+    if first is None or policy == "keep":
+        return ds
+    row, col, value = first
+    column = ds.feature_names[col] if col < len(ds.feature_names) else f"feature {col}"
+    if np.isnan(value):
+        what = "NaN"
+    elif np.isinf(value):
+        what = "infinite, or beyond float32's range" if x.dtype == np.float32 else "infinite"
+    else:
+        what = f"{value:.3g}, beyond float32's range"
+    if policy == "fail":
+        raise InvalidDataset(
+            f"{source}: expected finite feature values, found {n_bad} invalid (NaN, infinite or beyond float32) in "
+            f"{len(bad_rows)} rows, first row id {_cut_id(ds.ids[row])!r} column {_cut_id(column)!r} ({what}); "
+            "fix the test set, or set `dataset.invalid_values: drop` (or `keep`)"
+        )
+    keep = np.ones(len(ds), dtype=bool)
+    keep[bad_rows] = False
+    if not keep.any():
+        raise InvalidDataset(
+            f"{source}: every row has an invalid feature value (NaN, infinite or beyond float32), e.g. row id "
+            f"{_cut_id(ds.ids[row])!r} column {_cut_id(column)!r}; fix the test set"
+        )
+    return _take(ds, keep, dropped=len(bad_rows))
+
+
+def _cut_id(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _take(ds: Dataset, keep: np.ndarray, *, dropped: int) -> Dataset:
+    """The dataset without the dropped rows; hashes and the digest are recomputed from what is left."""
+    import dataclasses
+
+    def sub(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else a[keep]
+
+    return dataclasses.replace(
+        ds,
+        ids=ds.ids[keep],
+        raw_labels=ds.raw_labels[keep],
+        y=ds.y[keep],
+        features=ds.features[keep],
+        slices={k: v[keep] for k, v in ds.slices.items()},
+        row_hashes=None,
+        features_digest=None,
+        content_sha256=sub(ds.content_sha256),
+        perceptual_hashes=sub(ds.perceptual_hashes),
+        dropped_rows=dropped,
+    )
+
+
 def _natural_sorted(values: list[str]) -> list[str]:
     try:
         return sorted(values, key=float)
@@ -113,7 +221,7 @@ def encode_labels(
             return raw.astype(np.float64), []
         except (TypeError, ValueError):
             raise InvalidDataset(
-                f"{source}: expected numeric regression targets in the label column, found e.g. {raw[0]!r}; "
+                f"{source}: expected numeric regression targets in the label column, found text; "
                 "fix the label column or set `task`"
             ) from None
     as_text = label_texts(raw)

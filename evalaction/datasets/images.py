@@ -11,11 +11,13 @@ bytes, a hash of its decoded pixels (exact duplicates), and its dHash (near-dupl
 from __future__ import annotations
 
 import hashlib
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels
+from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels, safe_cause
 from evalaction.errors import InvalidDataset
 
 if TYPE_CHECKING:
@@ -81,18 +83,29 @@ def decode_images(files: list[Path], options: ReadOptions) -> DecodedImages:
     shas = np.empty(n, dtype=object)
     phashes = np.empty(n, dtype=np.uint64)
     digest = hashlib.sha256()
+    warned = False
     for i, f in enumerate(files):
         data = f.read_bytes()
         sha = hashlib.sha256(data)
         shas[i] = sha.hexdigest()
         digest.update(sha.digest())
         try:
-            with Image.open(io.BytesIO(data)) as img:
-                img.load()
-                phashes[i] = dhash(img)
-                converted = img.convert(mode)
+            # PIL warns (DecompressionBombWarning, truncated EXIF...) through `warnings`, which would print raw
+            # source lines on stderr; they are caught and said once, in one line
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with Image.open(io.BytesIO(data)) as img:
+                    img.load()
+                    phashes[i] = dhash(img)
+                    converted = img.convert(mode)
         except Exception as exc:  # PIL raises many types for a broken file
-            raise InvalidDataset(f"{f}: cannot read as an image ({exc}); remove or replace the file") from None
+            raise InvalidDataset(
+                f"{f}: cannot read as an image ({safe_cause(exc)}); remove or replace the file"
+            ) from None
+        if caught and not warned:
+            warned = True
+            first = safe_cause(Exception(str(caught[0].message)))
+            print(f"warning: {f}: {first} (further image warnings not shown)", file=sys.stderr)
         pixels = np.asarray(converted)
         row_hashes[i] = pixel_hash(pixels, mode)
         if not options.features:

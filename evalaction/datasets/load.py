@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalaction.datasets.base import Dataset, ReadOptions
+from evalaction.datasets.base import Dataset, ReadOptions, few_names, screen_invalid_values
 from evalaction.errors import InvalidPlan
 
 if TYPE_CHECKING:
@@ -64,6 +64,8 @@ def load_dataset(
         ds = read_image_folder(path, spec, task, options)
     if origin is not None:
         ds.origin = origin
+    if options.features:
+        ds = screen_invalid_values(ds, spec.invalid_values, options, path.name)
     return ds
 
 
@@ -102,7 +104,10 @@ def read_options_for(plan: Plan) -> ReadOptions:
             f"`models.candidate.preprocessing.image_size`: expected [height, width], found {size}; give two numbers"
         )
     return ReadOptions(
-        image_size=(int(size[0]), int(size[1])) if size else None, grayscale=cand.grayscale, float32=exact32
+        image_size=(int(size[0]), int(size[1])) if size else None,
+        grayscale=cand.grayscale,
+        float32=exact32,
+        float32_inputs=any(s.preprocessing.dtype == "float32" for s in specs),
     )
 
 
@@ -124,4 +129,30 @@ def load_plan_datasets(loaded: LoadedPlan, sources: DataSources | None = None) -
             options=_replace(train_options, split=p.dataset.train_split),
             sources=sources,
         )
+    _check_class_refs(loaded, dataset)
     return dataset, train
+
+
+def _check_class_refs(loaded: LoadedPlan, dataset: Dataset) -> None:
+    """`recall[eleven]` and `negative_flips[eleven]` name a class of the test set, checked when it is read (the
+    plan stage), not first at the verdict."""
+    from evalaction.config import parse_metric_ref
+
+    p = loaded.plan
+    if not dataset.classes:
+        return
+    refs = [("gates.thresholds", r) for r in p.gates.thresholds] + [
+        ("gates.vs_baseline", r) for r in p.gates.vs_baseline
+    ]
+    refs += [("metrics.compute", r) for r in p.metrics.compute] + [("gates.errors", r) for r in p.gates.errors]
+    for where, ref in refs:
+        try:
+            cls_name = parse_metric_ref(ref)[1]
+        except ValueError:
+            continue
+        if cls_name is None or cls_name == "*" or "=" in cls_name or cls_name in dataset.classes:
+            continue
+        raise InvalidPlan(
+            f"{loaded.path.name}: `{where}.{ref}`: expected a class of the test set, found {cls_name!r}; use one "
+            f"of {few_names(list(dataset.classes))}"
+        )

@@ -15,7 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels, label_texts
+from evalaction.datasets.base import (
+    Dataset,
+    ReadOptions,
+    count_missing_labels,
+    encode_labels,
+    few_names,
+    label_texts,
+    safe_cause,
+)
 from evalaction.errors import InvalidDataset
 
 if TYPE_CHECKING:
@@ -56,10 +64,11 @@ def read_table(path: Path, spec: DatasetSpec, fmt: str, task: str, options: Read
     for batch in _batches(path, fmt, wanted, features, task, spec):
         x = hasher.add(np.column_stack([_as_float(batch.column(c)) for c in features]))
         missing_x += int(np.isnan(x).sum())
-        if out is not None:
-            out[n : n + len(x)] = x
-        elif options.features:
-            chunks.append(x.astype(dtype) if dtype is np.float32 else x)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, named by screen_invalid_values
+            if out is not None:
+                out[n : n + len(x)] = x
+            elif options.features:
+                chunks.append(x.astype(dtype) if dtype is np.float32 else x)
         n += len(x)
         labels.append(_label_values(batch.column(label_col), task))
         if id_col:
@@ -98,8 +107,7 @@ def read_table(path: Path, spec: DatasetSpec, fmt: str, task: str, options: Read
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return safe_cause(exc)  # never a cell or a row of the file
 
 
 def _schema(path: Path, fmt: str) -> tuple[list[str], list[pa.DataType]]:
@@ -158,7 +166,7 @@ def _feature_columns(source: str, names: list[str], types: list[pa.DataType], sp
             if not hits:
                 raise InvalidDataset(
                     f"{source}: `dataset.feature_columns` pattern {pattern!r} matches no column; "
-                    f"found {_few(names)}; fix the pattern"
+                    f"found {_few(names)}; add the column to the test set or fix `dataset.feature_columns`"
                 )
             features.extend(h for h in hits if h not in features)
     else:
@@ -267,5 +275,4 @@ def _numeric_label_text(raw: np.ndarray) -> np.ndarray:
 
 
 def _few(columns: list[str]) -> str:
-    shown = ", ".join(columns[:8])
-    return f"[{shown}{', ...' if len(columns) > 8 else ''}]"
+    return few_names(columns)

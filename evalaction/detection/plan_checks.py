@@ -81,4 +81,34 @@ def _check_detection_data(plan: Plan) -> tuple[str, str, str, str, str] | None:
     for key in _UNSUPPORTED_CURATION:
         if getattr(plan.gates.curation, key) is not None:
             return ("gates.curation", key, "a curation gate detection supports", key, "drop it")
+    return _check_detection_fields(plan)
+
+
+def _check_detection_fields(plan: Plan) -> tuple[str, str, str, str, str] | None:
+    """Plan fields detection cannot honour yet: refused here rather than silently ignored."""
+    if plan.inference.modal is not None:
+        return (
+            "inference",
+            "modal",
+            "no Modal section for task detection (detectors run locally, on ONNX Runtime's CPU provider)",
+            "a `modal:` section",
+            "drop it",
+        )
+    if plan.inference.device == "cuda":
+        return (
+            "inference",
+            "device",
+            "`auto` or `cpu` for task detection (detectors run on ONNX Runtime's CPU provider)",
+            "'cuda'",
+            "set `device: cpu` or drop it",
+        )
+    attributions = plan.errors.attributions
+    if "enabled" in attributions.model_fields_set and attributions.enabled:
+        return (
+            "errors.attributions",
+            "enabled",
+            "no attributions for task detection (boxes are drawn on the worst images instead)",
+            "true",
+            "drop it",
+        )
     return None

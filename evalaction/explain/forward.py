@@ -1,4 +1,10 @@
-"""A model as a Captum forward function: raw features (N, *sample_shape) in, class probabilities (N, K) out."""
+"""A model as a Captum forward function: raw features (N, *sample_shape) in, class probabilities (N, K) out
+(regression: the prediction, (N, 1)).
+
+Which forward a model gets comes from its row in `evalaction.formats`: torch kinds (TorchScript, torch.export,
+a state_dict loaded into its `module`) stay differentiable for Captum's gradient methods; ONNX runs through
+ONNX Runtime for the perturbation methods; a predictions or COCO results file has no model to attribute.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalaction.config import TORCH_SUFFIXES
 from evalaction.errors import CannotLoadModel
-from evalaction.runners.base import check_model_file, preprocess, to_scores
+from evalaction.runners.base import check_model_file, preprocess, resolve_kind, to_scores
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,6 +31,17 @@ class ExplainableModel:
     forward: Callable[[torch.Tensor], torch.Tensor]
     differentiable: bool  # gradient methods (Integrated Gradients, Saliency) need a torch module
     kind: str  # "onnx" or "torch"
+
+
+def not_explainable(spec: ModelSpec, path: Path) -> str | None:
+    """Why a model has nothing to attribute (a predictions or COCO results file), or None when it has."""
+    from evalaction.formats import model_kind
+
+    try:
+        row = model_kind(path, spec.format, spec.module)
+    except ValueError:
+        return None  # a torch file missing its `module`: opening it reports that
+    return row.no_explainer if row.explainer is None else None
 
 
 class OnnxForward:
@@ -80,9 +96,13 @@ def torch_preprocess(x: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
     return out.to(getattr(torch, pre.dtype))
 
 
-def torch_probabilities(out: torch.Tensor, outputs: str) -> torch.Tensor:
-    """`runners.base.to_scores` in torch: softmax (or sigmoid for one binary column) when the model gives logits."""
+def torch_probabilities(out: torch.Tensor, outputs: str, task: str = "multiclass") -> torch.Tensor:
+    """`runners.base.to_scores` in torch: softmax (or sigmoid for one binary column) when the model gives logits;
+    for regression the prediction itself, as one column."""
     import torch
+
+    if task == "regression":
+        return out.reshape(len(out), 1)
 
     if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
         pos = out.reshape(len(out))
@@ -94,55 +114,81 @@ def torch_probabilities(out: torch.Tensor, outputs: str) -> torch.Tensor:
 class TorchForward:
     """A torch module with the plan's preprocessing and output conversion; differentiable end to end."""
 
-    def __init__(self, module: Callable[[torch.Tensor], torch.Tensor], spec: ModelSpec) -> None:
-        self.module, self.spec = module, spec
+    def __init__(
+        self, module: Callable[[torch.Tensor], torch.Tensor], spec: ModelSpec, task: str = "multiclass"
+    ) -> None:
+        self.module, self.spec, self.task = module, spec, task
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         out = self.module(torch_preprocess(x, self.spec.preprocessing))
-        return torch_probabilities(out, self.spec.outputs)
+        if isinstance(out, dict | tuple | list):
+            out = _select_output(out, self.spec.output_name)
+        return torch_probabilities(out, self.spec.outputs, self.task)
 
 
-def load_torch_module(path: Path, role: str) -> Any:
-    """A TorchScript archive (`.pt`, `.pth`, `.ts`) or a `torch.export` program (`.pt2`), on the CPU.
+def _select_output(out: Any, name: str | None) -> Any:
+    """The output inference evaluates: a dict entry by `output_name`, or a tuple item (first by default)."""
+    if isinstance(out, dict):
+        return out[name if name is not None else next(iter(out))]
+    return out[int(name) if name is not None and name.isdigit() else 0]
 
-    Neither format unpickles arbitrary Python objects (TorchScript has its own restricted loader; `.pt2` is a
-    serialized graph), so loading one runs no code hidden in the file. Plain pickled modules are refused.
-    """
-    import torch
 
+def load_torch_module(
+    path: Path, spec: ModelSpec, role: str, *, kind: str, code_root: Path | None = None, loaded: Any = None
+) -> Any:
+    """The torch module on the CPU: the one inference already loaded (`loaded`) when it lives on the CPU, else
+    loaded again by the torch runner (TorchScript, a torch.export program, or a state_dict into its `module`)."""
+    if loaded is not None and _on_cpu(loaded):
+        return loaded
+    from evalaction.runners.torch import TorchRunner
+
+    return TorchRunner(path, spec, role=role, kind=kind, device="cpu", code_root=code_root).model
+
+
+def _on_cpu(module: Any) -> bool:
     try:
-        if path.suffix.lower() == ".pt2":
-            return torch.export.load(str(path)).module()
-        module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
-        module.eval()
-        return module
-    except Exception as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise CannotLoadModel(
-            f"{role} model {path.name}: cannot load it as TorchScript or a torch.export program ({first}); "
-            "save it with torch.jit.save or torch.export.save, or export it to ONNX"
-        ) from None
+        return all(p.device.type == "cpu" for p in module.parameters())
+    except Exception:  # a module without parameters(): load it again to be sure
+        return False
 
 
 def open_explainable(
-    path: Path, spec: ModelSpec, *, role: str, task: str, n_classes: int, threads: int = 0, batch_size: int = 256
+    path: Path,
+    spec: ModelSpec,
+    *,
+    role: str,
+    task: str,
+    n_classes: int,
+    threads: int = 0,
+    batch_size: int = 256,
+    code_root: Path | None = None,
+    loaded: Any = None,
 ) -> ExplainableModel:
-    """The model at `path` as a forward function: torch files (by suffix) stay differentiable, anything else
-    runs through ONNX Runtime."""
+    """The model at `path` as a forward function, by its row in `evalaction.formats`: torch kinds stay
+    differentiable, ONNX runs through ONNX Runtime. A predictions file is refused (see `not_explainable`)."""
     check_model_file(path, role)
-    if path.suffix.lower() in TORCH_SUFFIXES:
-        forward = TorchForward(load_torch_module(path, role), spec)
+    row = resolve_kind(spec, path, role)
+    if row.explainer == "gradient":
+        module = load_torch_module(path, spec, role, kind=row.kind, code_root=code_root, loaded=loaded)
+        forward = TorchForward(module, spec, task)
         return ExplainableModel(role=role, forward=forward, differentiable=True, kind="torch")
+    if row.explainer is None:
+        raise CannotLoadModel(f"{role} model {path.name}: {row.no_explainer}")
     from evalaction.runners.onnx import OnnxRunner
 
     runner = OnnxRunner(path, spec, role=role, threads=threads)
     name = f"{role} model {path.name}"
+
+    def scores(raw: np.ndarray) -> np.ndarray:
+        out = to_scores(raw, spec, task, n_classes, name)
+        return out.reshape(len(out), 1) if task == "regression" else out
+
     onnx_forward = OnnxForward(
         runner.session,
         input_name=runner.input_name,
         output_name=runner.output_name,
         prepare=lambda rows: preprocess(rows, spec.preprocessing),
-        to_probabilities=lambda raw: to_scores(raw, spec, task, n_classes, name),
+        to_probabilities=scores,
         batch_size=batch_size,
     )
     return ExplainableModel(role=role, forward=onnx_forward, differentiable=False, kind="onnx")

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from evalaction.artifacts import GateResult, OverrideRequest, RunResult
     from evalaction.config import LoadedPlan
     from evalaction.datasets.sources import DataSources
+    from evalaction.github.plan_trust import PlanChange
     from evalaction.github.publish import GitHubPublisher, StatusState
     from evalaction.runners.modal import ModalCredentials
 
@@ -148,6 +149,9 @@ class Action:
         self.out_dir = self.repo_dir / settings.output_dir
         self.publisher: GitHubPublisher | None = None
         self.marker = ""
+        self._loaded: LoadedPlan | None = None  # the trusted plan, read once
+        self.plan_change: PlanChange | None = None  # how the PR's plan differs from the base commit's
+        self.plan_note = ""  # first adoption: the PR's own plan is used
 
     # ------------------------------------------------------------------ entry
 
@@ -194,10 +198,8 @@ class Action:
 
     def _other_label(self, ctx: EventContext) -> NoAction | None:
         """A `labeled` / `unlabeled` event for a label other than the plan's override label changes nothing."""
-        from evalaction.config import load_plan
-
         try:
-            spec = load_plan(self.repo_dir / self.settings.config).plan.gates.override
+            spec = self._trusted_plan(ctx).plan.gates.override
         except EvalActionError:
             return None  # evaluate, so the plan's error is reported with a status
         if spec is not None and spec.label == ctx.event_label:
@@ -214,11 +216,56 @@ class Action:
 
     # ------------------------------------------------------------------ evaluation
 
-    def _evaluate(self, ctx: EventContext) -> Outcome:
-        from evalaction.config import load_plan
+    def _trusted_plan(self, ctx: EventContext) -> LoadedPlan:
+        """The plan that decides the verdict: on `pull_request`, the base commit's (plan_trust.py).
+
+        Its data and model paths resolve in the checkout. The PR's own plan is only compared with it
+        (`self.plan_change`); with no plan on the base commit (first adoption) the PR's plan is used.
+        """
+        if self._loaded is not None:
+            return self._loaded
+        from evalaction.config import load_plan, load_plan_text, parse_plan
+        from evalaction.github.plan_trust import PlanChange, first_adoption_note, plan_diff
 
         s = self.settings
-        loaded = load_plan(self.repo_dir / s.config)
+        path = self.repo_dir / s.config
+        if ctx.event_name != "pull_request" or ctx.base_sha is None:
+            self._loaded = load_plan(path)
+            return self._loaded
+        base = ctx.base_sha
+        if not changes.has_commit(self.repo_dir, base):
+            changes.fetch_commit(self.repo_dir, base)  # a shallow clone: best effort, read_at names the fix
+        text = changes.read_at(self.repo_dir, base, s.config)
+        label = f"`{base[:7]}` ({ctx.base_ref})" if ctx.base_ref else f"`{base[:7]}`"
+        if text is None:
+            self.plan_note = first_adoption_note(s.config, label)
+            self._loaded = load_plan(path)
+            return self._loaded
+        trusted = load_plan_text(text.decode("utf-8", errors="replace"), path)
+        if not path.is_file():
+            self.plan_change = PlanChange(s.config, label, pr_plan_error="this PR deletes it.")
+        else:
+            try:
+                pr_plan = parse_plan(path.read_text(encoding="utf-8", errors="replace"), path)
+            except EvalActionError as exc:
+                self.plan_change = PlanChange(s.config, label, pr_plan_error=str(exc))
+            else:
+                self.plan_change = plan_diff(trusted.plan, pr_plan, config=s.config, base_label=label)
+        self._loaded = trusted
+        return trusted
+
+    def _evaluate(self, ctx: EventContext) -> Outcome:
+        s = self.settings
+        loaded = self._trusted_plan(ctx)
+        if self.plan_change is not None:
+            loosened = ", ".join(c.name for c in self.plan_change.loosens)
+            commands.warning(
+                f"This PR changes {s.config}; the verdict uses the base commit's plan"
+                + (f" (the PR loosens: {loosened})" if loosened else "")
+                + ". The comment lists the changes.",
+                title="evalaction: plan changed by this PR",
+                out=self.out,
+            )
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         override, refused = override_request(
             ctx, loaded.plan.gates.override, now=now, fallback_actor=s.actor or ""
@@ -371,6 +418,8 @@ class Action:
             override=override,
             # A fork's weights are untrusted: pickle-based formats are refused even when the plan allows them.
             inference_options=InferenceOptions(untrusted=ctx.is_fork, modal_credentials=self.modal_credentials),
+            # plan `history:`: a PR's base branch; workflow_dispatch: the evaluated ref ("how did we get here")
+            history_ref=ctx.base_sha if ctx.is_pull_request else _dispatch_history_ref(ctx, self.repo_dir),
         )
 
     # ------------------------------------------------------------------ publishing
@@ -413,6 +462,12 @@ class Action:
         if refused:
             heading, _, rest = reports[0].partition("\n")
             reports[0] = f"{heading}\n\n> ⚠️ {refused}\n{rest}"
+        if self.plan_note:
+            heading, _, rest = reports[0].partition("\n")
+            reports[0] = f"{heading}\n\n> {self.plan_note}\n{rest}"
+        if self.plan_change is not None:
+            heading, _, rest = reports[0].partition("\n")
+            reports[0] = f"{heading}\n\n{self._plan_section(runs, decision)}\n{rest}"
         markdown = "\n\n---\n\n".join(r.rstrip("\n") for r in reports) + "\n"
         if len(runs) == 1:
             report_path = self._run_dir(runs[0][0], 1) / "report.md"
@@ -426,6 +481,19 @@ class Action:
         outcome.comment_url = self._comment(ctx, markdown, changed=True, status=(state, status_text))
         self._summary(markdown)
         return outcome
+
+    def _plan_section(self, runs: list[tuple[Evaluation, RunResult]], decision: str) -> str:
+        from evalaction.github.plan_trust import section, verdict_under
+
+        change = self.plan_change
+        assert change is not None
+        under: str | None = None
+        if change.pr_plan is not None:
+            decided = [verdict_under(change.pr_plan, r, r.verdict.override) for _, r in runs]
+            if all(d is not None for d in decided):
+                under = max((d for d in decided if d is not None), key=lambda d: _DECISION_RANK[d])
+        spec = self._loaded.plan.gates.override if self._loaded is not None else None
+        return section(change, decision=decision, under_pr=under, override_label=spec.label if spec else None)
 
     def _no_change(self, ctx: EventContext, globs: tuple[str, ...], notes: list[str]) -> Outcome:
         patterns = ", ".join(f"`{g}`" for g in globs)
@@ -564,3 +632,10 @@ def _applied_override(result: RunResult) -> OverrideRequest | None:
 def _slug(path: str) -> str:
     """A folder name for one model's outputs when a PR changes several."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", path).strip("_") or "model"
+
+
+def _dispatch_history_ref(ctx: EventContext, repo_dir: Path) -> str:
+    """The ref whose history workflow_dispatch reads: the `candidate` input when it names a ref, else the head."""
+    if ctx.candidate and not (repo_dir / ctx.candidate).is_file():
+        return ctx.candidate
+    return ctx.head_sha

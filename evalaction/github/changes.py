@@ -331,3 +331,31 @@ def fetch_commit(repo_dir: Path, sha: str) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return done.returncode == 0
+
+
+def has_commit(repo_dir: Path, sha: str) -> bool:
+    """True when the commit object is present (a shallow clone may lack the base commit)."""
+    done = subprocess.run(
+        ["git", "cat-file", "-e", f"{sha}^{{commit}}"],
+        cwd=repo_dir,
+        capture_output=True,
+        timeout=GIT_TIMEOUT_S,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def read_at(repo_dir: Path, rev: str, path: str) -> bytes | None:
+    """The bytes of `path` (relative to `repo_dir`, which may be a subfolder of the repository) at `rev`.
+
+    None when the commit has no such file; a missing commit or any other git failure raises.
+    """
+    rel = f"./{PurePosixPath(path).as_posix()}"
+    if not exists_at(repo_dir, rev, rel):
+        if not has_commit(repo_dir, rev):
+            raise GitCommandFailed(
+                f"Cannot read `{path}` at `{rev[:12]}`: the commit is not in the checkout; check out with "
+                "`fetch-depth: 0` on actions/checkout so the base commit is present."
+            )
+        return None
+    return _git(repo_dir, ["show", f"{rev}:{rel}"], what=f"`{path}` at `{rev[:12]}`")

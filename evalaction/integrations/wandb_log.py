@@ -77,6 +77,7 @@ def log_run(
             )
         for key, value in _summary(run).items():
             wb_run.summary[key] = value
+        log_history(wandb, wb_run, run)
         mode = str(getattr(wb_run.settings, "mode", None) or spec.mode or "online")
         mode = "offline" if "offline" in mode else "disabled" if "disabled" in mode else "online"
         result = WandbRun(
@@ -245,6 +246,85 @@ def _flip_table(wandb: Any, run: RunResult, out_dir: Path) -> Any:
         columns=["id", "label", "baseline_pred", "candidate_pred", "baseline_conf", "candidate_conf", "flip"],
         data=data,
     )
+
+
+def log_history(wandb: Any, wb_run: Any, run: RunResult) -> None:
+    """The prior versions re-scored on this test set (plan `history:`): a `history` table, its line plot, and
+    `history/*` summary keys. Each row carries the version's commit, which is the `commit` in the config of
+    that version's own W&B run (same project), so the runs can be found from the table."""
+    h = run.history
+    if h is None:
+        return
+    rows = []
+    for v in h.versions:
+        c = v.comparison
+        ci = v.primary_ci or (None, None)
+        rows.append(
+            [
+                v.label,
+                v.commit,
+                v.date,
+                v.primary,
+                ci[0],
+                ci[1],
+                None if c is None else c.delta,
+                None if c is None else c.ci_low,
+                None if c is None else c.ci_high,
+                None if c is None else c.outcome,
+                v.label == h.best,
+                v.cached,
+                v.error,
+            ]
+        )
+    ci = h.candidate_ci or (None, None)
+    rows.append(
+        [
+            "candidate",
+            run.inference.candidate.sha256[:12],
+            run.started_at,
+            h.candidate_primary,
+            ci[0],
+            ci[1],
+            None,
+            None,
+            None,
+            None,
+            False,
+            False,
+            None,
+        ]
+    )
+    columns = [
+        "version",
+        "commit",
+        "date",
+        h.primary,
+        "ci_low",
+        "ci_high",
+        "delta_candidate",
+        "delta_ci_low",
+        "delta_ci_high",
+        "outcome",
+        "best",
+        "cached",
+        "error",
+    ]
+    table = wandb.Table(columns=columns, data=rows)
+    wb_run.log(
+        {
+            "history": table,
+            "history_trend": wandb.plot.line(table, "version", h.primary, title=f"{h.primary} by version"),
+        }
+    )
+    summary = {
+        "history/best": h.best,
+        "history/candidate_is_best": h.candidate_is_best,
+        "history/trails_best_by": h.trails_best_by,
+        "history/cache_hits": h.cache_hits,
+        "history/cache_misses": h.cache_misses,
+    }
+    for key, value in summary.items():
+        wb_run.summary[key] = value
 
 
 def _run_name(run: RunResult, pr_number: int | None, commit: str | None) -> str:

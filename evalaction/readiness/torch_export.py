@@ -59,7 +59,8 @@ def export_torch_to_onnx(
     import onnxruntime as ort
     import torch
 
-    module.eval()
+    if isinstance(module, torch.nn.Module) and not isinstance(module, torch.fx.GraphModule):
+        module.eval()  # a torch.export program's module() is already inference-only and refuses eval()
     x = np.ascontiguousarray(example_input, dtype=np.float32)
     # torch.export specialises a dimension of size 0 or 1, so the example batch must hold >= 2 rows
     example = x[np.arange(max(2, x.shape[0])) % x.shape[0]]

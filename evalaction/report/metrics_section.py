@@ -194,7 +194,11 @@ def metrics_markdown(metrics: MetricsResult, task: str) -> str:
     if extra:
         parts.append("\n".join(extra).strip("\n"))
     if metrics.plots:
-        parts.append("Plots (confusion matrices, curves, calibration) are in the HTML report.")
+        parts.append(
+            "Plots (residuals against prediction, residual distribution) are in the HTML report."
+            if task == "regression"
+            else "Plots (confusion matrices, curves, calibration) are in the HTML report."
+        )
     return "\n\n".join(parts) + "\n"
 
 

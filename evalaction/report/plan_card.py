@@ -8,7 +8,10 @@ if TYPE_CHECKING:
     from evalaction.artifacts import PlanResult
 
 
-def render_plan_markdown(result: PlanResult) -> str:
+def render_plan_markdown(result: PlanResult, baseline_error: float | None = None) -> str:
+    """The plan card: settings, every gate the run will apply (curation included), power, the test set."""
+    from evalaction.stages.plan import plan_power
+
     p, d = result.plan, result.dataset
     lines = [f"# Evaluation plan: {p.name or result.plan_path}", ""]
     lines += [f"- task: **{p.task}**", f"- primary metric: **{p.metrics.primary}**"]
@@ -33,6 +36,27 @@ def render_plan_markdown(result: PlanResult) -> str:
             lines.append(f"| {ref} | vs baseline | {b.rule}{margin} | {'yes' if b.blocking else 'no'} |")
         for name, m in p.gates.budgets.items():
             lines.append(f"| {name} | budget | <= {m.max:g} | {'yes' if m.blocking else 'no'} |")
+        for ref, e in p.gates.errors.items():
+            lines.append(f"| {ref} | errors | <= {e.max} | {'yes' if e.blocking else 'no'} |")
+    curation = p.gates.curation.items()
+    if curation:
+        if p.gates.count == 0:
+            lines += ["", "| gate | kind | rule | blocking |", "|---|---|---|---|"]
+        for name, c in curation:
+            rule = f">= {c.min:g}" if hasattr(c, "min") else f"<= {c.max}"
+            lines.append(f"| {name} | curation | {rule} | {'yes' if c.blocking else 'no'} |")
+    power = plan_power(result, baseline_error)
+    if power:
+        lines += ["", "## Can this test set decide the gates against the baseline?", ""]
+        for pw in power:
+            mark = "⚠️ " if pw.decidable is False else ""
+            lines.append(f"- {mark}{pw.sentence}")
+        if any(pw.decidable is False for pw in power):
+            handling = "a condition" if p.gates.undecidable == "condition" else "blocking"
+            lines.append(
+                f"- an undecidable gate that fails is {handling} (`gates.undecidable: block | condition`); "
+                "80 % power for a candidate equal to the baseline"
+            )
     lines.append(f"\nfail on NO-GO: {'yes' if p.gates.fail_on_no_go else 'no'}")
     lines += ["", f"## Test set: `{p.dataset.path}`", ""]
     lines.append(f"- samples: {d.n_samples}" + (f", features: {d.n_features}" if d.n_features else ""))
@@ -46,6 +70,9 @@ def render_plan_markdown(result: PlanResult) -> str:
     outside = sum(d.labels_outside_classes.values())
     lines.append(f"- labels outside the class list: {outside}")
     lines.append(f"- missing values: {d.missing_values}")
+    if d.invalid_values:
+        dropped = f", {d.dropped_rows} rows dropped (`dataset.invalid_values: drop`)" if d.dropped_rows else ""
+        lines.append(f"- invalid feature values (NaN, infinite or beyond float32): {d.invalid_values}{dropped}")
     if d.train_overlap is not None:
         lines.append(f"- overlap with the training set: {d.train_overlap}")
     for col, counts in d.slices.items():

@@ -395,3 +395,38 @@ def residual_plots(path: str | Path, y_true: np.ndarray, preds: Mapping[str, np.
     hist.set_title("Residual distribution")
     hist.legend(fontsize=8)
     return _save(fig, path)
+
+
+def predicted_vs_actual(
+    path: str | Path, y_true: np.ndarray, preds: Mapping[str, np.ndarray], marked: Sequence[int] = ()
+) -> Path:
+    """Predicted against actual for every model, the y = x line, and the `marked` rows (largest residuals)
+    circled on the candidate's points."""
+    y = np.asarray(y_true, dtype=np.float64)
+    fig = _figure(5.6, 5.0)
+    ax = fig.add_axes((0.14, 0.11, 0.82, 0.82))
+    keep = _thin(y.size, MAX_SCATTER_POINTS)
+    values = [y, *(np.asarray(p, dtype=np.float64) for p in preds.values())]
+    lo = float(min(v.min() for v in values)) if y.size else 0.0
+    hi = float(max(v.max() for v in values)) if y.size else 1.0
+    ax.plot([lo, hi], [lo, hi], color="#999999", linewidth=0.8, label="predicted = actual")
+    for i, (label, p) in enumerate(preds.items()):
+        p = np.asarray(p, dtype=np.float64)
+        ax.scatter(y[keep], p[keep], s=6, alpha=0.5, linewidths=0, color=_color(label, i), label=label)
+    if len(marked) and "candidate" in preds:
+        m = np.asarray(list(marked), dtype=np.int64)
+        cand = np.asarray(preds["candidate"], dtype=np.float64)
+        ax.scatter(
+            y[m],
+            cand[m],
+            s=40,
+            facecolors="none",
+            edgecolors="#cf222e",
+            linewidths=1.0,
+            label=f"largest residuals ({m.size})",
+        )
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    ax.set_title("Predicted vs actual" + (f" ({keep.size} of {y.size})" if keep.size < y.size else ""))
+    ax.legend(fontsize=8)
+    return _save(fig, path)

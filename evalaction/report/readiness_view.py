@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from evalaction.artifacts import ReadinessResult
+    from evalaction.artifacts import ModelReadiness, ReadinessResult
     from evalaction.readiness.models import LatencyStats, ModelProfile, QuantizationReport, SlownessTest
 
 
@@ -81,6 +81,29 @@ def _model_rows(profiles: list[ModelProfile]) -> list[tuple[str, list[str]]]:
     return rows
 
 
+def _headline_rows(heads: list[ModelReadiness]) -> list[tuple[str, list[str]]]:
+    rows = [
+        (
+            "p50 / p95 / p99 (batch 1)",
+            [f"{_ms(h.latency_p50_ms)} / {_ms(h.latency_p95_ms)} / {_ms(h.latency_p99_ms)} ms" for h in heads],
+        ),
+        ("model size", [human_bytes(h.size_mb * 1e6) for h in heads]),
+        ("session load", [f"{h.load_s * 1e3:.3g} ms" for h in heads]),
+    ]
+    if any(h.throughput_per_s is not None for h in heads):
+        rows.insert(
+            1, ("throughput (batch 1)", [rate(h.throughput_per_s) if h.throughput_per_s else "n/a" for h in heads])
+        )
+    if any(h.peak_memory_mb is not None for h in heads):
+        rows.append(
+            (
+                "peak memory",
+                [human_bytes(h.peak_memory_mb * 1e6) if h.peak_memory_mb is not None else "n/a" for h in heads],
+            )
+        )
+    return rows
+
+
 def _int8(view: ReadinessView, q: QuantizationReport) -> None:
     ok = [t for t in q.trials if t.status == "ok"]
     view.int8_caption = (
@@ -129,6 +152,12 @@ def readiness_view(readiness: ReadinessResult) -> ReadinessView:
         view.notes.append(
             f"Timed interleaved in one process, {profile.threads} thread(s), after {profile.warmup} warm-up runs. {memory}"
         )
+    elif readiness.candidate is not None:
+        # headline numbers without a full profile (detection times its ONNX models itself): show those
+        heads = [h for h in (readiness.baseline, readiness.candidate) if h is not None]
+        view.headers = ["baseline", "candidate"] if readiness.baseline is not None else ["candidate"]
+        view.rows = _headline_rows(heads)
+        view.notes.append(f"Batch 1, {heads[-1].repeats} timed runs per model.")
     if readiness.quantization is not None:
         _int8(view, readiness.quantization)
     view.notes += [e.note for e in readiness.torch_export.values()]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from evalaction.artifacts import GateResult, RunResult
+    from evalaction.artifacts import GateResult, MetricComparison, RunResult
 
 DECISION_ICON = {"GO": "✅", "GO WITH CONDITIONS": "⚠️", "NO-GO": "❌"}
 STATUS_ICON = {"pass": "✅ pass", "fail": "❌ fail", "skipped": "➖ skipped"}
@@ -30,6 +30,35 @@ def delta_pt(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{100 * value:+.{digits}f} pt"
 
 
+def _is_rate(metric: str) -> bool:
+    from evalaction.config import metric_is_rate, parse_metric_ref
+
+    try:
+        return metric_is_rate(parse_metric_ref(metric)[0])
+    except ValueError:
+        return True
+
+
+def delta_in(value: float | None, metric: str, *companions: float | None) -> str:
+    """A difference in the metric's own units: percentage points for a rate (`+1.2 pt`), else the plain number
+    with as many decimals as the largest of `value` and `companions` needs for 3 significant digits
+    (RMSE: `+4.9`, with its interval `[-2.5, +10.5]`)."""
+    if value is None:
+        return "n/a"
+    if _is_rate(metric):
+        return delta_pt(value)
+    return f"{value:+.{_decimals(value, *companions)}f}"
+
+
+def _decimals(*values: float | None) -> int:
+    import math
+
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    if not finite:
+        return 1
+    return max(0, min(6, 2 - math.floor(math.log10(max(finite)))))
+
+
 def bar(value: float, scale: float = 1.0, width: int = 10) -> str:
     """A small text bar (no image host needed in a PR comment)."""
     n = min(width, round(abs(value) / scale * width)) if scale > 0 else 0
@@ -47,7 +76,7 @@ def _env() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(fmt=fmt, pct=pct, delta_pt=delta_pt, bar=bar)
+    env.filters.update(fmt=fmt, pct=pct, delta_pt=delta_pt, delta_in=delta_in, bar=bar)
     env.globals.update(DECISION_ICON=DECISION_ICON, STATUS_ICON=STATUS_ICON)
     return env
 
@@ -60,12 +89,23 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
     interval = f" [{fmt(g.interval[0])}, {fmt(g.interval[1])}]" if g.interval else ""
     if g.kind == "vs_baseline":
         cand = fmt(cmp.candidate) if cmp else "n/a"
+        if not g.interval:
+            return cand, "—"
+        label = decisive_label(cmp) if cmp else ""
+        lo, hi = g.interval
         versus = (
-            f"{delta_pt(g.observed)} [{delta_pt(g.interval[0])}, {delta_pt(g.interval[1])}]" if g.interval else "—"
+            f"{delta_in(g.observed, g.name, lo, hi)}, {label} "
+            f"[{delta_in(lo, g.name, g.observed, hi)}, {delta_in(hi, g.name, g.observed, lo)}]"
         )
         return cand, versus
+    if g.kind == "vs_best_prior" and run.history is not None:
+        best = run.history.best_prior_get(g.name)
+        versus = (
+            f"{delta_in(g.observed, g.name)} vs best prior `{run.history.best}`" if g.observed is not None else "—"
+        )
+        return (fmt(best.candidate) if best else "n/a"), versus
     if g.kind == "threshold":
-        return fmt(g.observed) + interval, delta_pt(cmp.delta) if cmp else "—"
+        return fmt(g.observed) + interval, delta_in(cmp.delta, g.name) if cmp else "—"
     if g.kind == "budget" and g.name == "latency_ratio":
         ratio = "n/a" if g.observed is None else f"{g.observed:.2f}x"
         return ratio + (f" [{g.interval[0]:.2f}, {g.interval[1]:.2f}]" if g.interval else ""), "(ratio)"
@@ -79,6 +119,29 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
         gained = flips.n_positive if cls is None else flips.per_class[cls].positive
         return fmt(g.observed), f"{fmt(g.observed)} lost / {gained} gained"
     return fmt(g.observed), "—"
+
+
+def decisive_label(cmp: MetricComparison) -> str:
+    """`90% CI (decides not_worse)`: the interval a gate is decided on, named so it cannot be misread."""
+    _, _, level = cmp.decisive_interval
+    rule = f" (decides {cmp.rule})" if cmp.rule else ""
+    return f"{100 * level:.0f}% CI{rule}"
+
+
+def significant_changes(run: RunResult) -> list[str]:
+    """Every compared metric whose change is significant (Holm), better or worse, for the headline area."""
+    if run.compare is None:
+        return []
+    out = []
+    for c in run.compare.comparisons:
+        if c.outcome not in ("better", "worse"):
+            continue
+        word = "better" if c.outcome == "better" else "worse"
+        gate = ""
+        if c.gated and c.passed:
+            gate = f", within the `{c.rule}` gate"
+        out.append(f"{c.metric} {word}: {fmt(c.baseline)} → {fmt(c.candidate)} (p = {c.p_adjusted:.2g}{gate})")
+    return out
 
 
 def data_uri(path: Path) -> str | None:
@@ -123,11 +186,26 @@ def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -
         "run_url": run_url,
         "total_seconds": sum(t.seconds for t in run.timings),
         "gate_cells": [gate_cells(g, run) for g in run.verdict.gates],
+        "significant": significant_changes(run),
+        # said once: in the next steps when a step names it, else under the summary
+        "undecidable": [
+            g.undecidable
+            for g in run.verdict.gates
+            if g.undecidable and not any(g.undecidable in step for step in run.verdict.next_steps)
+        ],
+        "decisive_label": decisive_label,
         "readiness": readiness_view(run.readiness),
         # errors section: PNGs referenced relative to the output folder, embedded when the folder is known
         "embed": (lambda rel: data_uri(out_dir / rel)) if out_dir is not None else (lambda rel: None),
         "detection": _detection_context(run, out_dir),
+        "history": _history_context(run),
     }
+
+
+def _history_context(run: RunResult) -> dict[str, Any] | None:
+    from evalaction.history.view import history_view
+
+    return history_view(run.history)
 
 
 def _detection_context(run: RunResult, out_dir: Path | None) -> dict[str, Any] | None:

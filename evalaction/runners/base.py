@@ -26,6 +26,7 @@ from evalaction.errors import (
     ModelOutputInvalid,
     UnsafeModelFormat,
 )
+from evalaction.formats import KINDS, MissingModule, ModelKind, is_pickle_file, model_kind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     from evalaction.runners.progress import ProgressHook
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
-# Files that are nothing but a pickle: loading one runs whatever code it names, so they are never loaded.
-PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".dill", ".cloudpickle"}
 
 
 class BatchSource(Protocol):
@@ -103,15 +102,12 @@ def check_model_file(path: Path, role: str) -> None:
         )
 
 
-def check_pickle(spec: ModelSpec, path: Path, role: str, kind: str, *, untrusted: bool) -> None:
+def check_pickle(spec: ModelSpec, path: Path, role: str, kind: str | ModelKind, *, untrusted: bool) -> None:
     """Pickle-based weights run code when loaded: refuse them unless the plan allows it, and always for forks."""
     if spec.allow_pickle and not untrusted:
         return
-    what = {
-        "torchscript": "a TorchScript archive is pickle-based",
-        "torch.export": "a torch.export .pt2 archive holds pickled tensors",
-        "state_dict": "a .pt/.pth state_dict is a pickle",
-    }.get(kind, f"{kind} files are pickle-based")
+    row = kind if isinstance(kind, ModelKind) else next((k for k in KINDS if k.kind == kind and k.pickle), None)
+    what = row.pickle_what if row is not None and row.pickle_what else f"{kind} files are pickle-based"
     if untrusted:
         raise UnsafeModelFormat(
             f"{role} model {path.name}: {what} and this pull request comes from a fork, so it is never unpickled "
@@ -362,27 +358,30 @@ def to_scores(raw: np.ndarray, spec: ModelSpec, task: str, n_classes: int, model
 # ------------------------------------------------------------------------------------------------ the factory
 
 
+def resolve_kind(spec: ModelSpec, path: Path, role: str) -> ModelKind:
+    """The model's row in `evalaction.formats`: a safetensors file without `module` is refused here."""
+    try:
+        return model_kind(path, spec.format, spec.module)
+    except MissingModule as exc:
+        raise CannotLoadModel(f"{role} model {exc}") from None
+
+
 def check_safe(spec: ModelSpec, path: Path, role: str, *, untrusted: bool = False) -> str:
     """Every check that needs no framework: the file, pickle suffixes, the pickle gate. Returns the model kind."""
     check_model_file(path, role)
-    if path.suffix.lower() in PICKLE_SUFFIXES:
+    if is_pickle_file(path):
         raise UnsafeModelFormat(
             f"{role} model {path.name}: pickled models are never loaded (unpickling runs code); export it to ONNX "
             "(scikit-learn: skl2onnx with zipmap off) or save torch weights as safetensors"
         )
-    fmt = spec.resolved_format
-    if fmt != "torch":
-        return fmt
-    from evalaction.runners.torch import torch_kind
-
-    kind = torch_kind(spec, path, role)
-    if path.suffix.lower() != ".safetensors":
-        check_pickle(spec, path, role, kind, untrusted=untrusted)
-    if untrusted and spec.module:
+    row = resolve_kind(spec, path, role)
+    if row.pickle:
+        check_pickle(spec, path, role, row, untrusted=untrusted)
+    if untrusted and row.module:
         # the module would be imported from the fork's checkout: importing it runs the fork's code
         raise UnsafeModelFormat(
             f"{role} model {path.name}: a pull request from a fork cannot load weights into `module: "
             f"{spec.module}` (importing it runs the fork's code); evaluate an ONNX export, or re-run the "
             "evaluation from a trusted workflow_dispatch"
         )
-    return kind
+    return row.kind

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalaction.errors import CannotLoadModel, ModelOutputInvalid
+from evalaction.formats import KINDS
 from evalaction.runners.base import ModelOutput, first_line, run_batches
 
 if TYPE_CHECKING:
@@ -28,21 +29,6 @@ if TYPE_CHECKING:
     from evalaction.config import ModelSpec
     from evalaction.runners.base import BatchSource, OutputCheck
     from evalaction.runners.progress import ProgressHook
-
-
-def torch_kind(spec: ModelSpec, path: Path, role: str) -> str:
-    """Which torch artifact the file is, from its suffix and whether the plan names a `module`."""
-    suffix = path.suffix.lower()
-    if suffix == ".pt2":
-        return "torch.export"
-    if suffix == ".safetensors":
-        if spec.module is None:
-            raise CannotLoadModel(
-                f"{role} model {path.name}: a safetensors file holds only weights; set `module: "
-                "package.module:Class` (and `module_kwargs`) to name the nn.Module to load them into"
-            )
-        return "state_dict"
-    return "state_dict" if spec.module is not None else "torchscript"
 
 
 def resolve_device(device: str, role: str, name: str) -> str:
@@ -65,6 +51,8 @@ def import_module_class(ref: str, code_root: Path | None, model_name: str) -> An
     another checkout (the baseline's base branch) imports its own code, not the first one's.
     """
     module_name, _, attr = ref.partition(":")
+    if module_name.endswith(".py"):
+        return _class_from_file(module_name, attr, ref, code_root, model_name)
     root = str(code_root.resolve()) if code_root is not None else None
     top = module_name.split(".")[0]
     shadowed: dict[str, Any] = {}
@@ -80,9 +68,11 @@ def import_module_class(ref: str, code_root: Path | None, model_name: str) -> An
         sys.path.insert(0, root)
     try:
         module = importlib.import_module(module_name)
+        _check_module_file(module, ref, root, model_name)
         obj: Any = module
         for part in attr.split("."):
             obj = getattr(obj, part)
+        _check_class(obj, ref, model_name)
     except (ImportError, AttributeError) as exc:
         where = f" under {root}" if root else ""
         raise CannotLoadModel(
@@ -97,6 +87,57 @@ def import_module_class(ref: str, code_root: Path | None, model_name: str) -> An
                 if file.startswith(root):
                     del sys.modules[name]
             sys.modules.update(shadowed)
+    return obj
+
+
+def _check_module_file(module: Any, ref: str, root: str | None, model_name: str) -> None:
+    """The plan's `module` must be the repository's code: a stdlib or installed module (`os:system`) is refused
+    even when it was already imported (load_plan refuses it first; this guards callers that skip the plan)."""
+    file = getattr(module, "__file__", None)
+    if root is None:
+        return
+    if file is None or not Path(file).resolve().is_relative_to(root):
+        raise CannotLoadModel(
+            f"{model_name}: `module: {ref}` is not a module of the repository under {root}; name a class "
+            "defined in a Python file of the repository"
+        )
+
+
+def _check_class(obj: Any, ref: str, model_name: str) -> None:
+    if not isinstance(obj, type):
+        raise CannotLoadModel(
+            f"{model_name}: `module: {ref}` names a {type(obj).__name__}, not a class; name the nn.Module class"
+        )
+
+
+def _class_from_file(file: str, attr: str, ref: str, code_root: Path | None, model_name: str) -> Any:
+    """`path/to/file.py:Class`: the file (inside `code_root`) loaded as a module of its own, never cached."""
+    import importlib.util
+
+    root = (code_root or Path.cwd()).resolve()
+    path = (root / file).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise CannotLoadModel(
+            f"{model_name}: `module: {ref}`: expected a Python file inside {root}, found none; fix the path"
+        )
+    name = f"_evalaction_module_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CannotLoadModel(f"{model_name}: `module: {ref}`: cannot load {path.name} as Python; fix the path")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))  # so the file can import its siblings
+    try:
+        spec.loader.exec_module(module)
+        obj: Any = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, SyntaxError) as exc:
+        raise CannotLoadModel(
+            f"{model_name}: cannot import `module: {ref}` ({first_line(exc)}); check the file and class name"
+        ) from None
+    finally:
+        sys.path.remove(str(path.parent))
+    _check_class(obj, ref, model_name)
     return obj
 
 
@@ -150,11 +191,7 @@ class TorchRunner:
         except CannotLoadModel:
             raise
         except Exception as exc:
-            hint = {
-                "torchscript": "save it with torch.jit.script(model).save(path)",
-                "torch.export": "save it with torch.export.save(torch.export.export(model, args), path)",
-                "state_dict": "save it with safetensors.torch.save_file(model.state_dict(), path)",
-            }[self.kind]
+            hint = next(k.save_hint for k in KINDS if k.kind == self.kind)
             raise CannotLoadModel(
                 f"{self.model_name}: torch cannot load it as {self.kind} ({first_line(exc)}); check that the "
                 f"file is complete and of that kind: {hint}"
@@ -168,7 +205,7 @@ class TorchRunner:
         return model
 
     def _load_state_dict(self, torch: Any, code_root: Path | None) -> Any:
-        assert self.spec.module is not None  # torch_kind guarantees it
+        assert self.spec.module is not None  # formats.model_kind guarantees it
         if self.path.suffix.lower() == ".safetensors":
             from safetensors.torch import load_file
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalaction.artifacts import (
     Attribution,
@@ -44,6 +44,10 @@ KNN_K = 5
 KNN_QUANTILE = 0.99
 KNN_MAX_TRAIN = 20_000
 KNN_MAX_FEATURES = 4096
+KNN_SCREENS = (250, 1_000, 4_000)  # subsets of the training set that screen test samples, smallest first
+KNN_SCREEN_MIN_ROWS = 20_000  # fewer test samples: the plain search costs less than building the screens
+KNN_CHUNK = 65_536
+KNN_SAFETY = 1e-6
 MAX_SLICES_KEPT = 100
 TOP_PAIRS = 10
 TOP_FEATURES_KEPT = 5
@@ -88,10 +92,13 @@ def flips(base_correct: np.ndarray, cand_correct: np.ndarray) -> tuple[np.ndarra
 
 def count_by_class(idx: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> dict[str, int]:
     """True class -> how many of `idx`, largest first (ties by class order)."""
+    import numpy as np
+
     counts: dict[str, int] = {}
-    for i in idx:
-        name = _class_name(classes, int(y[i]))
-        counts[name] = counts.get(name, 0) + 1
+    values, n = np.unique(np.asarray(y)[np.asarray(idx, dtype=np.int64)], return_counts=True)
+    for value, count in zip(values.tolist(), n.tolist(), strict=True):
+        name = _class_name(classes, int(value))  # every label outside the list shares one name
+        counts[name] = counts.get(name, 0) + count
     order = {c: k for k, c in enumerate(classes)}
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], order.get(kv[0], len(order)))))
 
@@ -150,9 +157,12 @@ def slice_error_rates(wrong: np.ndarray, slices: dict[str, np.ndarray], alpha: f
     overall = float(wrong.mean())
     rows: list[tuple[str, str, int, int, float]] = []
     for column, values in slices.items():
-        for value in sorted({str(v) for v in values}):
-            mask = values.astype(str) == value
-            n, k = int(mask.sum()), int(wrong[mask].sum())
+        # one pass per column: np.unique sorts str like sorted() does (by code point)
+        names, codes = np.unique(values.astype(str), return_inverse=True)
+        sizes = np.bincount(codes, minlength=len(names))
+        errors = np.bincount(codes, weights=wrong, minlength=len(names))
+        for j, value in enumerate(names.tolist()):
+            n, k = int(sizes[j]), int(errors[j])
             p = float(binomtest(k, n, overall, alternative="greater").pvalue) if n > 0 else 1.0
             rows.append((column, value, n, k, p))
     adjusted = holm([r[4] for r in rows]) if rows else np.array([])
@@ -175,18 +185,30 @@ def slice_error_rates(wrong: np.ndarray, slices: dict[str, np.ndarray], alpha: f
 
 
 def knn_distances(
-    train_x: np.ndarray, test_x: np.ndarray, *, k: int = KNN_K, quantile: float = KNN_QUANTILE, seed: int = 0
+    train_x: np.ndarray,
+    test_x: np.ndarray,
+    *,
+    k: int = KNN_K,
+    quantile: float = KNN_QUANTILE,
+    seed: int = 0,
+    exact: np.ndarray | None = None,
+    screen_min_rows: int = KNN_SCREEN_MIN_ROWS,
 ) -> tuple[np.ndarray, float]:
     """Each test sample's distance to its k-th nearest training sample, and the `quantile` of the same distance
     among training samples (leaving each one out): a test sample beyond it is farther from the training data
     than 99% of the training data is from itself (Sun et al. 2022, "Out-of-Distribution Detection with Deep
     Nearest Neighbors"). Features are standardized with the training mean and std; missing values take the mean.
+
+    With at least `screen_min_rows` test rows, a test sample that a random subset of the training set already
+    shows to be nearer than the limit (a subset's k-th neighbour is never nearer than the whole set's) keeps
+    that subset's distance, an upper bound still below the limit, unless `exact` marks it: `dist > limit`, and
+    every distance beyond the limit, are the same as a search of the whole training set gives, at a fraction of
+    its cost (issue #16: the full search was most of the errors stage at 1e6 rows).
     """
     import numpy as np
     from sklearn.neighbors import NearestNeighbors
 
     train = np.asarray(train_x, dtype=np.float64)
-    test = np.asarray(test_x, dtype=np.float64)
     if len(train) > KNN_MAX_TRAIN:  # bounded cost: a seeded subsample of the training set
         train = train[np.random.default_rng(seed).choice(len(train), KNN_MAX_TRAIN, replace=False)]
     mean = np.nanmean(train, axis=0)
@@ -198,12 +220,77 @@ def knn_distances(
         a = np.where(np.isnan(a), mean, a)
         return (a - mean) / std
 
-    tr, te = standardize(train), standardize(test)
+    tr = standardize(train)
     k = max(1, min(k, len(tr) - 1))
     nn = NearestNeighbors(n_neighbors=k + 1).fit(tr)
-    own = nn.kneighbors(tr, n_neighbors=k + 1, return_distance=True)[0][:, k]  # column 0 is the sample itself
-    test_d = nn.kneighbors(te, n_neighbors=k, return_distance=True)[0][:, k - 1]
-    return test_d, float(np.quantile(own, quantile))
+    n_test = len(test_x)
+    screens = []
+    if n_test >= screen_min_rows:
+        order = np.random.default_rng([seed, 16]).permutation(len(tr))
+        screens = [NearestNeighbors().fit(tr[order[:m]]) for m in KNN_SCREENS if 4 * m <= len(tr) and m > k + 1]
+    own = _leave_one_out_kth(nn, tr, k, quantile, screens)
+    limit = float(np.quantile(own, quantile))
+    test_d = np.empty(n_test)
+    for a in range(0, n_test, KNN_CHUNK):  # standardized a chunk at a time: bounded memory at 1e6 rows
+        te = standardize(np.asarray(test_x[a : a + KNN_CHUNK], dtype=np.float64))
+        keep = None if exact is None else np.asarray(exact[a : a + KNN_CHUNK], dtype=bool)
+        test_d[a : a + len(te)] = _kth_screened(nn, te, k, limit, screens, keep)[0]
+    return test_d, limit
+
+
+def _kth_screened(
+    nn: Any, x: np.ndarray, n_neighbors: int, limit: float, screens: list[Any], keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The `n_neighbors`-th nearest distance in `nn`'s data for each row of `x`, and which rows hold it exactly;
+    a row that a screen (a subset of the same data) puts below `limit` holds the screen's distance instead, an
+    upper bound, unless `keep` marks it."""
+    import numpy as np
+
+    d = np.empty(len(x))
+    open_ = np.ones(len(x), dtype=bool)
+    for screen in screens:
+        idx = np.flatnonzero(open_)
+        if not len(idx):
+            break
+        upper = screen.kneighbors(x[idx], n_neighbors=n_neighbors, return_distance=True)[0][:, -1]
+        d[idx] = upper
+        # a relative safety margin far above the rounding of the distances, so the bound holds as computed too
+        inside = upper < limit * (1 - KNN_SAFETY)
+        if keep is not None:
+            inside &= ~keep[idx]
+        open_[idx[inside]] = False
+    idx = np.flatnonzero(open_)
+    if len(idx):
+        d[idx] = nn.kneighbors(x[idx], n_neighbors=n_neighbors, return_distance=True)[0][:, -1]
+    return d, open_
+
+
+def _leave_one_out_kth(nn: Any, tr: np.ndarray, k: int, quantile: float, screens: list[Any]) -> np.ndarray:
+    """Each training sample's distance to its k-th nearest other training sample (column 0 is the sample itself),
+    exact wherever it can decide `np.quantile(own, quantile)`: with screens, the samples whose screened upper bound
+    is below a cut hold that bound, once enough samples above the cut are exact to hold the quantile's order
+    statistics; otherwise every distance is exact."""
+    import numpy as np
+
+    if not screens:
+        own: np.ndarray = nn.kneighbors(tr, n_neighbors=k + 1, return_distance=True)[0][:, k]
+        return own
+    n = len(tr)
+    upper = screens[-1].kneighbors(tr, n_neighbors=k + 1, return_distance=True)[0][:, k]  # >= the whole set's
+    top = n - int(np.floor(quantile * (n - 1)))  # the order statistics np.quantile reads are among the top `top`
+    own = upper.copy()
+    done = np.zeros(n, dtype=bool)
+    for q in (0.95, 0.8, 0.5, 0.0):
+        cut = float(np.quantile(upper, q)) if q > 0 else -np.inf
+        todo = np.flatnonzero((upper >= cut) & ~done)
+        if len(todo):
+            own[todo] = nn.kneighbors(tr[todo], n_neighbors=k + 1, return_distance=True)[0][:, k]
+            done[todo] = True
+        # every sample left out has a true distance <= its bound < cut: if `top` exact ones are above the cut (with
+        # a margin for rounding), the top order statistics are all exact, and so is the quantile
+        if q == 0 or int((own[done] >= cut * (1 + KNN_SAFETY)).sum()) >= top:
+            return own
+    return own
 
 
 # -------------------------------------------------------------------------------------------------- the stage
@@ -238,6 +325,7 @@ def run_errors(
     train: Dataset | None = None,
     candidate_path: Path | None = None,
     baseline_path: Path | None = None,
+    torch_models: Mapping[str, Any] | None = None,
 ) -> ErrorsResult:
     """Categorized errors of the candidate, its regressions against the baseline, and attributions for the
     critical failures (when the plan, the dataset and the model files are given)."""
@@ -247,7 +335,22 @@ def run_errors(
     alpha = plan.plan.compare.alpha if plan is not None else 0.05
     cand = read_predictions(out_dir / inference.candidate.predictions_path)
     base = read_predictions(out_dir / inference.baseline.predictions_path) if inference.baseline else None
-    if inference.task == "regression" or cand.scores is None:
+    if inference.task == "regression":
+        from evalaction.stages.errors_regression import run_regression_errors
+
+        return run_regression_errors(
+            spec=spec,
+            cand=cand,
+            base=base,
+            out_dir=out_dir,
+            plan=plan,
+            inference=inference,
+            dataset=dataset,
+            candidate_path=candidate_path,
+            baseline_path=baseline_path,
+            torch_models=torch_models,
+        )
+    if cand.scores is None:
         return ErrorsResult(
             n_errors=0,
             error_rate=0.0,
@@ -369,6 +472,7 @@ def run_errors(
         candidate_path=candidate_path,
         baseline_path=baseline_path,
         out_dir=out_dir,
+        torch_models=torch_models,
     )
     return ErrorsResult(
         n_errors=int(wrong.sum()),
@@ -427,7 +531,8 @@ def _ood_category(
     elif len(train_x) < 10:
         why.append("too few training samples for a distance check")
     else:
-        dist, limit = knn_distances(train_x, dataset.features, seed=spec.seed)
+        # the low-probability suspects are ordered by their distance too: theirs must be exact
+        dist, limit = knn_distances(train_x, dataset.features, seed=spec.seed, exact=low)
         far = dist > limit
         ratio = dist / limit if limit > 0 else np.where(dist > 0, np.inf, 0.0)
         why.append(
@@ -503,11 +608,14 @@ def _weak_slices_category(
     idx: list[int] = []
     notes: list[str] = []
     in_weak = np.zeros(len(wrong), dtype=bool)
+    as_str = {column: values.astype(str) for column, values in cand.slices.items()}  # once per column
     for s in weak:  # most significant first, so the examples come from the weakest slices
-        mask = (cand.slices[s.column].astype(str) == s.value) & wrong
+        mask = (as_str[s.column] == s.value) & wrong
         in_weak |= mask
-        for i in np.flatnonzero(mask):
-            if len(idx) < cap and int(i) not in idx:
+        if len(idx) < cap:
+            fresh = mask.copy()
+            fresh[idx] = False  # already listed from a weaker slice
+            for i in np.flatnonzero(fresh)[: cap - len(idx)]:
                 idx.append(int(i))
                 notes.append(f"{s.column}={s.value}")
     n_wrong = int(in_weak.sum())
@@ -611,7 +719,8 @@ def _choose_samples(flips_idx: np.ndarray, confident_idx: np.ndarray, budget: in
     if budget <= 0:
         return []
     flips_list = [int(i) for i in flips_idx]
-    conf_list = [int(i) for i in confident_idx if int(i) not in set(flips_list)]
+    flipped = set(flips_list)  # built once: a set per element made this quadratic (issue #16)
+    conf_list = [int(i) for i in confident_idx if int(i) not in flipped]
     n_flips = min(len(flips_list), max(budget - min(len(conf_list), budget // 2), 0))
     chosen = [(i, "negative_flip") for i in flips_list[:n_flips]]
     chosen += [(i, "confidently_wrong") for i in conf_list[: budget - len(chosen)]]
@@ -639,11 +748,12 @@ def _attributions(
     candidate_path: Path | None,
     baseline_path: Path | None,
     out_dir: Path,
+    torch_models: Mapping[str, Any] | None = None,
 ) -> AttributionReport:
     """Attributions of both models for the critical failures, one figure per sample, with the time spent."""
     import numpy as np
 
-    from evalaction.explain.forward import open_explainable
+    from evalaction.explain.forward import not_explainable, open_explainable
     from evalaction.explain.methods import GRADIENT, attribute
     from evalaction.explain.visuals import Panel, as_image, feature_bars_figure, heatmap_figure
 
@@ -655,6 +765,9 @@ def _attributions(
     chosen = _choose_samples(flips_idx, confident_idx, spec.max_samples)
     if not chosen:
         return AttributionReport(enabled=True, skipped="no negative flip or error to explain")
+    unexplainable = not_explainable(plan.plan.models.candidate, candidate_path)
+    if unexplainable is not None:
+        return AttributionReport(enabled=True, skipped=unexplainable)
     if not _aligned(dataset, cand):
         return AttributionReport(enabled=True, skipped="the test set rows do not match the predictions")
     if dataset.features.ndim != 2 or dataset.features.shape[1] == 0:
@@ -663,7 +776,11 @@ def _attributions(
     p = plan.plan
     classes = cand.classes
     roles: list[tuple[str, Path, Predictions]] = [("candidate", candidate_path, cand)]
-    if base is not None and baseline_path is not None:
+    if (
+        base is not None
+        and baseline_path is not None
+        and not_explainable(p.models.baseline or p.models.candidate, baseline_path) is None
+    ):
         roles.insert(0, ("baseline", baseline_path, base))
     models = {
         role: open_explainable(
@@ -674,6 +791,8 @@ def _attributions(
             n_classes=len(classes),
             threads=p.inference.threads,
             batch_size=p.inference.batch_size,
+            code_root=Path(plan.base_dir),
+            loaded=(torch_models or {}).get(role),
         )
         for role, path, _ in roles
     }

@@ -7,6 +7,7 @@ on a leaky or broken test set is a confident wrong verdict.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from evalaction.artifacts import DatasetCard, GateResult, PlanResult
@@ -128,6 +129,8 @@ def dataset_card(
         origin=ds.origin,
         split=ds.split,
         missing_labels=ds.missing_labels,
+        invalid_values=ds.invalid_values,
+        dropped_rows=ds.dropped_rows,
         duplicate_groups=[[str(ds.ids[i]) for i in g] for g in groups[:_SHOWN_GROUPS]],
         near_duplicate_samples=near_n,
         near_duplicate_distance=None if near_groups is None else near_distance,
@@ -317,3 +320,82 @@ def curation_next_step(gate: GateResult) -> str:
         "slice_coverage": "add test samples for the thin slice values",
     }
     return steps.get(gate.name, f"fix the test set for {gate.name}")
+
+
+# ------------------------------------------------------------------------------------------------------ power
+
+# accuracy-like metrics whose per-row delta variance follows from the models' error rates (stats/power.py)
+_ACCURACY_LIKE = ("accuracy", "micro_precision", "micro_recall", "micro_f1")
+DEFAULT_ASSUMED_ERROR = 0.05
+
+
+@dataclass(frozen=True)
+class PlannedPower:
+    """One vs_baseline gate's power before the run: a sentence, and the numbers when they can be estimated."""
+
+    metric: str
+    rule: str
+    margin: float
+    n: int
+    rows_needed: int | None
+    detectable: float | None
+    decidable: bool | None  # None: estimated only after the run
+    sentence: str
+
+
+def plan_power(plan: PlanResult, baseline_error: float | None = None) -> list[PlannedPower]:
+    """For each vs_baseline gate: can this test set decide it? (stats/power.py; evaluated again after the run.)
+
+    For accuracy the variance per row is the share of rows the models disagree on, taken as twice the
+    baseline's error rate: `baseline_error` when known, else 1 - the plan's accuracy threshold, else 5 %.
+    """
+    from evalaction.config import parse_metric_ref
+    from evalaction.stats.power import gate_margin, gate_power
+
+    p = plan.plan
+    n = plan.dataset.n_samples
+    error, source = _assumed_error(plan, baseline_error)
+    out = []
+    for ref, gate in p.gates.vs_baseline.items():
+        name = parse_metric_ref(ref)[0]
+        label = f"`{ref} {gate.rule} {gate_margin(ref, gate.margin)}`"
+        if name not in _ACCURACY_LIKE or p.task not in ("binary", "multiclass") or n == 0:
+            out.append(
+                PlannedPower(
+                    ref,
+                    gate.rule,
+                    gate.margin,
+                    n,
+                    None,
+                    None,
+                    None,
+                    f"{label}: power is estimated after the run, from the comparison's interval",
+                )
+            )
+            continue
+        gp = gate_power(
+            rule=gate.rule, margin=gate.margin, alpha=p.compare.alpha, n=n, variance_per_row=min(1.0, 2 * error)
+        )
+        assumed = f"assuming the models disagree on {200 * error:.3g} % of rows ({source})"
+        if not gp.decidable:
+            sentence = f"{gp.sentence(ref)}; {assumed}"
+        elif gate.rule == "better":
+            sentence = (
+                f"{label}: detects a true gain of {100 * gp.detectable:.2g} pt or more with 80 % power; {assumed}"
+            )
+        else:
+            need = f"~{gp.rows_needed:,} rows needed" if gp.rows_needed else ""
+            sentence = f"{label}: decidable on {n:,} rows ({need}); {assumed}"
+        out.append(
+            PlannedPower(ref, gate.rule, gate.margin, n, gp.rows_needed, gp.detectable, gp.decidable, sentence)
+        )
+    return out
+
+
+def _assumed_error(plan: PlanResult, baseline_error: float | None) -> tuple[float, str]:
+    if baseline_error is not None:
+        return max(baseline_error, 1e-4), f"the baseline's error rate {100 * baseline_error:.3g} %, doubled"
+    gate = plan.plan.gates.thresholds.get("accuracy")
+    if gate is not None and gate.op in (">=", ">") and gate.value < 1:
+        return 1 - gate.value, f"twice the error rate the `accuracy {gate.rule}` threshold allows"
+    return DEFAULT_ASSUMED_ERROR, f"twice an assumed baseline error rate of {100 * DEFAULT_ASSUMED_ERROR:g} %"

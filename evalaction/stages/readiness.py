@@ -61,19 +61,30 @@ def _headline(profile: ModelProfile) -> ModelReadiness:
 def _onnx_for(
     role: str,
     path: Path,
+    spec: ModelSpec,
     torch_models: Mapping[str, Any],
     sample: np.ndarray,
     workdir: Path,
     exports: dict[str, TorchExport],
-) -> Path | None:
-    """The ONNX file to profile for `role`: the model itself, or its torch module exported (None if that fails)."""
-    module = torch_models.get(role)
+) -> tuple[Path | None, str]:
+    """The ONNX file to profile for `role`, by the model's row in `evalaction.formats`: the model itself, its
+    torch module exported, or None with the reason (a predictions file, a failed export)."""
+    from evalaction.formats import model_kind
+
+    module = torch_models.get(role)  # a torch module inference loaded is exported, whatever the file
     if module is None:
-        return path
+        row = model_kind(path, spec.format, spec.module)
+        if row.profiler is None:
+            return None, row.no_profiler
+        if row.profiler == "onnx":
+            return path, ""
+        return None, "the torch model was not loaded on this machine (remote inference), so it was not exported"
     from evalaction.readiness.torch_export import export_torch_to_onnx
 
     exports[role] = result = export_torch_to_onnx(module, sample, workdir / f"{role}.exported.onnx")
-    return Path(result.onnx_path) if result.exported and result.onnx_path else None
+    if result.exported and result.onnx_path:
+        return Path(result.onnx_path), ""
+    return None, f"the candidate could not be exported to ONNX for profiling ({result.reason})"
 
 
 def _labels_from(spec: ModelSpec, task: str, n_classes: int, role: str) -> Any:
@@ -130,20 +141,19 @@ def run_readiness(
         workdir = out_dir / "readiness" if out_dir is not None else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         torch_models = torch_models or {}
-        cand_onnx = _onnx_for("candidate", candidate_path, torch_models, cand_x, workdir, exports)
+        cand_onnx, cand_why = _onnx_for(
+            "candidate", candidate_path, models.candidate, torch_models, cand_x, workdir, exports
+        )
         base_onnx = None
         if baseline_path is not None and inference.baseline is not None:
-            base_onnx = _onnx_for("baseline", baseline_path, torch_models, base_x, workdir, exports)
+            base_onnx, base_why = _onnx_for(
+                "baseline", baseline_path, base_spec, torch_models, base_x, workdir, exports
+            )
             if base_onnx is None:
-                notes.append(f"the baseline was not profiled: {exports['baseline'].reason}")
+                notes.append(f"the baseline was not profiled: {base_why.replace('the candidate ', 'it ')}")
         if cand_onnx is None:
-            why = exports["candidate"].reason
             return ReadinessResult(
-                candidate=None,
-                baseline=None,
-                skipped=f"the candidate could not be exported to ONNX for profiling ({why})",
-                torch_export=exports,
-                notes=notes,
+                candidate=None, baseline=None, skipped=cand_why, torch_export=exports, notes=notes
             )
         profile = profile_models(
             candidate=cand_onnx,

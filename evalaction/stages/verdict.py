@@ -4,6 +4,7 @@ Gates (plan `gates:`), each giving name, rule, observed value with its interval,
   thresholds   absolute rules on a metric: overall `accuracy`, per class `recall[7]`, every class
                `recall[*]`, per slice `accuracy[ink=light]`, every slice `accuracy[ink=*]`
   vs_baseline  better / not_worse / equivalent with a margin, on the compare stage's paired interval
+  vs_best_prior  the same rules against the best prior version (plan `history:`, evalaction/history/)
   budgets      readiness: batch-1 latency percentiles, size, peak memory, load time, and `latency_ratio`
                (fails only when the candidate is significantly slower than the baseline by more than it)
   errors       error-analysis limits: `negative_flips` overall or in a class (`negative_flips[7]`)
@@ -30,6 +31,7 @@ from evalaction.config import parse_metric_ref
 if TYPE_CHECKING:
     from evalaction.artifacts import (
         CompareResult,
+        HistoryResult,
         MetricsResult,
         OverrideRequest,
         PlanResult,
@@ -201,23 +203,29 @@ def baseline_gates(plan: PlanResult, compare: CompareResult | None) -> list[Gate
                 )
             )
             continue
+        low, high, level = cmp.decisive_interval if cmp.passed is not None else (cmp.ci_low, cmp.ci_high, 0.0)
+        level = level or cmp.confidence
         evidence = (
             f"{ref} {cmp.baseline:.4g} -> {cmp.candidate:.4g}, delta {cmp.delta:+.4f} "
-            f"({cmp.confidence:.0%} CI [{cmp.ci_low:+.4f}, {cmp.ci_high:+.4f}], {cmp.outcome})"
+            f"({level:.0%} CI [{low:+.4f}, {high:+.4f}], {cmp.outcome})"
         )
         if cmp.passed is not None:
             # The compare stage decided the rule (evalaction/stats/outcome.py: not_worse and equivalent on the
-            # 1 - 2 alpha interval, better on the 1 - alpha interval and Holm).
+            # 1 - 2 alpha interval, better on the 1 - alpha interval and Holm); the interval shown is that one.
+            # A fail the test set is too small to avoid (stats/power.py) says so, and may be a condition only.
+            undecidable = cmp.undecidable if not cmp.passed and cmp.outcome != "worse" else None
+            blocking = gate.blocking and not (undecidable and plan.plan.gates.undecidable == "condition")
             out.append(
                 GateResult(
                     name=ref,
                     kind="vs_baseline",
                     rule=rule,
                     observed=cmp.delta,
-                    interval=(cmp.ci_low, cmp.ci_high),
+                    interval=(low, high),
                     status="pass" if cmp.passed else "fail",
-                    blocking=gate.blocking,
-                    reason=f"{evidence}; {cmp.reason}",
+                    blocking=blocking,
+                    reason=f"{evidence}; {cmp.reason}" + (f"; {undecidable}" if undecidable else ""),
+                    undecidable=undecidable,
                 )
             )
             continue
@@ -418,16 +426,19 @@ def _int8_hint(readiness: ReadinessResult | None, budget: str) -> str | None:
 
 def _headline(g: GateResult) -> str:
     """One short clause for the verdict's summary; the gate's full evidence stays in its `reason`."""
-    if g.kind == "vs_baseline" and g.observed is not None:
+    if g.kind in ("vs_baseline", "vs_best_prior") and g.observed is not None:
         ci = f" (CI {g.interval[0]:+.4g} to {g.interval[1]:+.4g})" if g.interval else ""
-        return f"{g.name} fails `{g.rule}` against the baseline: delta {g.observed:+.4g}{ci}"
+        if g.undecidable:
+            return f"{g.name} `{g.rule}` is undecided on this test set (too few rows): delta {g.observed:+.4g}{ci}"
+        against = "the baseline" if g.kind == "vs_baseline" else "the best prior version"
+        return f"{g.name} fails `{g.rule}` against {against}: delta {g.observed:+.4g}{ci}"
     if g.kind == "threshold" and g.observed is not None:
         ci = f" (interval {g.interval[0]:.4g} to {g.interval[1]:.4g})" if g.interval else ""
         return f"{g.name} = {g.observed:.4g}{ci} misses {g.rule}"
     return f"{g.name} {g.reason}"
 
 
-def _next_step(g: GateResult, readiness: ReadinessResult | None) -> str:
+def _next_step(g: GateResult, readiness: ReadinessResult | None, task: str = "multiclass") -> str:
     if g.kind == "curation":
         from evalaction.stages.plan import curation_next_step
 
@@ -444,8 +455,24 @@ def _next_step(g: GateResult, readiness: ReadinessResult | None) -> str:
         part = parse_metric_ref(g.name)[1]
         where = f" in class {part}" if part else ""
         return f"review the negative flips{where} (baseline right, candidate wrong) and add training data for them"
+    if g.kind in ("vs_baseline", "vs_best_prior") and g.undecidable:
+        return f"{g.undecidable}: add test rows or widen the margin; the result is inconclusive, not a regression"
+    if g.kind == "vs_best_prior":
+        return (
+            f"compare with the best prior version (History section) to find where {g.name} slid, commit by commit"
+        )
+    if g.kind == "vs_baseline" and task == "regression":
+        return (
+            f"find what regressed {g.name} against the baseline, starting with the regression flips (rows the "
+            "candidate misses by more than the baseline) and the slices with the largest errors in the errors section"
+        )
     if g.kind == "vs_baseline":
         return f"find what regressed {g.name} against the baseline, starting with the negative flips in the errors section"
+    if task == "regression" and g.kind == "threshold":
+        return (
+            f"improve {_subject(g)}: look at the largest residuals and the slices with the largest errors in the "
+            "errors section (outliers, missing features), or relax the gate with a recorded reason"
+        )
     part = parse_metric_ref(g.name)[1]
     if part is not None and part != "*" and "=" not in part:
         return f"retrain with more data for class {part}"
@@ -498,7 +525,7 @@ def decide(plan: PlanResult, gates: list[GateResult], readiness: ReadinessResult
             gates=gates,
             summary=f"{len(blocking)} of {len(gates)} gates block{tail}: {listed}.{also}",
             conditions=[_condition(g) for g in warnings],
-            next_steps=list(dict.fromkeys(_next_step(g, readiness) for g in blocking)),
+            next_steps=list(dict.fromkeys(_next_step(g, readiness, plan.plan.task) for g in blocking)),
         )
     if warnings:
         return VerdictResult(
@@ -544,14 +571,17 @@ def run_verdict(
     compare: CompareResult | None,
     readiness: ReadinessResult,
     override: OverrideRequest | None = None,
+    history: HistoryResult | None = None,
 ) -> VerdictResult:
     """Every gate with its evidence, the decision, its conditions or next steps, and the override if any."""
+    from evalaction.history.stage import best_prior_gates
     from evalaction.stages.plan import curation_gates
 
     gates = [
         *curation_gates(plan),  # the test set's own gates first: they qualify every other gate
         *threshold_gates(plan, metrics),
         *baseline_gates(plan, compare),
+        *best_prior_gates(plan, history),
         *budget_gates(plan, readiness),
         *error_gates(plan, compare, metrics),
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -108,6 +109,9 @@ class StandIn:
     broken_link: bool = False  # the export link answers 403 with a JSON body (an expired signed URL)
     hang: threading.Event | None = None  # when set up, the export-link call waits on it (never answers in time)
     released: threading.Event = field(default_factory=threading.Event)
+    reached: threading.Event = field(default_factory=threading.Event)  # the export-link call has arrived
+    # "GET /acme/flowers/3/folder" -> answers served (in order) before the normal one: (status, headers)
+    faults: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
 
 
 def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
@@ -138,14 +142,32 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                 return False
             return True
 
+        def _fault(self, method: str) -> bool:
+            queue = state.faults.get(f"{method} {urlparse(self.path).path}")
+            if not queue:
+                return False
+            status, headers = queue.pop(0)
+            data = json.dumps({"error": {"message": f"stand-in fault {status}"}}).encode()
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return True
+
         def do_POST(self) -> None:
             state.requests.append(f"POST {self.path}")
+            if self._fault("POST"):
+                return
             u = urlparse(self.path)
             if u.path == "/" and self._authorized(parse_qs(u.query)):
                 self._json(200, {"welcome": "Welcome to the Roboflow API.", "workspace": "acme"})
 
         def do_GET(self) -> None:
             state.requests.append(f"GET {self.path}")
+            if self._fault("GET"):
+                return None
             u = urlparse(self.path)
             parts = [p for p in u.path.split("/") if p]
             query = parse_qs(u.query)
@@ -174,6 +196,7 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             if len(parts) == 4 and parts[:3] == ["acme", "flowers", "3"]:
                 fmt = parts[3]
                 if state.hang is not None:
+                    state.reached.set()
                     state.hang.wait(timeout=30)
                     state.released.set()
                 link = f"{state.url}/dl/{fmt}.zip?key=signed-token-123"
@@ -242,6 +265,14 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
         state.hang.set()
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries as in production, but with millisecond backoff (the default doubles from 0.5 s)."""
+    from evalaction.datasets import roboflow
+
+    monkeypatch.setattr(roboflow, "BACKOFF_S", 0.01)
 
 
 def _sources(tmp_path: Path, key: str = KEY, debug: bool = False) -> DataSources:
@@ -325,13 +356,65 @@ def test_failed_zip_download_leaves_nothing_and_names_no_key(
     assert not fetched.cache_hit and (fetched.path / "test" / "daisy").is_dir()
 
 
-def test_rejected_key_is_named_without_the_key(standin: StandIn, tmp_path: Path) -> None:
+def test_rejected_key_is_bad_input_named_without_the_key(standin: StandIn, tmp_path: Path) -> None:
     wrong = "wrong-key-with-lowercase-999"
-    with pytest.raises(CannotDownloadDataset) as err:
+    with pytest.raises(BadInput) as err:
         fetch_roboflow(_spec().roboflow, _sources(tmp_path, key=wrong))  # type: ignore[arg-type]
     msg = str(err.value)
+    assert err.value.exit_code == 2 and "HTTP 401" in msg and "API key was refused" in msg
     assert "checking the API key" in msg and "does not exist" in msg
     assert wrong not in msg and KEY not in msg
+    assert len(standin.requests) == 1  # a 401 is not retried
+
+
+def test_unknown_project_is_bad_input_naming_the_plan_fields(standin: StandIn, tmp_path: Path) -> None:
+    spec = DatasetSpec(roboflow={"workspace": "acme", "project": "nope", "version": 3})
+    with pytest.raises(BadInput) as err:
+        fetch_roboflow(spec.roboflow, _sources(tmp_path))  # type: ignore[arg-type]
+    msg = str(err.value)
+    assert err.value.exit_code == 2 and "HTTP 404" in msg and "/acme/nope" in msg
+    assert "check `workspace`, `project` and `version`" in msg and KEY not in msg
+
+
+def test_format_refused_is_bad_input_naming_the_format(standin: StandIn, tmp_path: Path) -> None:
+    standin.faults["GET /acme/flowers/3/folder"] = [(400, {})]
+    with pytest.raises(BadInput) as err:
+        fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
+    msg = str(err.value)
+    assert "HTTP 400" in msg and "`dataset.roboflow.format`" in msg and "API key" not in msg
+    assert [r.split("?")[0] for r in standin.requests].count("GET /acme/flowers/3/folder") == 1
+
+
+def test_transient_500_is_retried_honouring_a_capped_retry_after(
+    standin: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from evalaction.datasets import roboflow
+
+    monkeypatch.setattr(roboflow, "RETRY_AFTER_MAX_S", 1)
+    # a 500 on the key check (POST) and a 503 asking for an hour's wait on the export call: both recover
+    standin.faults["POST /"] = [(500, {})]
+    standin.faults["GET /acme/flowers/3/folder"] = [(503, {"Retry-After": "3600"})]
+    t0 = time.monotonic()
+    fetched = fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
+    elapsed = time.monotonic() - t0
+    assert not fetched.cache_hit and (fetched.path / "test" / "rose").is_dir()
+    paths = [r.split("?")[0] for r in standin.requests]
+    assert paths.count("POST /") == 2 and paths.count("GET /acme/flowers/3/folder") == 2
+    assert 1.0 <= elapsed < 10  # waited the capped Retry-After (1 s), not an hour
+
+
+def test_server_error_after_the_retries_is_the_services(standin: StandIn, tmp_path: Path) -> None:
+    from evalaction.datasets import roboflow
+
+    standin.faults["GET /acme/flowers"] = [(502, {})] * 10
+    with pytest.raises(CannotDownloadDataset) as err:
+        fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
+    msg = str(err.value)
+    assert err.value.exit_code == 3 and "HTTP 502" in msg and f"after {roboflow.RETRIES} retries" in msg
+    assert "retry later" in msg and "API key" not in msg
+    assert [r.split("?")[0] for r in standin.requests].count("GET /acme/flowers") == roboflow.RETRIES + 1
 
 
 def test_unreachable_server_error_is_redacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -345,7 +428,7 @@ def test_unreachable_server_error_is_redacted(tmp_path: Path, monkeypatch: pytes
         fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
     msg = str(err.value)
     # requests' ConnectionError text carries the URL, key and all; the message keeps the URL, not the key
-    assert "ConnectionError" in msg and "127.0.0.1" in msg
+    assert "ConnectionError" in msg and "127.0.0.1" in msg and "retried up to 4 times" in msg
     assert KEY not in msg and "api_key=***" in msg
 
 
@@ -382,3 +465,125 @@ def test_sources_from_environ_reads_key_and_cache(tmp_path: Path) -> None:
     assert s.cache_dir == tmp_path and "k-123" not in repr(s) and "k-123" not in str(s)
     empty = DataSources.from_environ({"ROBOFLOW_API_KEY": "", "EVALACTION_CACHE": ""})
     assert empty.roboflow_api_key is None and empty.cache_dir.name == "evalaction"
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_signal_mid_download_kills_the_worker_and_removes_the_partial(
+    standin: StandIn, tmp_path: Path, signum: str
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    standin.hang = threading.Event()
+    code = (
+        "import sys; from pathlib import Path; from pydantic import SecretStr\n"
+        "from evalaction.config import DatasetSpec\n"
+        "from evalaction.datasets.roboflow import fetch_roboflow\n"
+        "from evalaction.datasets.sources import DataSources\n"
+        "spec = DatasetSpec(roboflow={'workspace': 'acme', 'project': 'flowers', 'version': 3, 'timeout_s': 60})\n"
+        f"fetch_roboflow(spec.roboflow, DataSources(roboflow_api_key=SecretStr({KEY!r}), cache_dir=Path(sys.argv[1])))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "cache")], cwd=ROOT, stderr=subprocess.PIPE
+    )
+    try:
+        assert standin.reached.wait(20), "the download never reached the export call"
+        workers = _children(proc.pid)
+        assert len(workers) == 1
+        proc.send_signal(getattr(signal, signum))
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == (143 if signum == "SIGTERM" else -signal.SIGINT)
+    assert not Path(f"/proc/{workers[0]}").exists()  # killed and reaped, not re-parented and left hanging
+    parent = cache_path(_spec().roboflow, tmp_path / "cache").parent  # type: ignore[arg-type]
+    assert list(parent.iterdir()) == []
+    assert KEY.encode() not in err
+
+
+def test_stale_partials_of_dead_runs_are_removed(standin: StandIn, tmp_path: Path) -> None:
+    import os
+
+    parent = cache_path(_spec().roboflow, tmp_path / "cache").parent  # type: ignore[arg-type]
+    dead = parent / ".folder.partial-999999999-0123456789ab"  # above any pid_max: no such process
+    live = parent / f".coco.partial-{os.getpid()}-0123456789ab"  # a download of this process: kept
+    for p in (dead, live):
+        (p / "export").mkdir(parents=True)
+    fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
+    assert not dead.exists() and live.is_dir()
+    assert sorted(p.name for p in parent.iterdir()) == [live.name, "folder"]
+
+
+def test_damaged_cache_entry_is_named_offline_and_downloaded_again_with_a_key(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    import shutil
+
+    spec = _spec().roboflow
+    first = fetch_roboflow(spec, _sources(tmp_path))  # type: ignore[arg-type]
+    n_files = sum(1 for p in first.path.rglob("*") if p.is_file()) - 1  # the marker left out
+    shutil.rmtree(first.path / "train" / "rose")
+    offline = DataSources(cache_dir=tmp_path / "cache")
+    with pytest.raises(BadInput) as err:
+        fetch_roboflow(spec, offline)  # type: ignore[arg-type]
+    msg = str(err.value)
+    assert "damaged" in msg and f"{n_files} files recorded at download, {n_files - SPLITS['train']} found" in msg
+    assert str(first.path) in msg and "ROBOFLOW_API_KEY" in msg
+
+    standin.requests.clear()
+    again = fetch_roboflow(spec, _sources(tmp_path))  # type: ignore[arg-type]
+    assert not again.cache_hit and any(r.startswith("GET /dl/folder.zip") for r in standin.requests)
+    assert len(list((again.path / "train" / "rose").iterdir())) == SPLITS["train"]
+    assert fetch_roboflow(spec, offline).cache_hit  # type: ignore[arg-type]
+
+    # same file count, one image's bytes changed: the digest catches it
+    victim = next((again.path / "test" / "tulip").iterdir())
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(BadInput, match="content digest differs"):
+        fetch_roboflow(spec, offline)  # type: ignore[arg-type]
+
+
+def test_cli_debug_shows_the_clients_requests_key_redacted(standin: StandIn, tmp_path: Path) -> None:
+    """The CLI itself sets up the log (no pytest handler involved: a separate process)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "models").mkdir()
+    shutil.copy(ROOT / "examples/digits/models/candidate.onnx", tmp_path / "models/c.onnx")
+    plan = tmp_path / "evalaction.yml"
+    plan.write_text(
+        "version: 1\ntask: multiclass\ndataset:\n  roboflow: {workspace: acme, project: flowers, version: 3}\n"
+        "models:\n  candidate: {path: models/c.onnx}\nmetrics:\n  primary: accuracy\n"
+    )
+    env = {**os.environ, "ROBOFLOW_API_KEY": KEY, "EVALACTION_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-c", "from evalaction.cli import main; main()"]
+    debug = subprocess.run(
+        [*cmd, "--debug", "plan", "-c", str(plan)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert debug.returncode == 0, debug.stderr
+    assert "DEBUG evalaction.roboflow: roboflow client stderr: urllib3.connectionpool:" in debug.stderr
+    assert "GET /acme/flowers/3/folder?api_key=***" in debug.stderr
+    assert KEY not in debug.stderr + debug.stdout and "signed-token-123" not in debug.stderr
+
+    quiet = subprocess.run([*cmd, "plan", "-c", str(plan)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert quiet.returncode == 0 and "urllib3" not in quiet.stderr  # a cache hit, and no debug lines

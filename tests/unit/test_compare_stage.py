@@ -90,22 +90,27 @@ def test_multiclass_values_tests_holm_and_rules() -> None:
         assert c.ci_low <= c.tost_ci_low <= c.tost_ci_high <= c.ci_high, c.metric
 
     acc = res.get("accuracy")
-    assert acc is not None and acc.test == "contingency bootstrap (BCa)" and not acc.gated
+    # accuracy: Tango's score test on the discordant pairs; at delta 0 it is McNemar's corrected chi-square
+    assert acc is not None and acc.test == "paired score test (Tango, continuity-corrected)" and not acc.gated
+    assert acc.mcnemar is not None
+    table = [[0, acc.mcnemar.b], [acc.mcnemar.c, 0]]
+    assert acc.p_value == pytest.approx(sm_mcnemar(table, exact=False, correction=True).pvalue, rel=1e-9)
+    assert acc.ci_low < acc.delta < acc.ci_high
+    assert acc.p_adjusted == acc.p_value
+    assert acc.mcnemar.p_exact == pytest.approx(sm_mcnemar(table, exact=True).pvalue, rel=1e-12)
     # The stage draws once for every confusion metric it compares (same families, same seed, same draws).
+    f1 = res.get("macro_f1")
+    assert f1 is not None and f1.test == "contingency bootstrap (BCa)"
     direct = contingency_bootstrap(
         joint_table(y, base.pred, cand.pred, 4),
-        metrics=["accuracy", "macro_f1", "macro_recall", "recall"],
+        metrics=["balanced_accuracy", "macro_f1", "recall"],
         n_resamples=1000,
         seed=3,
         macro_classes=[0, 1, 2, 3],
     )
-    assert (acc.ci_low, acc.ci_high, acc.p_value) == pytest.approx(
-        (direct["accuracy"].ci_low, direct["accuracy"].ci_high, direct["accuracy"].p_value), abs=1e-15
+    assert (f1.ci_low, f1.ci_high, f1.p_value) == pytest.approx(
+        (direct["macro_f1"].ci_low, direct["macro_f1"].ci_high, direct["macro_f1"].p_value), abs=1e-15
     )
-    assert acc.p_adjusted == acc.p_value
-    assert acc.mcnemar is not None
-    table = [[0, acc.mcnemar.b], [acc.mcnemar.c, 0]]
-    assert acc.mcnemar.p_exact == pytest.approx(sm_mcnemar(table, exact=True).pvalue, rel=1e-12)
 
     gated = ["macro_f1", "recall[c]", "balanced_accuracy", "log_loss", "top2_accuracy"]
     assert res.holm_family == gated

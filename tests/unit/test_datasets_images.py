@@ -198,6 +198,7 @@ def test_coco_missing_image_and_escaping_path(tmp_path: Path) -> None:
 
 
 def test_train_split_of_the_same_export_is_checked_for_leakage(plan_dir: Path, folder_export: Path) -> None:
+    import os
     import shutil
 
     from evalaction.config import load_plan
@@ -207,7 +208,9 @@ def test_train_split_of_the_same_export_is_checked_for_leakage(plan_dir: Path, f
     leaked = sorted((folder_export / "test" / "dog").iterdir())[0]
     shutil.copy(leaked, folder_export / "train" / "dog" / "copied.png")  # a test image also in train
     text = (plan_dir / "evalaction.yml").read_text()
-    text = text.replace("  path: data/test.csv\n", f"  path: {folder_export}\n  train_split: train\n")
+    text = text.replace(
+        "  path: data/test.csv\n", f"  path: {os.path.relpath(folder_export, plan_dir)}\n  train_split: train\n"
+    )
     text = text.replace("  id_column: id\n", "")
     (plan_dir / "evalaction.yml").write_text(text + "  curation:\n    leakage: 0\n")
     loaded = load_plan(plan_dir / "evalaction.yml")

@@ -144,8 +144,11 @@ def test_bad_tables_get_one_line(tmp_path: Path, text: str, spec: DatasetSpec, m
 def test_late_text_in_a_feature_column_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "t.csv").write_text("label,f\n" + "1,2\n" * 300 + "1,oops\n")
     monkeypatch.setattr(tabular, "CSV_BLOCK_BYTES", 128)
-    with pytest.raises(InvalidDataset, match=r"t.csv: cannot read as csv \(.*oops.*\); fix the named column"):
+    with pytest.raises(
+        InvalidDataset, match=r"t.csv: cannot read as csv \(.*column #1.*\); fix the named column"
+    ) as err:
         read_table(tmp_path / "t.csv", DatasetSpec(path="x"), "csv", "multiclass")
+    assert "oops" not in str(err.value)  # the cell's text is never quoted (issue 14)
 
 
 def test_npz_reader_hashes_and_float32(tmp_path: Path) -> None:

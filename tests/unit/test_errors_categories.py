@@ -209,6 +209,30 @@ def test_knn_distances_against_brute_force() -> None:
     assert dist[-1] > limit and (dist[:-1] > limit).sum() <= 2
 
 
+def test_screened_knn_decides_the_same_samples_far_as_the_full_search() -> None:
+    """With screening on, the limit, the far samples and every far or `exact` sample's distance are those of a
+    brute-force search (scipy's cdist); the other samples hold an upper bound below the limit."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=(2_400, 6))
+    test = np.vstack([rng.normal(size=(1_500, 6)), rng.normal(size=(60, 6)) * 2.5])  # some far away
+    exact = np.zeros(len(test), dtype=bool)
+    exact[::50] = True
+    dist, limit = knn_distances(train, test, k=5, quantile=0.99, exact=exact, screen_min_rows=0)
+    mu, sd = train.mean(axis=0), train.std(axis=0)
+    tr, te = (train - mu) / sd, (test - mu) / sd
+    ref_test = np.sort(cdist(te, tr), axis=1)[:, 4]
+    own = np.sort(cdist(tr, tr), axis=1)[:, 5]
+    assert limit == pytest.approx(np.quantile(own, 0.99), rel=1e-9)
+    far = ref_test > limit
+    assert 20 < far.sum() < 200  # the far cluster is found, the rest mostly not
+    np.testing.assert_array_equal(dist > limit, far)
+    np.testing.assert_allclose(dist[far | exact], ref_test[far | exact], rtol=1e-9)
+    assert (dist[~far] >= ref_test[~far] * (1 - 1e-9)).all()  # an upper bound where not exact
+    assert (dist[~far & ~exact] > ref_test[~far & ~exact] * (1 + 1e-6)).any()  # and the screens did cut work
+
+
 def test_small_pieces_against_direct_computation() -> None:
     from sklearn.metrics import confusion_matrix
 

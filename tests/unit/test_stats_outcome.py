@@ -66,3 +66,25 @@ def test_bad_inputs() -> None:
         classify(ci=(1, 0), ci_2alpha=(0, 1), p_adjusted=0.5, alpha=A)
     with pytest.raises(InvalidStatisticInput, match="below 0.5"):
         classify(ci=(0, 1), ci_2alpha=(0, 1), p_adjusted=0.5, alpha=0.6)
+
+
+def test_a_bound_on_the_margin_by_float_noise_does_not_pass() -> None:
+    """0.89 - 0.94 = -0.04999999999999993 > -0.05 in floats; a tie must not pass `not_worse` (issue #17)."""
+    lo2 = 0.89 - 0.94
+    assert lo2 > -0.05
+    d = decide(
+        ci=(lo2 - 0.01, 0.1), ci_2alpha=(lo2, 0.05), p_adjusted=0.5, alpha=0.05, margin=0.05, rule="not_worse"
+    )
+    assert d.passed is False
+
+
+def test_p_against_margin_decides_and_margin_zero_reads_plainly() -> None:
+    d = decide(
+        ci=(-0.01, 0.1), ci_2alpha=(0.001, 0.09), p_adjusted=0.2, alpha=0.05, rule="not_worse", p_margin=0.07
+    )
+    assert d.passed is False  # the p-value decides, not the (bootstrap-noisy) bound
+    assert "-0 " not in d.reason and "> 0" not in d.reason and "<= 0 (margin 0" in d.reason
+    ok = decide(
+        ci=(0.0, 0.1), ci_2alpha=(0.01, 0.09), p_adjusted=0.04, alpha=0.05, rule="not_worse", p_margin=0.01
+    )
+    assert ok.passed is True

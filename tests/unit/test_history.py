@@ -1,0 +1,301 @@
+"""History pieces on their own: version discovery in a real git repo, the cache, plan rules, Holm across both
+families (against statsmodels), and the view's headline."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from evalaction.artifacts import HistoryResult, MetricComparison, PriorVersion
+from evalaction.errors import InvalidPlan
+from evalaction.history import cache, git
+
+
+def _git(repo: Path, *args: str, day: int = 1) -> str:
+    stamp = f"2026-02-{day:02d}T08:00:00+00:00"
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "GIT_AUTHOR_DATE": stamp,
+        "GIT_COMMITTER_DATE": stamp,
+    }
+    return subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def _commit(repo: Path, rel: str, content: bytes, msg: str, day: int) -> None:
+    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+    (repo / rel).write_bytes(content)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", msg, day=day)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    r = tmp_path / "repo"
+    r.mkdir()
+    _git(r, "init", "-q", "-b", "main")
+    _commit(r, "m/old.onnx", b"one", "v1", 1)
+    _git(r, "tag", "v1.0")
+    _commit(r, "README", b"unrelated", "docs", 2)
+    _commit(r, "m/old.onnx", b"two", "v2", 3)
+    _git(r, "mv", "m/old.onnx", "m/model.onnx")
+    _git(r, "commit", "-q", "-m", "rename", day=4)  # same bytes as v2: not a new version
+    _git(r, "tag", "v2.0")
+    _commit(r, "m/model.onnx", b"one", "revert to v1", 5)  # same bytes as v1, newer: v1's older commit drops
+    _commit(r, "m/model.onnx", b"three", "v3", 6)
+    _git(r, "tag", "v3.0")
+    _git(r, "tag", "other-tag")
+    return r
+
+
+def test_commits_follow_renames_and_skip_repeated_bytes(repo: Path) -> None:
+    head, found = git.discover(repo, path="m/model.onnx", ref="HEAD", source="commits", tag_pattern="v*", limit=5)
+    assert head == _git(repo, "rev-parse", "HEAD").strip()
+    assert [v.subject for v in found] == ["v3", "revert to v1", "rename"]
+    assert [v.path for v in found] == ["m/model.onnx", "m/model.onnx", "m/model.onnx"]
+    assert [v.date[:10] for v in found] == ["2026-02-06", "2026-02-05", "2026-02-04"]
+    assert [git.read_raw(repo, v) for v in found] == [b"three", b"one", b"two"]
+    _, two = git.discover(repo, path="m/model.onnx", ref="HEAD~1", source="commits", tag_pattern="v*", limit=2)
+    assert [v.subject for v in two] == ["revert to v1", "rename"]
+
+
+def test_tags_matching_the_pattern_reachable_from_the_ref(repo: Path) -> None:
+    _, found = git.discover(repo, path="m/model.onnx", ref="HEAD", source="tags", tag_pattern="v*", limit=5)
+    # v1.0 has no m/model.onnx (the file was m/old.onnx then): left out, not an error
+    assert [v.label for v in found] == ["v3.0", "v2.0"]
+    assert [git.read_raw(repo, v) for v in found] == [b"three", b"two"]
+
+
+def test_a_ref_or_pattern_that_looks_like_an_option_is_refused(repo: Path) -> None:
+    from evalaction.errors import BadInput
+
+    with pytest.raises(BadInput, match="history.ref"):
+        git.discover(repo, path="m/model.onnx", ref="--output=x", source="commits", tag_pattern="v*", limit=1)
+    with pytest.raises(BadInput, match="history.tag_pattern"):
+        git.discover(repo, path="m/model.onnx", ref="HEAD", source="tags", tag_pattern="-x", limit=1)
+
+
+def test_an_lfs_pointer_names_the_sha256_of_its_weights() -> None:
+    weights = b"\x08\x01" * 100
+    oid = hashlib.sha256(weights).hexdigest()
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {len(weights)}\n".encode()
+    assert git.lfs_oid(pointer) == oid
+    assert git.lfs_oid(weights) is None
+    v = git.GitVersion("abc1234", "0" * 40, "", "", "m.onnx")
+    from evalaction.errors import LfsPointerInsteadOfWeights
+
+    with pytest.raises(LfsPointerInsteadOfWeights, match="git-lfs is not installed"):
+        git.weights(Path("."), v, pointer, git_lfs=None)
+    assert git.weights(Path("."), v, weights, git_lfs=None) == weights
+
+
+def test_cache_round_trip_and_keys(tmp_path: Path) -> None:
+    folder = cache.folder_for(tmp_path, "a" * 64, "fp", "sh")
+    (folder / cache.PREDICTIONS).write_bytes(b"parquet")
+    cache.store(folder, "a" * 64, "fp", "sh", {"accuracy": 0.9, "log_loss": None})
+    hit = cache.lookup(tmp_path, "a" * 64, "fp", "sh")
+    assert hit is not None and hit.overall == {"accuracy": 0.9, "log_loss": None}
+    # another test set or another plan is another key
+    assert cache.lookup(tmp_path, "a" * 64, "other", "sh") is None
+    assert cache.lookup(tmp_path, "a" * 64, "fp", "other") is None
+    # a damaged entry is a miss, not an error
+    (folder / cache.ENTRY).write_text("{not json")
+    assert cache.lookup(tmp_path, "a" * 64, "fp", "sh") is None
+
+
+def test_scoring_hash_follows_the_model_spec_not_the_gates() -> None:
+    from evalaction.config import parse_plan
+
+    text = (
+        "version: 1\ntask: binary\ndataset: {path: d.csv, label_column: y}\n"
+        "models: {candidate: {path: m.onnx, outputs: logits}}\nmetrics: {primary: accuracy}\n"
+    )
+    base = parse_plan(text, Path("e.yml"))
+    gated = parse_plan(text + "gates: {thresholds: {accuracy: '>= 0.5'}}\n", Path("e.yml"))
+    other = parse_plan(text.replace("outputs: logits", "outputs: probabilities"), Path("e.yml"))
+    h = cache.scoring_hash(base, ["0", "1"])
+    assert h == cache.scoring_hash(gated, ["0", "1"])
+    assert h != cache.scoring_hash(other, ["0", "1"])
+    assert h != cache.scoring_hash(base, ["1", "0"])
+
+
+_PLAN = (
+    "version: 1\ntask: {task}\ndataset: {{path: d.csv, label_column: y}}\n"
+    "models: {{candidate: {{path: m.onnx}}}}\nmetrics: {{primary: {primary}}}\n{extra}"
+)
+
+
+def test_vs_best_prior_needs_history_and_known_metrics() -> None:
+    from evalaction.config import parse_plan
+
+    with pytest.raises(InvalidPlan, match="gates.vs_best_prior.*history"):
+        parse_plan(
+            _PLAN.format(
+                task="binary", primary="accuracy", extra="gates: {vs_best_prior: {accuracy: not_worse}}\n"
+            ),
+            Path("e.yml"),
+        )
+    with pytest.raises(InvalidPlan, match="accuracyy"):
+        parse_plan(
+            _PLAN.format(
+                task="binary",
+                primary="accuracy",
+                extra="history: {}\ngates: {vs_best_prior: {accuracyy: better}}\n",
+            ),
+            Path("e.yml"),
+        )
+    plan = parse_plan(
+        _PLAN.format(
+            task="binary",
+            primary="accuracy",
+            extra="history: {versions: 3, source: tags}\ngates: {vs_best_prior: {macro_f1: not_worse}}\n",
+        ),
+        Path("e.yml"),
+    )
+    assert plan.history is not None and plan.history.versions == 3 and plan.history.source == "tags"
+    assert plan.gates.vs_best_prior["macro_f1"].rule == "not_worse"
+    assert "macro_f1" in plan.metric_list
+
+
+def _cmp(metric: str, p: float, rule: str = "better", lo: float = 0.01, hi: float = 0.05) -> MetricComparison:
+    return MetricComparison(
+        metric=metric,
+        baseline=0.8,
+        candidate=0.83,
+        delta=0.03,
+        ci_low=lo,
+        ci_high=hi,
+        confidence=0.95,
+        tost_ci_low=lo + 0.002,
+        tost_ci_high=hi - 0.002,
+        tost_confidence=0.9,
+        p_value=p,
+        p_adjusted=p,
+        test="t",
+        outcome="better",
+        gated=True,
+        rule=rule,  # type: ignore[arg-type]
+        margin=0.0,
+        passed=True,
+    )
+
+
+def test_holm_covers_both_families_like_statsmodels() -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from evalaction.artifacts import CompareResult
+    from evalaction.history.stage import holm_together
+
+    base_p, prior_p = [0.01, 0.04], [0.03]
+    compare = CompareResult(
+        comparisons=[_cmp("accuracy", base_p[0]), _cmp("macro_f1", base_p[1])],
+        n_bootstrap=100,
+        alpha=0.05,
+        seed=0,
+        n_samples=10,
+        holm_family=["accuracy", "macro_f1"],
+    )
+    history = HistoryResult(
+        ref="HEAD",
+        source="commits",
+        path="m.onnx",
+        primary="accuracy",
+        candidate_primary=0.83,
+        versions=[PriorVersion(label="a", commit="a" * 40, date="", path="m.onnx", primary=0.8)],
+        best="a",
+        best_prior=[_cmp("accuracy", prior_p[0])],
+        cache_dir="c",
+    )
+    new_compare, new_history = holm_together(compare, history, 0.05)
+    expected = multipletests(base_p + prior_p, method="holm")[1]
+    assert new_compare is not None and new_history is not None
+    got = [c.p_adjusted for c in new_compare.comparisons] + [c.p_adjusted for c in new_history.best_prior]
+    assert got == pytest.approx(list(expected))
+    assert new_compare.holm_family == ["accuracy", "macro_f1", "vs_best_prior:accuracy"]
+    # `better` reads the adjusted p: 0.04 alone passes at 0.05; in a family of three (Holm 0.06) it does not
+    assert compare.comparisons[1].passed is True
+    assert new_compare.comparisons[1].passed is False
+    assert new_history.best_prior[0].passed is False  # Holm gives 0.06 too
+
+
+def test_headline_says_how_far_behind_the_best() -> None:
+    from evalaction.history.view import history_view
+
+    versions = [
+        PriorVersion(label="aaa", commit="a" * 40, date="2026-01-01T00:00:00Z", path="m", primary=0.95),
+        PriorVersion(label="bbb", commit="b" * 40, date="2026-01-02T00:00:00Z", path="m", primary=0.93),
+    ]
+    h = HistoryResult(
+        ref="main",
+        source="commits",
+        path="m",
+        primary="accuracy",
+        candidate_primary=0.92,
+        versions=versions,
+        best="aaa",
+        candidate_is_best=False,
+        trails_best_by=0.03,
+        cache_dir="c",
+        cache_hits=1,
+        cache_misses=1,
+    )
+    view = history_view(h)
+    assert view is not None
+    assert view["headline"] == "the candidate trails the best prior version `aaa` by 3.0 pt on accuracy"
+    assert view["chart"]["x"] == '["aaa", "bbb", "candidate"]'
+    assert view["chart"]["line"] == "[0.95, 0.93, 0.92]"
+    best = history_view(h.model_copy(update={"candidate_primary": 0.97, "candidate_is_best": True}))
+    assert best is not None and best["headline"].startswith(
+        "the candidate is the best so far on accuracy (+2.0 pt"
+    )
+
+
+def test_wandb_gets_the_history_table() -> None:
+    """`log_history` against stand-ins for wandb.Table / wandb.plot.line and a run (no wandb import)."""
+    from types import SimpleNamespace
+
+    from evalaction.integrations.wandb_log import log_history
+
+    class Table:
+        def __init__(self, columns: list[str], data: list[list[object]]) -> None:
+            self.columns, self.data = columns, data
+
+    logged: dict[str, object] = {}
+    fake_wandb = SimpleNamespace(Table=Table, plot=SimpleNamespace(line=lambda t, x, y, title: ("line", x, y)))
+    wb_run = SimpleNamespace(log=logged.update, summary={})
+    h = HistoryResult(
+        ref="main",
+        source="commits",
+        path="m",
+        primary="accuracy",
+        candidate_primary=0.92,
+        versions=[
+            PriorVersion(label="aaa", commit="a" * 40, date="2026-01-01", path="m", primary=0.95, cached=True)
+        ],
+        best="aaa",
+        candidate_is_best=False,
+        trails_best_by=0.03,
+        cache_dir="c",
+        cache_hits=1,
+    )
+    run = SimpleNamespace(
+        history=h, inference=SimpleNamespace(candidate=SimpleNamespace(sha256="f" * 64)), started_at="now"
+    )
+    log_history(fake_wandb, wb_run, run)  # type: ignore[arg-type]
+    table = logged["history"]
+    assert isinstance(table, Table)
+    rows = [dict(zip(table.columns, r, strict=True)) for r in table.data]
+    assert [(r["version"], r["accuracy"], r["best"], r["cached"]) for r in rows] == [
+        ("aaa", 0.95, True, True),
+        ("candidate", 0.92, False, False),
+    ]
+    assert rows[0]["commit"] == "a" * 40
+    assert logged["history_trend"] == ("line", "version", "accuracy")
+    assert wb_run.summary["history/trails_best_by"] == 0.03 and wb_run.summary["history/best"] == "aaa"
