@@ -948,7 +948,7 @@ def _plan_loader(text: str) -> Any:
     """A SafeLoader that refuses anchors, aliases, duplicate keys and nesting deeper than MAX_PLAN_DEPTH."""
     import yaml
 
-    class PlanLoader(yaml.SafeLoader):
+    class PlanLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types (Any to mypy)
         depth = 0
 
         def compose_node(self, parent: Any, index: Any) -> Any:

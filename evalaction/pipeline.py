@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from evalaction import __version__
 from evalaction.artifacts import OverrideRequest, RunResult
 from evalaction.config import LoadedPlan
-from evalaction.hooks import PipelineHooks
+from evalaction.hooks import PipelineHooks as PipelineHooks  # defined a floor down; callers import it here
 
 if TYPE_CHECKING:
     from evalaction.datasets.sources import DataSources

@@ -265,7 +265,7 @@ def _label_text(v: object) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     if hasattr(v, "item") and not isinstance(v, str | bytes):  # numpy scalars
-        return _label_text(v.item())  # type: ignore[attr-defined]
+        return _label_text(v.item())
     return str(v)
 
 

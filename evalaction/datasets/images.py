@@ -104,8 +104,8 @@ def decode_images(files: list[Path], options: ReadOptions) -> DecodedImages:
             ) from None
         if caught and not warned:
             warned = True
-            first = safe_cause(Exception(str(caught[0].message)))
-            print(f"warning: {f}: {first} (further image warnings not shown)", file=sys.stderr)
+            warning = safe_cause(Exception(str(caught[0].message)))
+            print(f"warning: {f}: {warning} (further image warnings not shown)", file=sys.stderr)
         pixels = np.asarray(converted)
         row_hashes[i] = pixel_hash(pixels, mode)
         if not options.features:

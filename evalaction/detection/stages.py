@@ -628,7 +628,7 @@ def run_detection_compare(
 
     from evalaction.detection.bootstrap import ImageBootstrap, cells_for, jackknife_deltas, paired_image_bootstrap
     from evalaction.errors import InvalidStatisticInput
-    from evalaction.metrics.catalog import CATALOG
+    from evalaction.metrics.catalog import higher_is_better
     from evalaction.stats._common import bca_acceleration, summarise
     from evalaction.stats.multitest import holm
     from evalaction.stats.outcome import decide
@@ -678,7 +678,7 @@ def run_detection_compare(
     adjusted = dict(zip(gated, holm([measured[r].p_value for r in gated]).tolist(), strict=True))
     comparisons = []
     for ref, est in measured.items():
-        hib = CATALOG[parse_metric_ref(ref)[0]].higher_is_better  # every detection metric: higher is better
+        hib = higher_is_better(parse_metric_ref(ref)[0])  # every detection metric: higher is better
         gate = p.gates.vs_baseline.get(ref)
         ci, tost = (est.ci_low, est.ci_high), est.interval(1 - 2 * spec.alpha)
         p_adj = adjusted.get(ref, est.p_value)

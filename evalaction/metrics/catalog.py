@@ -156,3 +156,11 @@ CATALOG: dict[str, MetricInfo] = {m.name: m for m in _TABLE}
 def metric_names(task: str, *, directional_only: bool = False) -> list[str]:
     """Every metric name that applies to `task`, in table order (only those with a direction, if asked)."""
     return [m.name for m in _TABLE if task in m.tasks and (m.directional or not directional_only)]
+
+
+def higher_is_better(name: str) -> bool:
+    """The direction of a metric a plan gates or ranks on (the plan validator refuses descriptive ones there)."""
+    direction = CATALOG[name].higher_is_better
+    if direction is None:
+        raise ValueError(f"`{name}` is descriptive: it has no better direction")
+    return direction

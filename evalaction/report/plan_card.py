@@ -42,9 +42,9 @@ def render_plan_markdown(result: PlanResult, baseline_error: float | None = None
     if curation:
         if p.gates.count == 0:
             lines += ["", "| gate | kind | rule | blocking |", "|---|---|---|---|"]
-        for name, c in curation:
+        for check, c in curation:
             rule = f">= {c.min:g}" if hasattr(c, "min") else f"<= {c.max}"
-            lines.append(f"| {name} | curation | {rule} | {'yes' if c.blocking else 'no'} |")
+            lines.append(f"| {check} | curation | {rule} | {'yes' if c.blocking else 'no'} |")
     power = plan_power(result, baseline_error)
     if power:
         lines += ["", "## Can this test set decide the gates against the baseline?", ""]

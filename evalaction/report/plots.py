@@ -398,7 +398,7 @@ def residual_plots(path: str | Path, y_true: np.ndarray, preds: Mapping[str, np.
 
 
 def predicted_vs_actual(
-    path: str | Path, y_true: np.ndarray, preds: Mapping[str, np.ndarray], marked: Sequence[int] = ()
+    path: str | Path, y_true: np.ndarray, preds: Mapping[str, np.ndarray], marked: Sequence[int] | np.ndarray = ()
 ) -> Path:
     """Predicted against actual for every model, the y = x line, and the `marked` rows (largest residuals)
     circled on the candidate's points."""

@@ -157,7 +157,7 @@ def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -
     from evalaction.report.readiness_view import readiness_view
 
     metrics = run.metrics
-    per_class_rows = []
+    per_class_rows: list[dict[str, Any]] = []
     if metrics.baseline is not None:
         cand = metrics.candidate.per_class.get("recall", {})
         base = metrics.baseline.per_class.get("recall", {})
@@ -222,7 +222,9 @@ def render_markdown(run: RunResult, *, run_url: str | None = None, out_dir: Path
 
     # detection has its own section (templates/_detection.md.j2) in place of the classification metrics
     metrics_md = "" if run.detection else metrics_markdown(run.metrics, run.plan.plan.task)
-    return _env().get_template("report.md.j2").render(**_context(run, run_url, out_dir), metrics_md=metrics_md)
+    return str(
+        _env().get_template("report.md.j2").render(**_context(run, run_url, out_dir), metrics_md=metrics_md)
+    )
 
 
 def render_html(run: RunResult, *, run_url: str | None = None, out_dir: Path | None = None) -> str:
@@ -232,7 +234,7 @@ def render_html(run: RunResult, *, run_url: str | None = None, out_dir: Path | N
 
     plots = {} if run.detection else metrics_html_context(run.metrics, run.plan.plan.task, out_dir)
     context = {**_context(run, run_url, out_dir), **plots}
-    return _env().get_template("report.html.j2").render(**context)
+    return str(_env().get_template("report.html.j2").render(**context))
 
 
 def write_reports(run: RunResult, out_dir: Path, *, run_url: str | None = None) -> dict[str, Path]:
