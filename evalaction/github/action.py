@@ -96,17 +96,15 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
             title="evalaction",
             out=stream,
         )
-    from evalaction.datasets.sources import DataSources
+    from evalaction.environment import ServiceEnvironment
 
-    sources = DataSources.from_environ(env)  # ROBOFLOW_API_KEY and EVALACTION_CACHE
+    environment = ServiceEnvironment.from_env(env)  # Roboflow key, download cache, Modal token
+    sources = environment.data_sources()
     if sources.roboflow_api_key is not None:
         commands.add_mask(sources.roboflow_api_key.get_secret_value(), out=stream)
-    from evalaction.runners.modal import ModalCredentials
-
-    token_id, token_secret = env.get("MODAL_TOKEN_ID", ""), env.get("MODAL_TOKEN_SECRET", "")
-    modal = ModalCredentials(token_id, token_secret) if token_id and token_secret else None
+    modal = environment.modal_credentials()
     if modal is not None:
-        commands.add_mask(token_secret, out=stream)
+        commands.add_mask(modal.token_secret, out=stream)
 
     def publisher_for(repository: str) -> GitHubPublisher | None:
         if not token:
