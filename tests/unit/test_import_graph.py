@@ -20,7 +20,10 @@ How the four cycles issue #15 found were broken (a factory or a shared type move
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "evalaction"
 
@@ -154,3 +157,27 @@ def test_the_graph_sees_relative_and_absolute_imports() -> None:
     graph = import_graph()
     assert "evalaction.errors" in graph["evalaction.config"]
     assert len(graph) > 50
+
+
+def _all_imports(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
+    return [n for node in body for n in ast.walk(node) if isinstance(n, ast.Import | ast.ImportFrom)]
+
+
+def test_readers_and_runners_never_import_their_factory_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lazily either: a factory sits a floor above the parts it picks from (docs/architecture.md, Floors).
+
+    `runners/modal.py` is the one exception: the function Modal runs in its container (`run_shard`) opens the
+    runner there, so it is a client of the factory, not a runner the factory picks.
+    """
+    monkeypatch.setattr(sys.modules[__name__], "_top_level_imports", _all_imports)
+    graph = import_graph()
+    factories = {
+        "evalaction.datasets.load": "evalaction.datasets.",
+        "evalaction.runners.factory": "evalaction.runners.",
+    }
+    allowed = {"evalaction.datasets", "evalaction.runners", "evalaction.runners.modal"}
+    for factory, package in factories.items():
+        back = sorted(
+            m for m, deps in graph.items() if factory in deps and m.startswith(package) and m not in allowed
+        )
+        assert back == [], f"{back} import {factory}, the factory that picks them"
