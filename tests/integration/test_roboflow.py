@@ -287,6 +287,7 @@ def test_folder_export_downloads_then_hits_the_cache_offline(
     standin: StandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="evalaction")  # an earlier CLI run in this process set it to WARNING
     sources = _sources(tmp_path, debug=True)
     ds = load_dataset(_spec(), tmp_path, "multiclass", sources=sources)
     assert ds.origin == "roboflow acme/flowers/3/folder (downloaded)"
@@ -338,6 +339,7 @@ def test_failed_zip_download_leaves_nothing_and_names_no_key(
     standin: StandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="evalaction")  # an earlier CLI run in this process set it to WARNING
     standin.broken_link = True
     with pytest.raises(CannotDownloadDataset) as err:
         fetch_roboflow(_spec().roboflow, _sources(tmp_path, debug=True))  # type: ignore[arg-type]
