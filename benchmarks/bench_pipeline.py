@@ -18,8 +18,10 @@ The machine's load averages are printed next to each size: timings on a shared m
 within a run.
 
 Usage: python benchmarks/bench_pipeline.py [--sizes 228,1000,100000] [--repeats 3] [--workdir DIR] [--debug]
+                                          [--root SOURCE_TREE]
   --workdir keeps generated data and models between invocations (generation at 1e6 takes ~10 s);
-  --debug passes --debug to the CLI (per-stage import vs work split, where the CLI prints it).
+  --debug passes --debug to the CLI (per-stage import vs work split, where the CLI prints it);
+  --root runs another checkout's evalaction (main, for a before/after table) on the same data.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _stats  # noqa: E402  (benchmarks/ is not a package: scripts run from anywhere)
 
 ROOT = Path(__file__).resolve().parents[1]
 N_FEATURES = 30
@@ -56,11 +61,11 @@ dataset:
   train_path: data/train.parquet
 models:
   baseline:
-    path: ../models/baseline.onnx
+    path: models/baseline.onnx
     output_name: probabilities
     preprocessing: {{dtype: float32}}
   candidate:
-    path: ../models/candidate.onnx
+    path: models/candidate.onnx
     output_name: probabilities
     preprocessing: {{dtype: float32}}
 metrics:
@@ -145,14 +150,18 @@ def _table(path: Path, rows: int, seed: int, prefix: str) -> None:
 
 def make_case(workdir: Path, rows: int) -> Path:
     """The plan file for `rows` test rows (data written once per workdir)."""
+    import shutil
+
     _models(workdir / "models")
     case = workdir / f"rows_{rows}"
     plan = case / "evalaction.yml"
-    if not plan.is_file():
+    if not (case / "data" / "train.parquet").is_file():
         (case / "data").mkdir(parents=True, exist_ok=True)
         _table(case / "data" / "test.parquet", rows, seed=rows, prefix="t")
         _table(case / "data" / "train.parquet", max(rows // 4, 50), seed=rows + 1, prefix="r")
-        plan.write_text(PLAN.format(rows=rows))
+    # the plan's paths stay inside its folder (the plan is untrusted: `..` is refused)
+    shutil.copytree(workdir / "models", case / "models", dirs_exist_ok=True)
+    plan.write_text(PLAN.format(rows=rows))
     return plan
 
 
@@ -180,13 +189,14 @@ def _popen_wait4(argv: list[str], env: dict[str, str]) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout=text)
 
 
-def run_evalaction(plan: Path, out: Path, debug: bool) -> Run:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run_evalaction(plan: Path, out: Path, debug: bool, root: Path = ROOT) -> Run:
+    env = {**os.environ, "PYTHONPATH": str(root)}
     cli = [sys.executable, "-c", "from evalaction.cli import main; main()"]
     argv = [*cli, *(["--debug"] if debug else []), "run", "-c", str(plan), "-o", str(out)]
     run = _popen_wait4(argv, env)
-    # the CLI prints "  <stage>  <seconds> s" to stderr as each stage ends (results.json has no report time)
-    run.stages = {m[1]: float(m[2]) for m in re.finditer(r"^  (\w+) +([\d.]+) s$", run.stdout, re.MULTILINE)}
+    # the CLI prints "  <stage>  <seconds> s" to stderr as each stage ends (results.json has no report time);
+    # with --debug followed by "(imports .. s, work .. s)", echoed below
+    run.stages = {m[1]: float(m[2]) for m in re.finditer(r"^  (\w+) +([\d.]+) s\b", run.stdout, re.MULTILINE)}
     return run
 
 
@@ -202,30 +212,6 @@ def run_floor(plan: Path) -> Run:
         dict(os.environ),
     )
     return run
-
-
-def _t90(df: int) -> float:
-    """Two-sided 90 % Student t quantile (scipy when present, a table otherwise)."""
-    try:
-        from scipy.stats import t
-
-        return float(t.ppf(0.95, df))
-    except ImportError:  # pragma: no cover
-        return {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015}.get(df, 1.645)
-
-
-def interval(values: list[float], log: bool = False) -> tuple[float, float, float]:
-    """Mean and 90 % t interval (on the log scale for ratios); (nan, nan) bounds with one value."""
-    v = np.log(values) if log else np.asarray(values, dtype=float)
-    mean = float(v.mean())
-    if len(v) < 2:
-        lo = hi = math.nan
-    else:
-        half = _t90(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v))
-        lo, hi = mean - half, mean + half
-    if log:
-        return math.exp(mean), math.exp(lo), math.exp(hi)
-    return mean, lo, hi
 
 
 def target_for(rows: int) -> tuple[float, float | None]:
@@ -248,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None, help="keep data and models here between runs")
     parser.add_argument("--debug", action="store_true", help="run the CLI with --debug")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=ROOT,
+        help="the evalaction source tree to run (e.g. a checkout of main: before/after)",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(_rows_of(s) for s in args.sizes.split(","))
     tmp = tempfile.TemporaryDirectory() if args.workdir is None else None
@@ -267,10 +259,10 @@ def main(argv: list[str] | None = None) -> int:
                     if which == "floor":
                         floors.append(run_floor(plan))
                     else:
-                        ours.append(run_evalaction(plan, workdir / f"out_{rows}_{r}", args.debug))
+                        ours.append(run_evalaction(plan, workdir / f"out_{rows}_{r}", args.debug, args.root))
             ratios = [o.wall_s / f.wall_s for o, f in zip(ours, floors, strict=True)]
-            ratio, r_lo, r_hi = interval(ratios, log=True)
-            wall, w_lo, w_hi = interval([o.wall_s for o in ours])
+            ratio, r_lo, r_hi = _stats.interval(ratios, log=True)
+            wall, w_lo, w_hi = _stats.interval([o.wall_s for o in ours])
             peak = max(o.peak_mb for o in ours)
             stage_med = {s: statistics.median(o.stages.get(s, 0.0) for o in ours) for s in STAGES}
             medians[rows] = {**stage_med, "total": statistics.median(o.wall_s for o in ours)}
@@ -287,8 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"  ratio evalaction / floor {ratio:.2f}x [90% {r_lo:.2f}, {r_hi:.2f}]")
             want_s, want_mb = target_for(rows)
-            met = w_hi <= want_s  # nan (one repeat) never meets a target
-            verdict = "PASS" if met else ("UNDECIDED" if math.isnan(w_hi) or w_lo <= want_s else "FAIL")
+            verdict = _stats.decide(w_lo, w_hi, want_s)
+            met = verdict == "PASS"
             line = f"  {verdict}: wall <= {want_s:g} s (worse end {w_hi:.2f} s)"
             if want_mb is not None:
                 mem_ok = peak <= want_mb

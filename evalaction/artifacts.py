@@ -267,7 +267,11 @@ class Attribution(Artifact):
 
 class ExplainedSample(Artifact):
     id: str
-    category: Literal["negative_flip", "confidently_wrong", "regression_flip", "largest_residual"]
+    category: Literal[
+        "negative_flip", "confidently_wrong", "most_confident_error", "regression_flip", "largest_residual"
+    ] = Field(
+        description="most_confident_error: among the most confident errors, but below `confident_threshold`."
+    )
     label: str
     attributions: list[Attribution]
     figure: str = Field(description="PNG, relative to the output folder: input, baseline and candidate maps.")
@@ -509,6 +513,9 @@ class HistoryResult(Artifact):
     best_prior: list[MetricComparison] = Field(
         default_factory=list,
         description="Candidate vs the best prior version: the primary and every gated metric.",
+    )
+    best_prior_undefined: dict[str, str] = Field(
+        default_factory=dict, description="Metric -> why it could not be compared with the best prior version."
     )
     holm_family: list[str] = Field(
         default_factory=list,

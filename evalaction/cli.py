@@ -93,7 +93,7 @@ def _handle_errors(fn: F) -> F:
         from evalaction.errors import EvalActionError
 
         debug = click.get_current_context().find_root().params.get("debug", False)
-        out = kwargs.get("out")
+        out = kwargs.get("out") if fn.__name__ == "run" else None  # only `run` marks its folder
         with _Signals() as signals:
             try:
                 result = fn(*args, **kwargs)
@@ -190,9 +190,16 @@ def main(debug: bool) -> None:
 
 @main.command()
 @_config_option
+@click.option(
+    "--baseline-error",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="The baseline's error rate on this test set when known (e.g. 0.03 from its last run): sharpens the "
+    "power estimate of each gate against the baseline; default: from the plan's accuracy threshold, else 5 %.",
+)
 @_handle_errors
-def plan(config: Path) -> None:
-    """Validate the plan and print it as markdown, with the test set's card."""
+def plan(config: Path, baseline_error: float | None) -> None:
+    """Validate the plan and print it as markdown, with the test set's card and each gate's power."""
     from evalaction.config import load_plan
     from evalaction.datasets import load_plan_datasets
     from evalaction.report.plan_card import render_plan_markdown
@@ -206,7 +213,8 @@ def plan(config: Path) -> None:
         click.echo(render_plan_markdown(run_detection_plan(loaded=loaded, gt=gt)[0]))
         return
     dataset, train = load_plan_datasets(loaded, _data_sources())
-    click.echo(render_plan_markdown(run_plan(loaded=loaded, dataset=dataset, train=train)))
+    card = run_plan(loaded=loaded, dataset=dataset, train=train)
+    click.echo(render_plan_markdown(card, baseline_error=baseline_error))
 
 
 @main.command()
@@ -249,6 +257,8 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, 
     loaded = load_plan(config)
     check_output_folder(out)
     hooks = PipelineHooks(stage_finished=lambda stage, s: click.echo(f"  {stage:<10} {s:7.2f} s", err=True))
+    if click.get_current_context().find_root().params.get("debug", False):
+        hooks = _timed_imports_hooks()
     kwargs: dict[str, Any] = {}
     if baseline is not None:
         kwargs["baseline_path"] = baseline.resolve()
@@ -257,7 +267,8 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, 
     options = InferenceOptions(
         untrusted=untrusted,
         progress=terminal_progress(sys.stderr),
-        modal_credentials=environment.modal_credentials(),
+        # as Modal's client finds them: MODAL_TOKEN_* / MODAL_SERVER_URL, else the active ~/.modal.toml profile
+        modal_credentials=environment.modal_credentials() if loaded.plan.inference.modal else None,
     )
     result = run_pipeline(
         loaded=loaded,
@@ -275,6 +286,23 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, 
     click.echo(f"report: {out / 'report.html'} (also report.md, results.json)")
     if v.decision == "NO-GO" and loaded.plan.gates.fail_on_no_go:
         sys.exit(EXIT_NO_GO)
+
+
+def _timed_imports_hooks() -> Any:
+    """--debug: each stage's time split into module imports and work (issue #16)."""
+    from evalaction.import_clock import ImportClock
+    from evalaction.pipeline import PipelineHooks
+
+    clock = ImportClock().install()
+    at_start: dict[str, float] = {}
+
+    def finished(stage: str, s: float) -> None:
+        imports = clock.seconds - at_start.get(stage, clock.seconds)
+        click.echo(f"  {stage:<10} {s:7.2f} s  (imports {imports:5.2f} s, work {s - imports:6.2f} s)", err=True)
+
+    return PipelineHooks(
+        stage_started=lambda stage: at_start.update({stage: clock.seconds}), stage_finished=finished
+    )
 
 
 @main.command()

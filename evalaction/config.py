@@ -3,6 +3,10 @@
 `load_plan(path)` reads the YAML, validates it with pydantic, checks it against the files on disk, and raises
 `InvalidPlan` with one line: the file, the line, the field, what was expected, what was found, and the fix.
 Unknown keys are rejected with a did-you-mean.
+
+The plan comes from a pull request, so it is read as hostile input (README "Safety"): the YAML loader refuses
+anchors and aliases, duplicate keys, more than 1 MiB or 32 levels, non-UTF-8 and binary files; every path must
+resolve inside the repository and name a regular file or folder; `module:` must be the repository's own code.
 """
 
 from __future__ import annotations
@@ -110,6 +114,11 @@ class DatasetSpec(_Strict):
     )
     class_names: list[str] | None = Field(
         default=None, description="Class names in model output order; default: the sorted distinct labels."
+    )
+    positive_class: str | None = Field(
+        default=None,
+        description="task binary: the class precision, recall, F1, threshold tuning, ROC/PR curves and the "
+        "reliability diagram are about; default: the second class of `class_names` (class_names[1]).",
     )
     slice_columns: list[str] = Field(default_factory=list, description="Columns to compute every metric by.")
     train_path: str | None = Field(
@@ -233,7 +242,8 @@ class ModelSpec(_Strict):
     module: str | None = Field(
         default=None,
         description="For a torch state_dict (.safetensors or .pt): the nn.Module class to load it into, "
-        "`package.module:Class`, imported from the repository under evaluation.",
+        "`package.module:Class` (a .py file under the plan's folder) or `path/to/file.py:Class`, inside the repository "
+        "under evaluation; standard-library and installed modules are refused.",
     )
     module_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments for the `module` class's constructor."
@@ -269,8 +279,14 @@ class ModalSpec(_Strict):
     gpu: str | None = Field(
         default=None, description="Modal GPU type (`T4`, `A10G`, `L4`, `A100`, `H100`); CPU if omitted."
     )
-    shard_size: Annotated[int, Field(gt=0, le=10_000_000)] = Field(
-        default=10_000, description="Samples per shard (rounded up to a multiple of `batch_size`)."
+    shard_mb: Annotated[float, Field(gt=0, le=1024)] = Field(
+        default=32.0,
+        description="Input rows per shard, in MB (rounded up to whole batches): a few hundred images, "
+        "or many thousand table rows, per Modal call.",
+    )
+    shard_size: Annotated[int, Field(gt=0, le=10_000_000)] | None = Field(
+        default=None,
+        description="Samples per shard instead of `shard_mb` (rounded up to a multiple of `batch_size`).",
     )
     timeout_s: Annotated[int, Field(ge=10, le=86_400)] = Field(
         default=600, description="Per-shard execution timeout in seconds."
@@ -287,7 +303,8 @@ class InferenceSpec(_Strict):
     )
     seed: int = Field(default=0, description="Seeds torch and numpy before inference.")
     modal: ModalSpec | None = Field(
-        default=None, description="Run inference on Modal (credentials: MODAL_TOKEN_ID / MODAL_TOKEN_SECRET)."
+        default=None,
+        description="Run inference on Modal (credentials: MODAL_TOKEN_ID / MODAL_TOKEN_SECRET, else ~/.modal.toml).",
     )
 
 
@@ -338,7 +355,10 @@ class CompareSpec(_Strict):
         default=False, description="Resample within each true class (class sizes fixed), not over all samples."
     )
     ci: Literal["bca", "percentile", "basic"] = Field(
-        default="bca", description="Bootstrap interval: bca (bias-corrected and accelerated), percentile or basic."
+        default="bca",
+        description="Bootstrap interval: bca (bias-corrected and accelerated), percentile or basic. Accuracy always "
+        "uses Tango's score interval on its exact counts; bca falls back to percentile when fewer than 100 rows "
+        "have the two models disagree.",
     )
 
 
@@ -353,6 +373,14 @@ class WandbSpec(_Strict):
         "The API key comes from WANDB_API_KEY, never from the plan.",
     )
     tags: list[str] = Field(default_factory=list, description="Tags for the W&B run.")
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=15.0,
+        description="Deadline for starting the W&B run (`wandb.init`; W&B's own default is 90 s); past it the "
+        "logging fails with one line and the evaluation goes on.",
+    )
+    log_models: bool = Field(
+        default=True, description="Log the model files as W&B artifacts (sha256, dataset fingerprint: lineage)."
+    )
 
 
 class HistorySpec(_Strict):
@@ -433,7 +461,11 @@ GRADIENT_METHODS = ("integrated_gradients", "saliency")
 class AttributionsSpec(_Strict):
     """Captum attributions for the critical failures (top negative flips, most confident errors)."""
 
-    enabled: bool = True
+    enabled: bool | None = Field(
+        default=None,
+        description="Default: on for classification and regression; detection has none (it draws its worst "
+        "images instead) and refuses `true`.",
+    )
     max_samples: Annotated[int, Field(ge=0, le=200)] = Field(
         default=6, description="At most this many samples get attributions (flips first, then confident errors)."
     )
@@ -442,6 +474,11 @@ class AttributionsSpec(_Strict):
         description="auto: Integrated Gradients + Saliency for torch models; Occlusion (images) or Feature "
         "Ablation (tables) for any other model. Gradient methods need a torch model.",
     )
+
+    @property
+    def on(self) -> bool:
+        """Whether the errors stage computes attributions (unset means on)."""
+        return self.enabled is not False
 
 
 class ErrorsSpec(_Strict):
@@ -830,6 +867,48 @@ class Plan(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _fields_fit_the_task(self) -> Plan:
+        """A field set away from its default for a task that cannot use it is refused, not ignored. (Compared with
+        the default rather than `model_fields_set`, so a results.json read back validates the same way.)"""
+        classification_only = (
+            ("errors", "confident_threshold", 0.9, "probabilities"),
+            ("errors", "ambiguous_margin", 0.1, "probabilities"),
+            ("errors", "ood_max_probability", 0.5, "probabilities"),
+            ("compare", "stratified", False, "classes to stratify by"),
+        )
+        if self.task in ("regression", "detection"):
+            for section, key, default, needs in classification_only:
+                value = getattr(getattr(self, section), key)
+                if value != default and not (self.task == "detection" and key == "stratified"):
+                    raise _FieldError(
+                        section, key, f"a classification task (it needs {needs})", f"task: {self.task}", "drop it"
+                    )
+        if self.task == "regression" and self.metrics.thresholds.constraint is not None:
+            raise _FieldError(
+                "metrics.thresholds",
+                "constraint",
+                "a classification task (thresholds cut probabilities)",
+                "task: regression",
+                "drop it",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _flip_gates_need_classes(self) -> Plan:
+        """Negative flips need a right and a wrong: regression has none (its regression flips are listed in the
+        errors section, with `errors.regression_flip_threshold`)."""
+        if self.task == "regression" and self.gates.errors:
+            ref = next(iter(self.gates.errors))
+            raise _FieldError(
+                "gates.errors",
+                ref,
+                "a classification or detection task (negative flips need right and wrong predictions)",
+                "task: regression",
+                "gate the error metric instead, e.g. `vs_baseline: {rmse: {rule: not_worse, margin: 2}}`",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _curation_applies(self) -> Plan:
         cur, ds = self.gates.curation, self.dataset
         if cur.leakage and not (ds.train_path or ds.train_split or ds.train_manifest):
@@ -869,6 +948,21 @@ class Plan(_Strict):
                         f"{method!r} for the {role} model {spec.path!r} (not a torch model)",
                         "use auto, occlusion, feature_ablation or shapley_value_sampling",
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _positive_class_applies(self) -> Plan:
+        positive, names = self.dataset.positive_class, self.dataset.class_names
+        if positive is None:
+            return self
+        if self.task != "binary":
+            raise _FieldError(
+                "dataset.positive_class", "", "a binary task", f"task {self.task}", "drop `positive_class`"
+            )
+        if names is not None and positive not in names:
+            raise _FieldError(
+                "dataset.positive_class", "", f"one of class_names {names}", repr(positive), "name one of them"
+            )
         return self
 
     @property
@@ -1032,9 +1126,22 @@ def _plan_text(raw: bytes, plan_file: Path) -> str:
         ) from None
 
 
+# Bidirectional-text controls make a line display differently from how it parses ("Trojan Source",
+# CVE-2021-42574): a reviewer could read `accuracy: '>= 0.99'` where the parser sees another rule.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
 def _load_yaml(text: str, plan_file: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
     """Parse the plan's YAML once: the data and the line of every key path."""
     import yaml
+
+    bidi = _BIDI.search(text)
+    if bidi is not None:
+        line = text.count("\n", 0, bidi.start()) + 1
+        raise InvalidPlan(
+            f"{plan_file.name} line {line}: found the invisible bidirectional control U+{ord(bidi.group()):04X}, "
+            "which makes the line read differently from how it parses; delete it"
+        )
 
     loader = None
     try:
@@ -1047,13 +1154,13 @@ def _load_yaml(text: str, plan_file: Path) -> tuple[Any, dict[tuple[str, ...], i
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
-            line = f" line {mark.line + 1}"
+            at = f" line {mark.line + 1}"
         elif isinstance(exc, yaml.reader.ReaderError):
-            line = f" line {text[: exc.position].count(chr(10)) + 1}"
+            at = f" line {text[: exc.position].count(chr(10)) + 1}"
         else:
-            line = ""
+            at = ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InvalidPlan(f"{plan_file.name}{line}: not valid YAML ({problem}); fix the syntax") from None
+        raise InvalidPlan(f"{plan_file.name}{at}: not valid YAML ({problem}); fix the syntax") from None
     except (ValueError, OverflowError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
         raise InvalidPlan(
             f"{plan_file.name}: a value cannot be read ({_cut(str(exc).splitlines()[0] if str(exc) else '', 80)}); "
@@ -1212,8 +1319,9 @@ def parse_plan(text: str, plan_file: Path) -> Plan:
 
 
 def _parse(text: str, plan_file: Path) -> tuple[Plan, dict[tuple[str, ...], int]]:
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_PLAN_BYTES:
-        _plan_text(text.encode("utf-8", "surrogatepass"), plan_file)  # raises: too large
+    """The validated plan and the line of every key; text handed in directly gets the same size limit."""
+    if len(text) > MAX_PLAN_BYTES // 4:  # 4 bytes per character at most: only then can it be over the limit
+        _plan_text(text.encode("utf-8", "surrogatepass"), plan_file)
     data, lines = _load_yaml(text, plan_file)
     if not isinstance(data, dict):
         raise InvalidPlan(
@@ -1470,14 +1578,18 @@ def _metric_names_by_task(defs: dict[str, Any]) -> list[dict[str, Any]]:
     return rules
 
 
-def load_plan_text(text: str, path: Path) -> LoadedPlan:
-    """A plan given as text (the base commit's copy, read with `git show`), its paths resolved next to `path`.
+def load_plan_text(text: str | bytes, path: Path) -> LoadedPlan:
+    """A plan given as content (the base commit's copy, read with `git show`), its paths resolved next to `path`.
 
     The GitHub Action reads the trusted plan from the PR's base commit; the data and models it names are
-    still the checked-out workspace's, so the files are checked where `path` would be.
+    still the checked-out workspace's, so they are checked as `load_plan` checks them, where `path` would be.
     """
     path = Path(path)
-    plan = parse_plan(text, path)
+    if isinstance(text, bytes):
+        text = _plan_text(text, path)
+    plan, lines = _parse(text, path)
     loaded = LoadedPlan(plan=plan, path=path.resolve(), base_dir=path.resolve().parent)
-    _check_files(loaded, _line_index(text))
+    # trusted rules, untrusted files: the workspace may hold a symlink or a FIFO where the plan names a file
+    _check_paths(loaded, lines, repository_root(loaded.base_dir).resolve())
+    _check_files(loaded, lines)
     return loaded

@@ -4,6 +4,9 @@
     EVALACTION_CACHE     where downloaded test sets are cached (default ~/.cache/evalaction)
     MODAL_TOKEN_ID       with MODAL_TOKEN_SECRET, the token for a plan's `inference.modal`
     MODAL_TOKEN_SECRET   (secret)
+    MODAL_SERVER_URL     the Modal server (default Modal's own)
+    MODAL_CONFIG_PATH    with MODAL_PROFILE, where Modal's client finds a token when the variables are unset
+    MODAL_PROFILE        (`ModalCredentials.from_environ` resolves them as Modal's client does)
 
 The CLI (`evalaction.cli`) and the action (`evalaction.github.action`, whose inputs and GITHUB_* variables are
 `evalaction.github.settings.Settings`) build it with `ServiceEnvironment.from_env`; the stages receive what it
@@ -29,6 +32,9 @@ ENV_NAMES = {
     "cache_dir": "EVALACTION_CACHE",
     "modal_token_id": "MODAL_TOKEN_ID",
     "modal_token_secret": "MODAL_TOKEN_SECRET",
+    "modal_server_url": "MODAL_SERVER_URL",
+    "modal_config_path": "MODAL_CONFIG_PATH",
+    "modal_profile": "MODAL_PROFILE",
 }
 
 
@@ -41,6 +47,9 @@ class ServiceEnvironment(BaseModel):
     cache_dir: Path | None = None
     modal_token_id: str | None = None
     modal_token_secret: SecretStr | None = None
+    modal_server_url: str | None = None
+    modal_config_path: str | None = None
+    modal_profile: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceEnvironment:
@@ -55,10 +64,17 @@ class ServiceEnvironment(BaseModel):
         cache = self.cache_dir.expanduser() if self.cache_dir is not None else default_cache_dir()
         return DataSources(roboflow_api_key=self.roboflow_api_key, cache_dir=cache, debug=debug)
 
-    def modal_credentials(self) -> ModalCredentials | None:
-        """The Modal token, when both halves are set."""
+    def modal_credentials(self, *, home: Path | None = None) -> ModalCredentials | None:
+        """The Modal token as Modal's client finds it (these variables, else the config file's active profile);
+        None without one."""
         from evalaction.runners.modal import ModalCredentials
 
-        if self.modal_token_id and self.modal_token_secret is not None:
-            return ModalCredentials(self.modal_token_id, self.modal_token_secret.get_secret_value())
-        return None
+        secret = self.modal_token_secret.get_secret_value() if self.modal_token_secret else None
+        variables = {
+            "MODAL_TOKEN_ID": self.modal_token_id,
+            "MODAL_TOKEN_SECRET": secret,
+            "MODAL_SERVER_URL": self.modal_server_url,
+            "MODAL_CONFIG_PATH": self.modal_config_path,
+            "MODAL_PROFILE": self.modal_profile,
+        }
+        return ModalCredentials.from_environ({k: v for k, v in variables.items() if v}, home=home)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from evalaction.hooks import PipelineHooks as PipelineHooks  # defined a floor d
 if TYPE_CHECKING:
     from evalaction.datasets.sources import DataSources
     from evalaction.stages.inference import InferenceOptions
+    from evalaction.tasks.base import TaskStages
 
 STAGES = ("plan", "inference", "metrics", "errors", "compare", "history", "readiness", "verdict", "report")
 
@@ -206,6 +206,40 @@ def run_pipeline(
         )
 
 
+def _task(
+    *,
+    loaded: LoadedPlan,
+    out_dir: Path,
+    candidate_path: Path,
+    baseline_path: Path | None,
+    sources: DataSources | None,
+    inference_options: InferenceOptions | None,
+    history_ref: str | None,
+) -> TaskStages:
+    """The plan's task, the one thing the sequencer asks about it."""
+    if loaded.plan.task == "detection":
+        from evalaction.tasks.detection import DetectionTask
+
+        return DetectionTask(
+            loaded=loaded,
+            out_dir=out_dir,
+            candidate_path=candidate_path,
+            baseline_path=baseline_path,
+            sources=sources,
+        )
+    from evalaction.tasks.classification import TabularTask
+
+    return TabularTask(
+        loaded=loaded,
+        out_dir=out_dir,
+        candidate_path=candidate_path,
+        baseline_path=baseline_path,
+        sources=sources,
+        inference_kwargs=inference_options.as_kwargs() if inference_options is not None else {},
+        history_ref=history_ref,
+    )
+
+
 def _run_stages(
     *,
     loaded: LoadedPlan,
@@ -221,14 +255,7 @@ def _run_stages(
     inference_options: InferenceOptions | None,
     history_ref: str | None,
 ) -> RunResult:
-    from evalaction.datasets import load_plan_datasets
     from evalaction.report.render import write_reports
-    from evalaction.stages.compare import run_compare
-    from evalaction.stages.errors import run_errors
-    from evalaction.stages.inference import run_inference
-    from evalaction.stages.metrics import run_metrics
-    from evalaction.stages.plan import run_plan
-    from evalaction.stages.readiness import run_readiness
     from evalaction.stages.verdict import run_verdict
 
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -238,89 +265,41 @@ def _run_stages(
         base_path = loaded.resolve(p.models.baseline.path) if p.models.baseline else None
     else:
         base_path = baseline_path  # type: ignore[assignment]
-    if p.task == "detection":
-        from evalaction.detection.stages import run_detection_pipeline
-
-        return run_detection_pipeline(
-            loaded=loaded,
-            out_dir=out_dir,
-            candidate_path=cand_path,
-            baseline_path=base_path,
-            hooks=hooks,
-            run_url=run_url,
-            started=started,
-            sources=sources,
-            override=override,
-        )
-    inference_kwargs = inference_options.as_kwargs() if inference_options is not None else {}
-    # torch modules loaded by inference, handed to readiness so it profiles them without loading them again
-    torch_models: dict[str, object] = inference_kwargs.get("torch_models") or {}
-    inference_kwargs["torch_models"] = torch_models
-
+    task = _task(
+        loaded=loaded,
+        out_dir=out_dir,
+        candidate_path=cand_path,
+        baseline_path=base_path,
+        sources=sources,
+        inference_options=inference_options,
+        history_ref=history_ref,
+    )
     with hooks.stage("plan"):
-        dataset, train = load_plan_datasets(loaded, sources)
-        plan = run_plan(loaded=loaded, dataset=dataset, train=train)
+        plan = task.plan()
         plan.write(out_dir / "plan.json")
     with hooks.stage("inference"):
-        inference = run_inference(
-            plan=plan,
-            dataset=dataset,
-            candidate_path=cand_path,
-            baseline_path=base_path,
-            out_dir=out_dir,
-            **inference_kwargs,
-        )
+        inference = task.inference()
         inference.write(out_dir / "inference.json")
     with hooks.stage("metrics"):
-        metrics = run_metrics(plan=plan, inference=inference, out_dir=out_dir)
+        metrics = task.metrics()
         metrics.write(out_dir / "metrics.json")
     with hooks.stage("errors"):
-        errors = run_errors(
-            plan=plan,
-            inference=inference,
-            dataset=dataset,
-            train=train,
-            candidate_path=cand_path,
-            baseline_path=base_path,
-            out_dir=out_dir,
-            torch_models=torch_models,
-        )
+        errors = task.errors()
         errors.write(out_dir / "errors.json")
     with hooks.stage("compare"):
-        compare = run_compare(plan=plan, inference=inference, out_dir=out_dir)
+        compare = task.compare()
         if compare is not None:
             compare.write(out_dir / "compare.json")
     history = None
     if p.history is not None:
-        from evalaction.history.stage import holm_together, run_history
-
         with hooks.stage("history"):
-            history = run_history(
-                plan=plan,
-                dataset=dataset,
-                inference=inference,
-                metrics=metrics,
-                out_dir=out_dir,
-                candidate_path=cand_path,
-                ref=history_ref,
-                untrusted=bool(inference_kwargs.get("untrusted")),
-                code_root=inference_kwargs.get("code_root"),
-                git_lfs=shutil.which("git-lfs"),
-            )
-            compare, history = holm_together(compare, history, p.compare.alpha)
-            history.write(out_dir / "history.json")  # type: ignore[union-attr]
+            compare, history = task.history(compare)
+            if history is not None:
+                history.write(out_dir / "history.json")
             if compare is not None:
                 compare.write(out_dir / "compare.json")
     with hooks.stage("readiness"):
-        readiness = run_readiness(
-            plan=plan,
-            inference=inference,
-            dataset=dataset,
-            candidate_path=cand_path,
-            baseline_path=base_path,
-            out_dir=out_dir,
-            torch_models=torch_models,
-        )
+        readiness = task.readiness()
         readiness.write(out_dir / "readiness.json")
     with hooks.stage("verdict"):
         verdict = run_verdict(
@@ -341,6 +320,7 @@ def _run_stages(
             verdict=verdict,
             timings=list(hooks.timings),
             history=history,
+            **task.extras(),
         )
 
     wandb_run = None

@@ -150,3 +150,33 @@ def build(root: Path, formats: tuple[str, ...] = FORMATS) -> Path:
                 else:
                     _predictions(path, task, x, w, b)
     return root
+
+
+# ------------------------------------------------------------------------------------------------- detection
+
+SHAPES = Path(__file__).resolve().parents[1] / "examples" / "shapes"
+N_BOX_IMAGES = 8
+
+
+def write_box_images(folder: Path, seed: int = 0) -> None:
+    """gt.json and images/: one bright box per 96 x 80 image, for the ONNX box-of-bright-pixels detector."""
+    import json
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    images, anns = [], []
+    for i in range(N_BOX_IMAGES):
+        w, h = 96, 80
+        x, y = int(rng.integers(0, 50)), int(rng.integers(0, 40))
+        bw, bh = int(rng.integers(20, w - x)), int(rng.integers(16, h - y))
+        pixels = np.zeros((h, w, 3), dtype=np.uint8)
+        pixels[y : y + bh, x : x + bw] = 255
+        Image.fromarray(pixels).save(folder / "images" / f"{i}.png")
+        images.append({"id": i, "file_name": f"{i}.png", "width": w, "height": h})
+        anns.append(
+            {"id": i, "image_id": i, "category_id": 1, "bbox": [x, y, bw, bh], "area": bw * bh, "iscrowd": 0}
+        )
+    doc = {"images": images, "categories": [{"id": 1, "name": "box"}], "annotations": anns}
+    (folder / "gt.json").write_text(json.dumps(doc))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels
+from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels, safe_cause
 from evalaction.errors import InvalidDataset
 
 if TYPE_CHECKING:
@@ -92,7 +92,9 @@ def read_coco_json(path: Path) -> CocoIndex:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidDataset(f"{path.name}: cannot read as COCO JSON ({exc}); fix or re-export the file") from None
+        raise InvalidDataset(
+            f"{path.name}: cannot read as COCO JSON ({safe_cause(exc)}); fix or re-export the file"
+        ) from None
     images_raw = _need(doc, "images", list, "the file", path)
     cats_raw = _need(doc, "categories", list, "the file", path)
     anns_raw = doc.get("annotations", []) if isinstance(doc, dict) else []

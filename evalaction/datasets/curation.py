@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalaction.artifacts import Leakage
+from evalaction.datasets.base import safe_cause
 from evalaction.errors import InvalidDataset
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def read_manifest(path: Path) -> Manifest:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidDataset(
-            f"{path.name}: cannot read the training manifest ({exc}); give a UTF-8 text file"
+            f"{path.name}: cannot read the training manifest ({safe_cause(exc)}); give a UTF-8 text file"
         ) from None
     manifest = Manifest(path)
     for line in text.splitlines():

@@ -104,8 +104,8 @@ def decode_images(files: list[Path], options: ReadOptions) -> DecodedImages:
             ) from None
         if caught and not warned:
             warned = True
-            warning = safe_cause(Exception(str(caught[0].message)))
-            print(f"warning: {f}: {warning} (further image warnings not shown)", file=sys.stderr)
+            said = safe_cause(Exception(str(caught[0].message)))
+            print(f"warning: {f}: {said} (further image warnings not shown)", file=sys.stderr)
         pixels = np.asarray(converted)
         row_hashes[i] = pixel_hash(pixels, mode)
         if not options.features:
@@ -152,6 +152,13 @@ def read_image_folder(root: Path, spec: DatasetSpec, task: str, options: ReadOpt
             f"{folder}: expected class subfolders holding images (<class>/*.png|jpg), found none; "
             "fix `dataset.path` or `dataset.split`"
         )
+    inside = root.resolve()
+    for _, f in files:
+        # a symlink in the folder (an image, or a class folder) must not reach out of it: the report shows images
+        if not f.resolve().is_relative_to(inside):
+            raise InvalidDataset(
+                f"{f}: a symlink pointing out of the test set's folder {root}; replace it with the file itself"
+            )
     decoded = decode_images([f for _, f in files], options)
     raw = np.array([label for label, _ in files], dtype=object)
     y, classes = encode_labels(raw, spec.class_names, task, folder.name)

@@ -176,7 +176,8 @@ def remove_stale_partials(parent: Path) -> None:
     now = time.time()
     for path in parent.glob(".*.partial-*"):
         pid_text = path.name.rsplit(".partial-", 1)[1].split("-")[0]
-        alive = pid_text.isdigit() and _pid_alive(int(pid_text))
+        # our own pid: a folder from an earlier process that had it (containers reuse pids), not a live download
+        alive = pid_text.isdigit() and int(pid_text) != os.getpid() and _pid_alive(int(pid_text))
         try:
             old = now - path.stat().st_mtime > STALE_PARTIAL_S
         except OSError:
@@ -202,9 +203,12 @@ class _Terminated(BaseException):
 
 @contextmanager
 def _kill_child_on_signal() -> Iterator[None]:
-    """SIGTERM raises `_Terminated` here (SIGINT already raises KeyboardInterrupt), so the caller's cleanup runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers live in the main thread only; the child's watchdog still ends it with us
+    """SIGTERM raises `_Terminated` here when nothing else handles it (SIGINT already raises KeyboardInterrupt),
+    so the caller's cleanup runs: the child is killed and the staging folder removed; the process exits 143."""
+    if threading.current_thread() is not threading.main_thread() or callable(signal.getsignal(signal.SIGTERM)):
+        # signal handlers live in the main thread only (the child's watchdog still ends it with us); and a handler
+        # already installed (the CLI's raises its own BaseException) reaches the caller's cleanup as it is
+        yield
         return
 
     def on_term(signum: int, frame: object) -> None:
@@ -315,7 +319,7 @@ def _failure(what: str, result: dict[str, object], secret: str) -> tuple[str, bo
         ), True
     retried = int(str(result.get("retried") or 0))
     after = f" after {retried} retries" if retried else f" (retried up to {RETRIES} times)"
-    if code is not None and code >= 500:
+    if code is not None and (code >= 500 or code == 429):  # the server's, or its rate limit
         return (
             f"{what}: {step}: the server answered {found}{after}; retry later (https://status.roboflow.com)",
             False,

@@ -75,9 +75,6 @@ def _check_detection_data(plan: Plan) -> tuple[str, str, str, str, str] | None:
             "true",
             "drop it",
         )
-    if plan.wandb is not None:
-        # the W&B logger reads per-sample classification predictions (evalaction/integrations/wandb_log.py)
-        return ("wandb", "", "no W&B section for task detection (not logged yet)", "a `wandb:` section", "drop it")
     for key in _UNSUPPORTED_CURATION:
         if getattr(plan.gates.curation, key) is not None:
             return ("gates.curation", key, "a curation gate detection supports", key, "drop it")
@@ -103,7 +100,7 @@ def _check_detection_fields(plan: Plan) -> tuple[str, str, str, str, str] | None
             "set `device: cpu` or drop it",
         )
     attributions = plan.errors.attributions
-    if "enabled" in attributions.model_fields_set and attributions.enabled:
+    if attributions.enabled:
         return (
             "errors.attributions",
             "enabled",

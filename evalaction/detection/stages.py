@@ -1,4 +1,5 @@
-"""The detection path through the same stages as classification (`plan.task == "detection"`).
+"""The detection stages (`plan.task == "detection"`), sequenced by `evalaction.pipeline` like every task
+through `evalaction.tasks.detection.DetectionTask`; the comparison is assembled by `stages.compare`.
 
     plan       the COCO test set's card                        PlanResult (+ DetectionCard)
     inference  read each COCO results file, or run the ONNX    InferenceResult, detections_<role>.json
@@ -22,7 +23,6 @@ so `gates.errors` (`negative_flips: {max: 3}`, `negative_flips[person]`) limit t
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import platform
@@ -40,21 +40,18 @@ from evalaction.artifacts import (
     ErrorsResult,
     Flips,
     InferenceResult,
-    MetricComparison,
     MetricsResult,
     ModelMetrics,
     ModelReadiness,
     ModelRun,
     PlanResult,
     ReadinessResult,
-    RunResult,
 )
 from evalaction.config import parse_metric_ref
 from evalaction.detection.artifacts import (
     DetectionCard,
     DetectionErrors,
     DetectionMetrics,
-    DetectionResult,
     ModelDetectionErrors,
     ModelDetectionMetrics,
     OperatingPoint,
@@ -66,12 +63,10 @@ from evalaction.errors import InvalidPlan
 if TYPE_CHECKING:
     from pycocotools.cocoeval import COCOeval
 
-    from evalaction.artifacts import OverrideRequest
     from evalaction.config import LoadedPlan, ModelSpec
     from evalaction.datasets.sources import DataSources
     from evalaction.detection.coco import GroundTruth
     from evalaction.detection.tide import Analysis
-    from evalaction.hooks import PipelineHooks
 
 Detections = list[dict[str, Any]]
 
@@ -628,10 +623,8 @@ def run_detection_compare(
 
     from evalaction.detection.bootstrap import ImageBootstrap, cells_for, jackknife_deltas, paired_image_bootstrap
     from evalaction.errors import InvalidStatisticInput
-    from evalaction.metrics.catalog import higher_is_better
+    from evalaction.stages.compare import MeasuredDelta, assemble_comparisons
     from evalaction.stats._common import bca_acceleration, summarise
-    from evalaction.stats.multitest import holm
-    from evalaction.stats.outcome import decide
 
     if "baseline" not in evals:
         return None
@@ -661,10 +654,10 @@ def run_detection_compare(
     bca = spec.ci == "bca"
     jack = jackknife_deltas(base, cand, defined, class_index=class_index, seed=spec.seed) if bca else {}
     test = f"paired image bootstrap ({_CI_LABEL[spec.ci]})"
-    measured = {}
+    measured: dict[str, MeasuredDelta] = {}
     for ref in defined:
         try:
-            measured[ref] = summarise(
+            est = summarise(
                 deltas[ref],
                 full["candidate"][ref] - full["baseline"][ref],
                 confidence_level=1 - spec.alpha,
@@ -674,46 +667,20 @@ def run_detection_compare(
             )
         except InvalidStatisticInput as exc:
             undefined[ref] = str(exc)
-    gated = [r for r in p.gates.vs_baseline if r in measured]
-    adjusted = dict(zip(gated, holm([measured[r].p_value for r in gated]).tolist(), strict=True))
-    comparisons = []
-    for ref, est in measured.items():
-        hib = higher_is_better(parse_metric_ref(ref)[0])  # every detection metric: higher is better
-        gate = p.gates.vs_baseline.get(ref)
-        ci, tost = (est.ci_low, est.ci_high), est.interval(1 - 2 * spec.alpha)
-        p_adj = adjusted.get(ref, est.p_value)
-        decision = decide(
-            ci=ci if hib else (-ci[1], -ci[0]),
-            ci_2alpha=tost if hib else (-tost[1], -tost[0]),
-            p_adjusted=p_adj,
-            alpha=spec.alpha,
-            margin=gate.margin if gate else 0.0,
-            rule=gate.rule if gate else None,
+            continue
+        measured[ref] = MeasuredDelta(
+            baseline=full["baseline"][ref],
+            candidate=full["candidate"][ref],
+            delta=est.estimate,
+            ci=(est.ci_low, est.ci_high),
+            tost_ci=est.interval(1 - 2 * spec.alpha),
+            p_value=est.p_value,
+            test=test,
         )
-        comparisons.append(
-            MetricComparison(
-                metric=ref,
-                baseline=full["baseline"][ref],
-                candidate=full["candidate"][ref],
-                delta=est.estimate,
-                ci_low=ci[0],
-                ci_high=ci[1],
-                confidence=1 - spec.alpha,
-                tost_ci_low=tost[0],
-                tost_ci_high=tost[1],
-                tost_confidence=1 - 2 * spec.alpha,
-                p_value=est.p_value,
-                p_adjusted=p_adj,
-                test=test,
-                higher_is_better=hib,
-                outcome=decision.outcome,
-                gated=gate is not None,
-                rule=gate.rule if gate else None,
-                margin=gate.margin if gate else None,
-                passed=decision.passed,
-                reason=decision.reason,
-            )
-        )
+    # the classification compare stage's assembler: Holm across the gated metrics, the rule, the comparison
+    comparisons, gated = assemble_comparisons(
+        refs=refs, measured=measured, plan=p, n_rows=len(gt.images), undefined=undefined
+    )
     return CompareResult(
         comparisons=comparisons,
         n_bootstrap=spec.n_bootstrap,
@@ -792,75 +759,3 @@ def run_detection_readiness(
 
 
 # ------------------------------------------------------------------------------------------------------ pipeline
-
-
-def run_detection_pipeline(
-    *,
-    loaded: LoadedPlan,
-    out_dir: Path,
-    candidate_path: Path,
-    baseline_path: Path | None,
-    hooks: PipelineHooks,
-    run_url: str | None = None,
-    started: str | None = None,
-    sources: DataSources | None = None,
-    override: OverrideRequest | None = None,
-) -> RunResult:
-    """plan -> inference -> metrics -> errors -> compare -> readiness -> verdict -> report for boxes."""
-    from evalaction.report.render import write_reports
-    from evalaction.stages.verdict import run_verdict
-
-    started = started or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    with hooks.stage("plan"):
-        gt = load_plan_ground_truth(loaded, sources)
-        plan, card = run_detection_plan(loaded=loaded, gt=gt)
-        plan.write(out_dir / "plan.json")
-        card.write(out_dir / "detection_card.json")
-    with hooks.stage("inference"):
-        inference, detections = run_detection_inference(
-            plan=plan, gt=gt, candidate_path=candidate_path, baseline_path=baseline_path, out_dir=out_dir
-        )
-        inference.write(out_dir / "inference.json")
-    with hooks.stage("metrics"):
-        metrics, det_metrics, evals = run_detection_metrics(plan=plan, gt=gt, detections=detections)
-        metrics.write(out_dir / "metrics.json")
-        det_metrics.write(out_dir / "detection_metrics.json")
-    with hooks.stage("errors"):
-        errors, det_errors, flips = run_detection_errors(plan=plan, gt=gt, detections=detections, out_dir=out_dir)
-        errors.write(out_dir / "errors.json")
-        det_errors.write(out_dir / "detection_errors.json")
-    with hooks.stage("compare"):
-        compare = run_detection_compare(plan=plan, gt=gt, evals=evals, flips=flips)
-        warnings: list[str] = []
-        if compare is not None:
-            compare.write(out_dir / "compare.json")
-    with hooks.stage("readiness"):
-        readiness = run_detection_readiness(
-            plan=plan, gt=gt, candidate_path=candidate_path, baseline_path=baseline_path
-        )
-        readiness.write(out_dir / "readiness.json")
-    with hooks.stage("verdict"):
-        verdict = run_verdict(plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override)
-        verdict.write(out_dir / "verdict.json")
-    with hooks.stage("report"):
-        for role, m in (("candidate", det_metrics.candidate), ("baseline", det_metrics.baseline)):
-            if m is not None and m.over_max_dets:
-                warnings.append(
-                    f"{role}: {m.over_max_dets} image-class pairs have more than 100 detections; "
-                    "COCO's AP counts only the 100 highest-scoring"
-                )
-        result = RunResult(
-            evalaction_version=__version__,
-            started_at=started,
-            plan=plan,
-            inference=inference,
-            metrics=metrics,
-            errors=errors,
-            compare=compare,
-            readiness=readiness,
-            verdict=verdict,
-            timings=list(hooks.timings),
-            detection=DetectionResult(card=card, metrics=det_metrics, errors=det_errors, warnings=warnings),
-        )
-        write_reports(result, out_dir, run_url=run_url)
-    return result

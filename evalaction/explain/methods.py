@@ -238,3 +238,15 @@ def attribute(
     else:  # pragma: no cover - the plan's Literal admits only the names above
         raise ValueError(f"unknown attribution method {method!r}")
     return AttributionValues(method=method, values=values.detach().numpy().astype(np.float64), delta=delta)
+
+
+def mid_grey(features: np.ndarray) -> float:
+    """The image reference for occlusion and integrated gradients: halfway through the pixel range of the test
+    set (127.5 for 0-255 images), so an occluded patch reads as "no information" rather than as black, which
+    on bright subjects makes every region look like evidence (Sturmfels, Lundberg & Lee 2020, Distill,
+    "Visualizing the Impact of Feature Attribution Baselines")."""
+    import numpy as np
+
+    finite = np.asarray(features, dtype=np.float64)
+    lo, hi = float(np.nanmin(finite)), float(np.nanmax(finite))
+    return (lo + hi) / 2.0

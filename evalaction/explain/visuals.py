@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 TOP_FEATURES = 10
 GALLERY_MAX = 16
+# one convention for every attribution picture, and the report's caption says it: red raises the explained
+# class's probability, blue lowers it (matplotlib's "bwr" at its ends)
+RAISES = "#d62728"
+LOWERS = "#1f4fd6"
 
 
 @dataclass
@@ -88,7 +92,8 @@ def grid_figure(
 
     plt = _pyplot()
     th, tw = tiles[0][0].shape[:2]
-    gap, head, top = 8, 26, 22  # pixels between tiles, caption band over each row, title band
+    lines = max((c.count("\n") + 1 for row in captions for c in row), default=1)
+    gap, head, top = 8, 6 + 9 * lines, 22  # pixels between tiles, caption band over each row, title band
     n_rows, n_cols = len(tiles), max(len(r) for r in tiles)
     height = top + n_rows * (head + th) + gap
     width = max(n_cols * (tw + gap) + gap, 6 * len(title) + 2 * gap)  # ~6 px per 8-pt character
@@ -112,9 +117,27 @@ def grid_figure(
     return path
 
 
+def colour_bar_tile(shape: tuple[int, int], *, signed: bool) -> np.ndarray:
+    """A tile holding the colour scale: top = +max (red, raises), middle = 0, bottom = -max (blue, lowers);
+    unsigned maps run from 0 (bottom, white) to max (top, red)."""
+    import matplotlib
+    import numpy as np
+
+    h, w = shape
+    ramp = np.linspace(1.0, -1.0 if signed else 0.0, h)
+    cmap = matplotlib.colormaps["bwr" if signed else "Reds"]
+    colours = cmap((ramp + 1.0) / 2.0 if signed else ramp)[..., :3]
+    tile = np.ones((h, w, 3))
+    lo, hi = w // 3, w - w // 3
+    tile[:, lo:hi] = colours[:, None, :]
+    return tile
+
+
 def heatmap_figure(path: Path, *, image: np.ndarray, rows: Sequence[Sequence[Panel]], title: str) -> Path:
-    """Input image, then each panel's map overlaid on it; one row per method, one colour scale per row so the
-    baseline's and the candidate's maps compare directly."""
+    """Input image, then each panel's map overlaid on it, and the colour scale last; one row per method.
+
+    Each map is scaled to its own largest |attribution|, written in its caption: on one shared scale a model
+    whose attributions are ten times smaller looked empty. Compare magnitudes by the captions."""
     import numpy as np
 
     base = _upscale(image, min_side=128)
@@ -122,18 +145,19 @@ def heatmap_figure(path: Path, *, image: np.ndarray, rows: Sequence[Sequence[Pan
     captions: list[list[str]] = []
     for panels in rows:
         maps = [as_map(p.values) for p in panels]
-        scale = max((float(np.abs(m).max()) for m in maps), default=0.0)
         factor = base.shape[0] // image.shape[0]
-        tiles.append(
-            [_rgb(base)]
-            + [
-                overlay(
-                    base, np.repeat(np.repeat(m, factor, axis=0), factor, axis=1), signed=p.signed, scale=scale
-                )
-                for p, m in zip(panels, maps, strict=True)
-            ]
-        )
-        captions.append(["input"] + [p.title for p in panels])
+        row_tiles = [_rgb(base)]
+        row_caps = ["input"]
+        for p, m in zip(panels, maps, strict=True):
+            scale = float(np.abs(m).max())
+            big = np.repeat(np.repeat(m, factor, axis=0), factor, axis=1)
+            row_tiles.append(overlay(base, big, signed=p.signed, scale=scale))
+            row_caps.append(f"{p.title}\n{'±' if p.signed else 'max '}{scale:.2g}")
+        signed = any(p.signed for p in panels)
+        row_tiles.append(colour_bar_tile(base.shape[:2], signed=signed))
+        row_caps.append("red +max: raises\nblue -max: lowers" if signed else "red: |attribution|")
+        tiles.append(row_tiles)
+        captions.append(row_caps)
     return grid_figure(path, tiles=tiles, captions=captions, title=title)
 
 
@@ -141,8 +165,8 @@ def feature_bars_figure(
     path: Path, *, feature_names: Sequence[str], rows: Sequence[Sequence[Panel]], title: str
 ) -> Path:
     """Horizontal bars of the features with the largest |attribution| in any panel of a row, in one order for
-    all panels of that row, so the names are written once (green: raises the target probability, red: lowers
-    it). Margins are set from the longest name rather than by tight_layout, which costs a second draw."""
+    all panels of that row, so the names are written once (red: raises the target probability, blue: lowers
+    it, as in the heatmaps). Margins are set from the longest name rather than by tight_layout, which costs a second draw."""
     import numpy as np
 
     plt = _pyplot()
@@ -167,7 +191,7 @@ def feature_bars_figure(
         for c, panel in enumerate(panels):
             ax = axes[r][c]
             vals = stacked[c]
-            ax.barh(range(len(order)), vals, color=["#1a7f37" if v >= 0 else "#cf222e" for v in vals])
+            ax.barh(range(len(order)), vals, color=[RAISES if v >= 0 else LOWERS for v in vals])
             ax.set_yticks(range(len(order)), [feature_names[i] for i in order], fontsize=7)
             ax.set_xlim(-1.05 * scale, 1.05 * scale)
             ax.axvline(0, color="#6e7781", linewidth=0.8)
@@ -175,16 +199,30 @@ def feature_bars_figure(
             ax.set_title(panel.title.replace("\n", ", "), fontsize=7)
         for c in range(len(panels), n_cols):
             axes[r][c].set_visible(False)
-    fig.suptitle(title, fontsize=8)
+    fig.suptitle(f"{title}  (red raises the class's probability, blue lowers it)", fontsize=8)
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
 
 
+def fit_caption_line(text: str, width_px: int, px_per_char: float = 4.0) -> str:
+    """One caption line shortened in the middle to fit a tile (`subject01…glasses.png`): the start and the end of
+    an id both tell samples apart, the end alone (`1_glasses.png`) often does not."""
+    limit = max(5, int(width_px / px_per_char))
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+
+
 def gallery_figure(path: Path, *, images: Sequence[np.ndarray], captions: Sequence[str], title: str) -> Path:
-    """Up to 16 thumbnails, 8 a row, each with its caption (id, label -> prediction, probability)."""
+    """Up to 16 thumbnails, 8 a row, each with its caption (id, label -> prediction, probability); each caption
+    line is shortened in the middle to its tile's width."""
     tiles = [_rgb(_upscale(img)) for img in list(images)[:GALLERY_MAX]]
-    caps = list(captions)[:GALLERY_MAX]
+    width = tiles[0].shape[1] if tiles else 96
+    caps = [
+        "\n".join(fit_caption_line(line, width) for line in c.split("\n")) for c in list(captions)[:GALLERY_MAX]
+    ]
     per_row = 8
     return grid_figure(
         path,

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from evalaction.config import LoadedPlan
     from evalaction.datasets.sources import DataSources
     from evalaction.github.plan_trust import PlanChange
-    from evalaction.github.publish import GitHubPublisher, StatusState
+    from evalaction.github.publish import GitHubPublisher, PublishFailed, StatusState
     from evalaction.runners.modal import ModalCredentials
 
 EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -102,6 +102,7 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
     sources = environment.data_sources()
     if sources.roboflow_api_key is not None:
         commands.add_mask(sources.roboflow_api_key.get_secret_value(), out=stream)
+    # as the CLI and Modal's own client find them: MODAL_* (MODAL_SERVER_URL too), else the Modal config file
     modal = environment.modal_credentials()
     if modal is not None:
         commands.add_mask(modal.token_secret, out=stream)
@@ -111,7 +112,9 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
             return None
         from evalaction.github.publish import GitHubPublisher, make_client
 
-        return GitHubPublisher(make_client(api_url=settings.api_url, token=token), repository)
+        limits = settings.publish_limits()
+        client = make_client(api_url=settings.api_url, token=token, limits=limits)
+        return GitHubPublisher(client, repository, limits=limits)
 
     return Action(
         settings,
@@ -120,7 +123,24 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
         git_lfs=shutil.which("git-lfs"),
         sources=sources,
         modal_credentials=modal,
+        comment_author=env.get("EVALACTION_COMMENT_AUTHOR", "").strip() or token_login(token),
     ).run()
+
+
+GITHUB_ACTIONS_BOT = "github-actions[bot]"
+
+
+def token_login(token: str | None) -> str | None:
+    """The login the token comments as, when its kind says so without an API call.
+
+    `ghs_` is an installation token: GITHUB_TOKEN, whose comments are by `github-actions[bot]` (another
+    GitHub App's token comments as `<app-slug>[bot]`: set EVALACTION_COMMENT_AUTHOR). Such a token cannot
+    call GET /user. Other tokens (`ghp_`, `github_pat_`, `gho_`, `ghu_`) act as a user: None here, and the
+    action asks GET /user.
+    """
+    if token and token.startswith("ghs_"):
+        return GITHUB_ACTIONS_BOT
+    return None
 
 
 class Action:
@@ -135,8 +155,10 @@ class Action:
         git_lfs: str | None,
         sources: DataSources | None = None,
         modal_credentials: ModalCredentials | None = None,
+        comment_author: str | None = GITHUB_ACTIONS_BOT,
     ) -> None:
         self.settings = settings
+        self.comment_author = comment_author  # None: ask GitHub (GET /user) on first use
         self.sources = sources
         self.modal_credentials = modal_credentials
         self._publisher_for = publisher_for
@@ -150,6 +172,8 @@ class Action:
         self._loaded: LoadedPlan | None = None  # the trusted plan, read once
         self.plan_change: PlanChange | None = None  # how the PR's plan differs from the base commit's
         self.plan_note = ""  # first adoption: the PR's own plan is used
+        self.publish_failures: list[PublishFailed] = []  # what could not be published, for the exit code
+        self._status_forbidden = False  # one 403 on statuses is enough: do not try (and warn) again
 
     # ------------------------------------------------------------------ entry
 
@@ -179,6 +203,14 @@ class Action:
 
         self.marker = comment_marker(s.config)
         self.publisher = self._publisher_for(s.repository or ctx.repository)
+        if ctx.event_name == "workflow_dispatch" and ctx.pr_number is not None:
+            try:
+                ctx = self._confirm_pull(ctx)
+            except EvalActionError as exc:  # no status: the PR's head is unknown, and main's is not the PR's
+                commands.error(str(exc), title="evalaction", out=self.out)
+                self._summary(f"## ⛔ ERROR — `{s.config}`\n\n{exc}\n")
+                self._outputs(Outcome("ERROR", str(exc), "error", exc.exit_code))
+                return exc.exit_code
         self._status(ctx, "pending", f"Evaluating {s.config}…")
         try:
             outcome = self._evaluate(ctx)
@@ -190,9 +222,107 @@ class Action:
             message = f"internal error: {type(exc).__name__}: {first}"
             outcome = Outcome("ERROR", message, "error", EXIT_INTERNAL)
             commands.error(message, title="evalaction", out=self.out)
+        if outcome.verdict == "ERROR":
+            self._error_state(ctx, outcome)
         self._status(ctx, outcome.state, outcome.status_text or f"{outcome.verdict}: {outcome.summary}")
+        self._not_published(ctx, outcome)
         self._outputs(outcome)
         return outcome.exit_code
+
+    def _confirm_pull(self, ctx: EventContext) -> EventContext:
+        """workflow_dispatch with `pr-number`: evaluate that PR's head as data under this (trusted) checkout's plan.
+
+        The head is fetched as `refs/pull/N/head`; the model is read from it with `git show` (nothing of the PR
+        is checked out or run), the status goes on the PR's head commit and the comment on the PR.
+        """
+        import dataclasses
+
+        assert ctx.pr_number is not None
+        sha = changes.fetch_pull_head(self.repo_dir, ctx.pr_number)
+        self._say(f"PR #{ctx.pr_number}: head `{sha[:12]}` fetched as refs/pull/{ctx.pr_number}/head")
+        return dataclasses.replace(ctx, head_sha=sha, candidate=sha, head_ref=f"pull/{ctx.pr_number}/head")
+
+    def _error_state(self, ctx: EventContext, outcome: Outcome) -> None:
+        """The comment and the summary describe the newest commit: it failed, an earlier verdict is stale."""
+        short = ctx.head_sha[:7]
+        line = " ".join(outcome.summary.split())
+        lines = [
+            f"## ⛔ ERROR — `{self.settings.config}` on `{short}`",
+            "",
+            f"The evaluation of `{short}` failed (exit code {outcome.exit_code}): {line}",
+        ]
+        link = f"[Run]({self.settings.run_url}) · " if self.settings.run_url else ""
+        summary = "\n".join([*lines, "", f"{link}evalaction {__version__}"]) + "\n"
+        self._summary(summary)
+        if (
+            self.publisher is None
+            or ctx.pr_number is None
+            or self.settings.comment_mode is CommentMode.NEVER
+            or self.publisher.down is not None
+        ):
+            return
+        from evalaction.github.publish import fit_comment
+
+        try:
+            author = self._author()
+            previous = self.publisher.find_comment(ctx.pr_number, self.marker, author=author)
+            if previous is None:
+                return  # nothing stale to correct; the status and the summary say it
+            stale = _stale_part(previous.body or "", self.marker)
+            body_lines = [self.marker, *lines]
+            if stale:
+                body_lines += [
+                    "",
+                    f"> The verdict below was for an earlier commit and is **stale**: it does not describe `{short}`.",
+                    "",
+                    "<details><summary>Previous verdict (stale)</summary>",
+                    "",
+                    stale.strip("\n"),
+                    "",
+                    "</details>",
+                ]
+            body_lines += ["", f"{link}evalaction {__version__}"]
+            body = fit_comment("\n".join(body_lines) + "\n", report_url=self.settings.run_url)
+            result = self.publisher.upsert_comment(ctx.pr_number, body, self.marker, create=False, author=author)
+            if result is not None:
+                outcome.comment_url = result.url
+                self._say(f"comment {result.action} to the error state: {result.url}")
+        except PublishFailed as exc:
+            self._publish_failed(exc, title="evalaction: PR comment not updated")
+
+    def _not_published(self, ctx: EventContext, outcome: Outcome) -> None:
+        """Publishing failed for a reason other than a fork's read-only token: exit 3, loudly."""
+        failures = [f for f in self.publish_failures if not (f.kind == "forbidden" and ctx.is_fork)]
+        if not failures:
+            return
+        first = [f for f in failures if not str(f).startswith("Skipped:")] or failures
+        skipped = len(failures) - len(first)
+        what = "; ".join(dict.fromkeys(str(f) for f in first))
+        if skipped:
+            what += f" ({skipped} later call(s) skipped: the API was down)"
+        message = f"The verdict ({outcome.verdict}) was NOT published to GitHub: {what}"
+        commands.error(message, title="evalaction: verdict not published", out=self.out)
+        self._summary(f"> ❌ **The verdict ({outcome.verdict}) was not published to GitHub.** {what}\n")
+        outcome.exit_code = EXIT_INTERNAL
+
+    def _publish_failed(self, exc: PublishFailed, *, title: str) -> None:
+        self.publish_failures.append(exc)
+        commands.warning(str(exc), title=title, out=self.out)
+
+    def _author(self) -> str:
+        """The login our comments carry: given, known from the token's kind, or GET /user."""
+        if self.comment_author is None:
+            assert self.publisher is not None
+            login = self.publisher.authenticated_login()
+            if login is None:
+                commands.warning(
+                    f"Cannot tell which login the token comments as (GET /user failed); assuming "
+                    f"{GITHUB_ACTIONS_BOT}. Set EVALACTION_COMMENT_AUTHOR to the token's login.",
+                    title="evalaction",
+                    out=self.out,
+                )
+            self.comment_author = login or GITHUB_ACTIONS_BOT
+        return self.comment_author
 
     def _other_label(self, ctx: EventContext) -> NoAction | None:
         """A `labeled` / `unlabeled` event for a label other than the plan's override label changes nothing."""
@@ -239,7 +369,7 @@ class Action:
             self.plan_note = first_adoption_note(s.config, label)
             self._loaded = load_plan(path)
             return self._loaded
-        trusted = load_plan_text(text.decode("utf-8", errors="replace"), path)
+        trusted = load_plan_text(text, path)
         if not path.is_file():
             self.plan_change = PlanChange(s.config, label, pr_plan_error="this PR deletes it.")
         else:
@@ -363,7 +493,8 @@ class Action:
                     git_lfs=self.git_lfs,
                 )
                 assert extracted is not None
-                candidate, where = extracted, f"`{requested}` @ `{sha[:7]}`"
+                label = f"PR #{ctx.pr_number} head" if ctx.pr_number is not None else f"`{requested}`"
+                candidate, where = extracted, f"{label} @ `{sha[:7]}`"
             else:
                 candidate, where = self.repo_dir / path, f"`{ctx.head_sha[:7]}`"
         changes.check_not_lfs_pointer(candidate)
@@ -502,6 +633,14 @@ class Action:
             f"This pull request changes no file matching {patterns}, so there is nothing to evaluate.",
         ]
         lines += [f"- {n}" for n in notes]
+        if self.plan_change is not None:
+            from evalaction.github.plan_trust import section
+
+            spec = self._loaded.plan.gates.override if self._loaded is not None else None
+            text = section(
+                self.plan_change, decision="", under_pr=None, override_label=spec.label if spec else None
+            )
+            lines += ["", text.replace("The verdict above uses", "The next evaluation uses")]
         link = f"[Run]({self.settings.run_url}) · " if self.settings.run_url else ""
         lines += ["", f"{link}evalaction {__version__}"]
         markdown = "\n".join(lines) + "\n"
@@ -511,7 +650,12 @@ class Action:
         return outcome
 
     def _comment(self, ctx: EventContext, markdown: str, *, changed: bool, status: tuple[str, str]) -> str:
-        from evalaction.github.publish import fit_comment, save_comment_for_later, status_description
+        from evalaction.github.publish import (
+            PublishFailed,
+            fit_comment,
+            save_comment_for_later,
+            status_description,
+        )
 
         mode = self.settings.comment_mode
         if mode is CommentMode.NEVER or ctx.pr_number is None:
@@ -528,28 +672,40 @@ class Action:
         else:
             try:
                 with commands.group("evalaction: PR comment", out=self.out):
-                    result = self.publisher.upsert_comment(ctx.pr_number, body, self.marker, create=create)
+                    result = self.publisher.upsert_comment(
+                        ctx.pr_number, body, self.marker, create=create, author=self._author()
+                    )
                     if result is not None:
                         self._say(f"comment {result.action}: {result.url}")
                 return result.url if result is not None else ""
-            except CannotPostComment as exc:
+            except (CannotPostComment, PublishFailed) as exc:
                 reason = str(exc)
+                if isinstance(exc, PublishFailed):
+                    self.publish_failures.append(exc)
         if not create:
             return ""
         path = save_comment_for_later(
             self.out_dir, body=body, pr_number=ctx.pr_number, marker=self.marker, reason=reason, status=meta_status
         )
+        saved = self._workspace_relative(path)
+        read_only = self.publisher is None or any(f.kind == "forbidden" for f in self.publish_failures)
+        where = (
+            f"The comment was saved to {saved} for a workflow_run job (see examples/workflows/fork-safe-comment.yml)"
+            if read_only
+            else f"The comment was saved to {saved}"
+        )
         commands.warning(
-            f"{reason} The comment was saved to {self._workspace_relative(path)} for a workflow_run job "
-            "(see examples/workflows/fork-safe-comment.yml); the job summary has the report.",
+            f"{reason} {where}; the job summary has the report.",
             title="evalaction: PR comment not posted",
             out=self.out,
         )
         return ""
 
     def _status(self, ctx: EventContext, state: StatusState, description: str) -> None:
-        if self.publisher is None:
+        if self.publisher is None or self._status_forbidden:
             return
+        from evalaction.github.publish import PublishFailed
+
         try:
             self.publisher.set_status(
                 ctx.head_sha,
@@ -558,8 +714,11 @@ class Action:
                 context=self.settings.status_context,
                 target_url=self.settings.run_url,
             )
+        except PublishFailed as exc:
+            # The comment and the summary still say the verdict; _not_published decides the exit code.
+            self._status_forbidden = exc.kind == "forbidden"
+            self._publish_failed(exc, title="evalaction: commit status not set")
         except ExternalServiceError as exc:
-            # A missing `statuses: write` must not hide the verdict: the comment and summary still say it.
             commands.warning(str(exc), title="evalaction: commit status not set", out=self.out)
 
     def _annotate(self, evaluation: Evaluation, gates: list[GateResult], override: OverrideRequest | None) -> None:
@@ -625,6 +784,18 @@ class Action:
 def _applied_override(result: RunResult) -> OverrideRequest | None:
     """The override that turned this run's NO-GO into GO; None when there was none or it changed nothing."""
     return result.verdict.override if result.verdict.decision_without_override is not None else None
+
+
+def _stale_part(body: str, marker: str) -> str:
+    """The previous comment without its marker; for an earlier error comment, only its stale verdict."""
+    text = body.split("\n", 1)[1] if body.startswith(marker) and "\n" in body else body
+    start = text.find("<details><summary>Previous verdict (stale)</summary>")
+    if text.startswith("## ⛔ ERROR"):
+        if start < 0:
+            return ""
+        inner = text[start:].split("\n", 1)[1] if "\n" in text[start:] else ""
+        return inner.rsplit("</details>", 1)[0]
+    return text
 
 
 def _slug(path: str) -> str:

@@ -359,3 +359,30 @@ def read_at(repo_dir: Path, rev: str, path: str) -> bytes | None:
             )
         return None
     return _git(repo_dir, ["show", f"{rev}:{rel}"], what=f"`{path}` at `{rev[:12]}`")
+
+
+def fetch_pull_head(repo_dir: Path, pr_number: int) -> str:
+    """Fetch `refs/pull/N/head` from origin (a fork's PR too) and return its commit sha.
+
+    actions/checkout fetches branches and tags, never `refs/pull/*`; a full-depth checkout does not help.
+    The ref lands under `refs/evalaction/pull/N/head`; nothing is checked out.
+    """
+    local = f"refs/evalaction/pull/{pr_number}/head"
+    try:
+        done = subprocess.run(
+            ["git", "fetch", "--no-tags", "--quiet", "origin", f"+refs/pull/{pr_number}/head:{local}"],
+            cwd=repo_dir,
+            capture_output=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise GitCommandFailed(
+            f"Fetching PR #{pr_number} (`refs/pull/{pr_number}/head`) took over {GIT_TIMEOUT_S} s."
+        ) from None
+    if done.returncode != 0:
+        raise GitCommandFailed(
+            f"Cannot fetch PR #{pr_number} (`refs/pull/{pr_number}/head` from origin): {_first_line(done.stderr)}; "
+            "check the PR number and that actions/checkout left `origin` with its token (persist-credentials)."
+        )
+    return resolve_commit(repo_dir, local)

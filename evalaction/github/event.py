@@ -40,6 +40,8 @@ _REASON_MAX_CHARS = 200  # a dispatch input's text, kept to one short line in th
 # Names accepted for the workflow_dispatch inputs; the examples use the first of each.
 _CANDIDATE_INPUTS = ("candidate", "candidate-ref", "candidate_ref")
 _BASELINE_INPUTS = ("baseline-ref", "baseline_ref", "baseline")
+# workflow_dispatch: confirm a (fork) PR in a trusted run: its head is fetched as `refs/pull/N/head`.
+_PR_INPUTS = ("pr-number", "pr_number", "pull-request")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ def load_event(path: str | Path) -> dict[str, Any]:
         raise InvalidEvent(
             f"Cannot read the event file GITHUB_EVENT_PATH={path}: {exc.strerror}; "
             "run inside GitHub Actions or point GITHUB_EVENT_PATH at a webhook payload JSON."
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(
+            f"Event file {path} is not UTF-8 JSON (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "point GITHUB_EVENT_PATH at the webhook payload GitHub wrote."
         ) from None
     try:
         payload = json.loads(text)
@@ -188,6 +195,14 @@ def _workflow_dispatch(
         )
     if not github_sha:
         raise InvalidEvent("GITHUB_SHA is empty on workflow_dispatch; run inside GitHub Actions.")
+    pr_number: int | None = None
+    if (raw_pr := _first_input(inputs, _PR_INPUTS)) is not None:
+        if not raw_pr.lstrip("#").isdigit() or int(raw_pr.lstrip("#")) < 1:
+            raise InvalidEvent(
+                f"workflow_dispatch input `pr-number`: expected a pull request number like 12, found {raw_pr!r}; "
+                "fix the input."
+            )
+        pr_number = int(raw_pr.lstrip("#"))
     sender = _login(payload.get("sender"))
     return EventContext(
         event_name="workflow_dispatch",
@@ -200,6 +215,9 @@ def _workflow_dispatch(
         actor=sender,
         candidate=candidate,
         sender=sender,
+        pr_number=pr_number,
+        # A PR confirmed by number may come from a fork: its weights are data, never code.
+        is_fork=pr_number is not None,
         inputs={
             str(k): ("true" if v else "false") if isinstance(v, bool) else str(v)
             for k, v in inputs.items()

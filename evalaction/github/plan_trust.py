@@ -222,7 +222,10 @@ def _cell(text: str) -> str:
 
 
 def section(change: PlanChange, *, decision: str, under_pr: str | None, override_label: str | None) -> str:
-    """The comment's "Plan changed by this PR" section (markdown, no trailing newline)."""
+    """The comment's "Plan changed by this PR" section (markdown, no trailing newline).
+
+    `decision` empty: nothing was evaluated (no model changed), so no verdict line.
+    """
     lines = [
         "### ⚠️ Plan changed by this PR",
         "",
@@ -241,7 +244,7 @@ def section(change: PlanChange, *, decision: str, under_pr: str | None, override
             lines.append(f"| `{c.name}` | {_cell(c.old)} | {_cell(c.new)} | {c.effect} |")
         if len(change.settings) > 20:
             lines.append(f"| … {len(change.settings) - 20} more | | | |")
-    if change.pr_plan is not None:
+    if change.pr_plan is not None and decision:
         lines.append("")
         if under_pr is None:
             lines.append("The verdict under this PR's plan could not be computed from this run's evidence.")

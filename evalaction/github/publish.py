@@ -12,6 +12,15 @@ Retries, and why they never duplicate a comment:
   `GitHubPublisher.upsert_comment` instead re-lists the comments looking for its marker before posting again.
 * A commit status POST is safe to repeat (GitHub keeps the latest status per context), so the adapter retries
   it itself on 5xx, rate limits and timeouts.
+
+Bounded failure (`PublishLimits`, the numbers docs/github-action.md documents): every request has a timeout,
+every call a number of attempts, and once one call has failed on the network (connection refused, DNS,
+timeout) the API counts as down for the rest of the run: later calls fail at once with the same cause instead
+of waiting again. A run therefore spends at most about `attempts x timeout_s` plus the backoffs on an
+unreachable or hanging API (33 s by default), and never more than `network_budget_s` in all. Failures are
+`PublishFailed` errors whose `kind` names the cause: `unreachable`, `timeout`, `forbidden`, `server` (5xx
+after the attempts), `rate-limited` or `other`; the action decides from it (a fork's read-only token is the
+only failure that keeps the verdict's exit code).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from evalaction.errors import CannotPostComment, ExternalServiceError
 
@@ -34,9 +43,39 @@ if TYPE_CHECKING:  # PyGithub is imported lazily: the CLI must not pay for it at
 
 COMMENT_MAX_CHARS = 65_536  # GitHub rejects a longer issue comment body ("maximum is 65536 characters")
 STATUS_DESCRIPTION_MAX_CHARS = 140  # GitHub rejects a longer commit status description
-API_TIMEOUT_S = 20  # per HTTP request (connect and read), for every call
+API_TIMEOUT_S = 10  # per HTTP request (whole seconds: PyGithub takes an int) (connect and read), for every call
+API_ATTEMPTS = 3  # per call: the first try and two retries (5xx, rate limits, network errors)
+API_BACKOFF_S = 1.0  # waits between attempts: 1 s, then 2 s (unless GitHub sends Retry-After)
+NETWORK_BUDGET_S = 60.0  # most seconds a run spends in calls that fail on the network, all calls together
 MAX_WAIT_S = 120.0  # give up rather than wait longer for a rate limit to reset
 DEFAULT_SECONDARY_RATE_WAIT_S = 60.0  # GitHub: "wait at least one minute" when no Retry-After is given
+
+FailureKind = Literal["unreachable", "timeout", "forbidden", "server", "rate-limited", "other"]
+
+
+@dataclass(frozen=True)
+class PublishLimits:
+    """How long publishing may take; the action reads overrides from EVALACTION_GITHUB_* (settings.py)."""
+
+    timeout_s: int = API_TIMEOUT_S
+    attempts: int = API_ATTEMPTS
+    backoff_s: float = API_BACKOFF_S
+    network_budget_s: float = NETWORK_BUDGET_S
+
+
+class PublishFailed(ExternalServiceError):
+    """A GitHub call failed for good; `kind` names the cause, `status` the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, kind: FailureKind, status: int | None = None, cause: str = "") -> None:
+        super().__init__(message)
+        self.kind: FailureKind = kind
+        self.status = status
+        self.cause = cause or message  # the cause alone, in words (`the GitHub API at ... is unreachable`)
+
+
+class CommentFailed(PublishFailed, CannotPostComment):
+    """The sticky comment could not be written (`kind` says why)."""
+
 
 StatusState = Literal["pending", "success", "failure", "error"]
 
@@ -58,7 +97,10 @@ class CommentResult:
 
 
 def github_retry(
-    *, total: int = 4, backoff_factor: float = 1.0, secondary_rate_wait: float = DEFAULT_SECONDARY_RATE_WAIT_S
+    *,
+    total: int = API_ATTEMPTS - 1,
+    backoff_factor: float = API_BACKOFF_S,
+    secondary_rate_wait: float = DEFAULT_SECONDARY_RATE_WAIT_S,
 ) -> Retry:
     """The HTTP-level retry policy: idempotent methods only, 5xx and rate limits, bounded waits."""
     from github import GithubRetry
@@ -67,6 +109,11 @@ def github_retry(
     # without POST, which GithubRetry adds by default: a replayed POST creates a second comment.
     return GithubRetry(
         total=total,
+        # Network errors (refused, reset, timed out) are retried by the adapter, which counts their time
+        # against the run's budget; here they would multiply with its attempts.
+        connect=0,
+        read=0,
+        other=0,
         backoff_factor=backoff_factor,
         allowed_methods=frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE", "PATCH"}),
         secondary_rate_wait=secondary_rate_wait,
@@ -78,11 +125,20 @@ def github_retry(
 
 
 def make_client(
-    *, api_url: str, token: str | None, timeout_s: int = API_TIMEOUT_S, retry: Retry | None = None
+    *,
+    api_url: str,
+    token: str | None,
+    timeout_s: int = API_TIMEOUT_S,
+    retry: Retry | None = None,
+    limits: PublishLimits | None = None,
 ) -> Github:
     """Build the PyGithub client; only the entrypoint and the CLI call this."""
     from github import Auth, Github
 
+    if limits is not None:
+        timeout_s = limits.timeout_s
+        if retry is None:
+            retry = github_retry(total=max(0, limits.attempts - 1), backoff_factor=limits.backoff_s)
     return Github(
         auth=Auth.Token(token) if token else None,
         base_url=api_url,
@@ -221,46 +277,79 @@ class GitHubPublisher:
         client: Github,
         repository: str,
         *,
-        max_attempts: int = 4,
-        backoff_s: float = 2.0,
+        max_attempts: int = API_ATTEMPTS,
+        backoff_s: float = API_BACKOFF_S,
         sleep: Callable[[float], None] | None = None,
+        limits: PublishLimits | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         # Lazy: objects are built from URLs, so each method makes exactly the calls it names (no
         # GET /repos/{o}/{r} or GET .../issues/{n} to "complete" an object first).
         if not client.requester.is_lazy:
             client = client.withLazy(True)
+        self._client = client
         self._repo = client.get_repo(repository)
         self._repository = repository
-        self._max_attempts = max_attempts
-        self._backoff_s = backoff_s
+        self._api_url = client.requester.base_url
+        self._limits = limits or PublishLimits(
+            timeout_s=API_TIMEOUT_S, attempts=max_attempts, backoff_s=backoff_s, network_budget_s=NETWORK_BUDGET_S
+        )
+        self._max_attempts = self._limits.attempts
+        self._backoff_s = self._limits.backoff_s
         self._sleep = sleep if sleep is not None else time.sleep  # looked up now: tests may patch it
+        self._clock = clock if clock is not None else time.monotonic
+        self._down: PublishFailed | None = None  # the network failure that makes every later call fail at once
+        self._network_spent_s = 0.0  # seconds spent in calls that failed on the network
+
+    @property
+    def down(self) -> PublishFailed | None:
+        """The network failure after which this publisher stopped calling GitHub; None while it works."""
+        return self._down
+
+    def authenticated_login(self) -> str | None:
+        """The login of a user token (GET /user); None when GitHub does not say (an installation token)."""
+        try:
+            return str(self._attempt(lambda: self._client.get_user().login))
+        except Exception:
+            return None
 
     # ------------------------------------------------------------------ comments
 
-    def find_comment(self, pr_number: int, marker: str) -> IssueComment | None:
-        """The oldest comment whose first line is `marker`, searching every page."""
+    def find_comment(self, pr_number: int, marker: str, *, author: str | None = None) -> IssueComment | None:
+        """The oldest comment whose first line is `marker` (and, with `author`, written by that login)."""
         issue = self._repo.get_issue(pr_number)
-        try:
+
+        def scan() -> IssueComment | None:
             for comment in issue.get_comments():
                 # First line only: a reply quoting our comment starts with `>` and is not ours.
-                if (comment.body or "").split("\n", 1)[0].strip() == marker:
-                    return comment
-        except Exception as exc:
-            raise self._comment_error("list the comments of", pr_number, exc) from None
-        return None
+                if (comment.body or "").split("\n", 1)[0].strip() != marker:
+                    continue
+                # Marker AND author: anyone can post the marker; only our own comment is edited.
+                if author is not None and (comment.user.login if comment.user else "") != author:
+                    continue
+                return comment
+            return None
+
+        try:
+            return self._retrying(scan, network_only=True)
+        except _GaveUp as gave_up:
+            raise self._comment_error(
+                "list the comments of", pr_number, gave_up.exc, attempts=gave_up.attempts
+            ) from None
 
     def upsert_comment(
-        self, pr_number: int, body: str, marker: str, *, create: bool = True
+        self, pr_number: int, body: str, marker: str, *, create: bool = True, author: str | None = None
     ) -> CommentResult | None:
         """Edit this action's comment on the PR, or post it; never leaves two.
 
-        With `create=False` an existing comment is updated but none is created (returns None).
-        Raises `CannotPostComment` on 403 (read-only token, fork PR) or when retries run out.
+        `author` is the login the token acts as (`github-actions[bot]` for GITHUB_TOKEN): a comment with the
+        marker by anyone else is left alone. With `create=False` an existing comment is updated but none is
+        created (returns None). Raises `CommentFailed` (a `CannotPostComment`) with the cause's `kind`.
         """
         check_marker(body, marker)
         if len(body) >= COMMENT_MAX_CHARS:
             raise ValueError(f"comment body has {len(body)} characters; pass it through fit_comment first")
-        existing = self.find_comment(pr_number, marker)
+        existing = self.find_comment(pr_number, marker, author=author)
         if existing is not None:
             return self._edit(pr_number, existing, body, action="updated")
         if not create:
@@ -268,8 +357,10 @@ class GitHubPublisher:
         issue = self._repo.get_issue(pr_number)
         for attempt in range(1, self._max_attempts + 1):
             try:
-                created = issue.create_comment(body)
+                created = self._attempt(lambda: issue.create_comment(body))
                 return CommentResult(created.id, created.html_url, "created")
+            except PublishFailed:
+                raise
             except Exception as exc:
                 wait = self._retry_wait(exc, attempt)
                 if wait is None:
@@ -278,7 +369,7 @@ class GitHubPublisher:
                     raise self._comment_error("post a comment on", pr_number, exc, attempts=attempts) from None
             # The POST may have reached GitHub before the failure: look before posting again.
             self._sleep(wait)
-            existing = self.find_comment(pr_number, marker)
+            existing = self.find_comment(pr_number, marker, author=author)
             if existing is not None:
                 return self._edit(pr_number, existing, body, action="created")
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
@@ -290,9 +381,11 @@ class GitHubPublisher:
             # Skip the write; a comment found while reconciling a failed POST still counts as created.
             return CommentResult(comment.id, comment.html_url, "unchanged" if action == "updated" else action)
         try:
-            comment.edit(body)
-        except Exception as exc:
-            raise self._comment_error(f"edit comment {comment.id} on", pr_number, exc) from None
+            self._retrying(lambda: comment.edit(body), network_only=True)
+        except _GaveUp as gave_up:
+            raise self._comment_error(
+                f"edit comment {comment.id} on", pr_number, gave_up.exc, attempts=gave_up.attempts
+            ) from None
         return CommentResult(comment.id, comment.html_url, action)
 
     # ------------------------------------------------------------------ statuses
@@ -305,32 +398,78 @@ class GitHubPublisher:
         kwargs: dict[str, Any] = {"description": status_description(description), "context": context}
         if target_url:
             kwargs["target_url"] = target_url
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                commit.create_status(state, **kwargs)
-                return
-            except Exception as exc:
-                wait = self._retry_wait(exc, attempt)
-                if wait is None:
-                    raise ExternalServiceError(
-                        f"GitHub refused the `{state}` commit status on {sha[:12]} of {self._repository}: "
-                        f"{_describe(exc)}; give the workflow `permissions: statuses: write`."
-                    ) from None
-            self._sleep(wait)
+        try:
+            self._retrying(lambda: commit.create_status(state, **kwargs), network_only=False)
+        except _GaveUp as gave_up:
+            kind = _classify(gave_up.exc)
+            tries = f" after {gave_up.attempts} attempts" if gave_up.attempts > 1 else ""
+            fix = {
+                "forbidden": "the token may not write commit statuses (a fork PR's token is read-only; "
+                "otherwise give the workflow `permissions: statuses: write`)",
+                "unreachable": _NETWORK_FIX,
+                "timeout": _NETWORK_FIX,
+            }.get(kind, "GitHub may be degraded; re-run the job")
+            raise self._failed(
+                f"Cannot set the `{state}` commit status on {sha[:12]} of {self._repository}: "
+                f"{self._cause(gave_up.exc)}{tries}; {fix}.",
+                gave_up.exc,
+            ) from None
 
     # ------------------------------------------------------------------ PR files
 
     def pr_files(self, pr_number: int) -> list[dict[str, Any]]:
         """Every changed file of the PR (all pages), as the API's diff entries."""
         try:
-            return [dict(f.raw_data) for f in self._repo.get_pull(pr_number).get_files()]
-        except Exception as exc:
-            raise ExternalServiceError(
-                f"Cannot list the files of PR #{pr_number} in {self._repository}: {_describe(exc)}; "
-                "check out with `fetch-depth: 0` so evalaction can use git instead."
+            return self._retrying(
+                lambda: [dict(f.raw_data) for f in self._repo.get_pull(pr_number).get_files()], network_only=True
+            )
+        except _GaveUp as gave_up:
+            raise self._failed(
+                f"Cannot list the files of PR #{pr_number} in {self._repository}: {self._cause(gave_up.exc)}; "
+                "check out with `fetch-depth: 0` so evalaction can use git instead.",
+                gave_up.exc,
             ) from None
 
     # ------------------------------------------------------------------ helpers
+
+    def _retrying(self, call: Callable[[], _T], *, network_only: bool) -> _T:
+        """`call` with up to `attempts` tries on transient failures; `_GaveUp` when they run out.
+
+        `network_only`: GET and PATCH, whose 5xx and rate limits the HTTP layer already retried; only network
+        errors (which it leaves to us) are tried again here.
+        """
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                return self._attempt(call)
+            except PublishFailed:
+                raise
+            except Exception as exc:
+                network = _classify(exc) in ("unreachable", "timeout")
+                wait = self._retry_wait(exc, attempt) if network or not network_only else None
+                if wait is None:
+                    raise _GaveUp(exc, attempt) from None
+            self._sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    def _attempt(self, call: Callable[[], _T]) -> _T:
+        """One call, unless the API is already known to be down; time lost to the network is counted."""
+        if self._down is not None:
+            raise PublishFailed(
+                f"Skipped: the GitHub API failed earlier in this run ({self._down.cause})", kind=self._down.kind
+            )
+        if self._network_spent_s >= self._limits.network_budget_s:
+            raise PublishFailed(
+                f"Skipped: {self._network_spent_s:.0f} s of this run's {self._limits.network_budget_s:g} s "
+                "network budget for GitHub are spent",
+                kind="timeout",
+            )
+        start = self._clock()
+        try:
+            return call()
+        except Exception as exc:
+            if _classify(exc) in ("unreachable", "timeout"):
+                self._network_spent_s += self._clock() - start
+            raise
 
     def _retry_wait(self, exc: Exception, attempt: int) -> float | None:
         """Seconds to wait before trying again, or None when the failure is final or attempts are spent."""
@@ -338,24 +477,120 @@ class GitHubPublisher:
             return None
         after = _retry_after(exc)
         wait = after if after is not None else self._backoff_s * 2 ** (attempt - 1)
+        if _classify(exc) in ("unreachable", "timeout"):
+            if self._network_spent_s + wait >= self._limits.network_budget_s:
+                return None
+            self._network_spent_s += wait
         return wait if wait <= MAX_WAIT_S else None
+
+    def _cause(self, exc: Exception) -> str:
+        """The real cause in words: unreachable, timed out, forbidden, HTTP 5xx."""
+        kind = _classify(exc)
+        if kind == "unreachable":
+            return f"the GitHub API at {self._api_url} is unreachable ({_network_reason(exc)})"
+        if kind == "timeout":
+            return (
+                f"the GitHub API at {self._api_url} did not answer within {self._limits.timeout_s:g} s (timed out)"
+            )
+        if kind == "forbidden":
+            return f"forbidden ({_describe(exc)})"
+        return _describe(exc)
+
+    def _failed(self, message: str, exc: Exception, *, comment: bool = False) -> PublishFailed:
+        kind = _classify(exc)
+        cls = CommentFailed if comment else PublishFailed
+        error = cls(message, kind=kind, status=getattr(exc, "status", None), cause=self._cause(exc))
+        if kind in ("unreachable", "timeout"):
+            self._down = error
+        return error
 
     def _comment_error(
         self, verb: str, pr_number: int, exc: Exception, *, attempts: int | None = None
-    ) -> CannotPostComment:
-        status = getattr(exc, "status", None)
+    ) -> PublishFailed:
+        kind = _classify(exc)
         tries = f" after {attempts} attempts" if attempts else ""
-        fix = (
-            "the token is read-only (fork PRs get one): grant `pull-requests: write`, or post the saved "
-            "comment from a `workflow_run` job"
-            if status == 403
-            else "GitHub may be degraded; re-run the job"
+        fix = {
+            "forbidden": "the token is read-only (fork PRs get one) or lacks `pull-requests: write`: grant it, or "
+            "post the saved comment from a `workflow_run` job",
+            "unreachable": _NETWORK_FIX,
+            "timeout": _NETWORK_FIX,
+        }.get(kind, "GitHub may be degraded; re-run the job")
+        return self._failed(
+            f"Cannot {verb} PR #{pr_number} in {self._repository}{tries}: {self._cause(exc)}; {fix}.",
+            exc,
+            comment=True,
         )
-        error = CannotPostComment(
-            f"Cannot {verb} PR #{pr_number} in {self._repository}{tries}: {_describe(exc)}; {fix}."
-        )
-        error.status = status  # type: ignore[attr-defined]  # lets the caller tell 403 from an outage
-        return error
+
+
+class _GaveUp(Exception):
+    """The last failure of a call whose attempts ran out (or that is not worth repeating)."""
+
+    def __init__(self, exc: Exception, attempts: int) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+        self.attempts = attempts
+
+
+_NETWORK_FIX = "check GITHUB_API_URL and https://www.githubstatus.com, then re-run the job"
+_T = TypeVar("_T")
+
+
+def _classify(exc: BaseException) -> FailureKind:
+    """The cause of a failed call, for the message and for the action's exit code."""
+    import requests
+    from github import GithubException
+
+    if isinstance(exc, PublishFailed):
+        return exc.kind
+    if _has_timeout(exc):
+        return "timeout"
+    if isinstance(exc, requests.RequestException):
+        return "unreachable"
+    if isinstance(exc, GithubException):
+        if exc.status >= 500:
+            return "server"
+        if exc.status in (403, 429):
+            return "rate-limited" if _is_transient(exc) else "forbidden"
+    return "other"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, its causes, and the errors wrapped in its args or `reason` (requests -> urllib3)."""
+    seen: list[BaseException] = []
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if any(e is s for s in seen):
+            continue
+        seen.append(e)
+        reason = getattr(e, "reason", None)
+        for nested in (reason, e.__cause__, e.__context__, *e.args):
+            if isinstance(nested, BaseException):
+                stack.append(nested)
+    return seen
+
+
+def _has_timeout(exc: BaseException) -> bool:
+    import socket
+
+    import requests
+    from urllib3.exceptions import NewConnectionError
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    # urllib3's NewConnectionError (refused, DNS) subclasses its ConnectTimeoutError for old callers' sake.
+    return any(
+        isinstance(e, requests.Timeout | Urllib3Timeout | socket.timeout) and not isinstance(e, NewConnectionError)
+        for e in _chain(exc)
+    )
+
+
+def _network_reason(exc: BaseException) -> str:
+    """`connection refused`, `name or service not known`, ... from the errno text, else the exception type."""
+    for e in _chain(exc):
+        m = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(e))
+        if m:
+            return m.group(1).strip().lower()
+    return type(exc).__name__
 
 
 def _headers(exc: Exception) -> dict[str, str]:

@@ -15,11 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from evalaction.errors import InvalidEvent
+
+if TYPE_CHECKING:
+    from evalaction.github.publish import PublishLimits
 
 
 class CommentMode(StrEnum):
@@ -55,7 +58,14 @@ _GITHUB_ENV: dict[str, str] = {
     "step_summary_path": "GITHUB_STEP_SUMMARY",
     "workspace": "GITHUB_WORKSPACE",
 }
-ENV_NAMES: dict[str, str] = {**_INPUTS, **_GITHUB_ENV}
+# How long publishing may take (evalaction.github.publish.PublishLimits); tests and slow GHES set them.
+_TUNING: dict[str, str] = {
+    "api_timeout_s": "EVALACTION_GITHUB_TIMEOUT_S",
+    "api_attempts": "EVALACTION_GITHUB_ATTEMPTS",
+    "api_backoff_s": "EVALACTION_GITHUB_BACKOFF_S",
+    "api_network_budget_s": "EVALACTION_GITHUB_NETWORK_BUDGET_S",
+}
+ENV_NAMES: dict[str, str] = {**_INPUTS, **_GITHUB_ENV, **_TUNING}
 _SECRET_FIELDS = frozenset({"github_token"})
 
 
@@ -90,6 +100,12 @@ class Settings(BaseModel):
     output_path: str | None = None
     step_summary_path: str | None = None
     workspace: str | None = None
+
+    # --- publishing limits (defaults: evalaction.github.publish; documented in docs/github-action.md) ---
+    api_timeout_s: int = Field(default=10, ge=1, le=300)
+    api_attempts: int = Field(default=3, ge=1, le=10)
+    api_backoff_s: float = Field(default=1.0, ge=0, le=60)
+    api_network_budget_s: float = Field(default=60.0, gt=0, le=600)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -145,6 +161,17 @@ class Settings(BaseModel):
             return None
         return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
 
+    def publish_limits(self) -> PublishLimits:
+        """The publishing limits these settings ask for."""
+        from evalaction.github.publish import PublishLimits
+
+        return PublishLimits(
+            timeout_s=self.api_timeout_s,
+            attempts=self.api_attempts,
+            backoff_s=self.api_backoff_s,
+            network_budget_s=self.api_network_budget_s,
+        )
+
     def token_value(self) -> str | None:
         """The token in clear, for the one place that authenticates the client."""
         return self.github_token.get_secret_value() if self.github_token else None
@@ -158,11 +185,12 @@ def _describe(exc: ValidationError) -> str:
     found = "" if field in _SECRET_FIELDS else f" (found {first.get('input')!r})"
     message = str(first["msg"]).removeprefix("Value error, ")
     kind = "input" if name.startswith("INPUT_") else "environment variable"
-    hint = (
-        f"fix the `{name.removeprefix('INPUT_').lower()}` input in the workflow's `with:` block"
-        if kind == "input"
-        else "run inside GitHub Actions or set it as GitHub does"
-    )
+    if kind == "input":
+        hint = f"fix the `{name.removeprefix('INPUT_').lower()}` input in the workflow's `with:` block"
+    elif name.startswith("EVALACTION_"):
+        hint = f"set {name} to a number in range, or unset it for the default"
+    else:
+        hint = "run inside GitHub Actions or set it as GitHub does"
     return f"{kind} {name}: {message}{found}; {hint}."
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from evalaction.artifacts import GateResult, HistoryResult, MetricComparison, PriorVersion
 from evalaction.config import parse_metric_ref
@@ -65,7 +65,7 @@ def run_history(
     assert spec is not None  # the pipeline runs this stage only with `history:`
     repo = (repo_dir or git.repo_root(Path(plan.base_dir))).resolve()
     path = spec.path or _path_in_repo(repo, candidate_path, Path(plan.base_dir) / p.models.candidate.path)
-    cache_dir = _cache_dir(spec.cache_dir, Path(plan.base_dir), out_dir)
+    cache_dir = _cache_dir(spec.cache_dir, Path(plan.base_dir), out_dir, repo)
     wanted_ref = ref or spec.ref or "HEAD"
     head, found = git.discover(
         repo,
@@ -111,14 +111,17 @@ def run_history(
             versions.append(base.model_copy(update={"error": first}))
             continue
         prior_preds[v.label] = preds
+        paired = _pair(p, preds, cand_preds, {}).get(primary)
+        # the compare machinery's value serves a per-class primary (`recall[7]`) too
+        value = paired.baseline if paired is not None else overall.get(parse_metric_ref(primary)[0])
         versions.append(
             base.model_copy(
                 update={
                     "cached": cached,
                     "overall": overall,
-                    "primary": _finite(overall.get(primary)),
+                    "primary": _finite(value),
                     "primary_ci": _own_interval(preds, p),
-                    "comparison": _pair(p, preds, cand_preds, {}).get(primary),
+                    "comparison": paired,
                 }
             )
         )
@@ -126,17 +129,21 @@ def run_history(
     if not versions:
         notes.append(f"no prior version of `{path}` on `{wanted_ref}` ({spec.source}): nothing to compare with")
 
-    cand_value = _finite(metrics.candidate.overall.get(primary))
+    name, cls = parse_metric_ref(primary)
+    cand_value = _finite(
+        metrics.candidate.overall.get(name) if cls is None else metrics.candidate.per_class.get(name, {}).get(cls)
+    )
     sign = 1.0 if hib else -1.0
     scored = [(i, v) for i, v in enumerate(versions) if v.primary is not None]
     best = max(scored, key=lambda iv: (sign * (iv[1].primary or 0.0), iv[0]))[1] if scored else None
     best_prior: list[MetricComparison] = []
+    best_undefined: dict[str, str] = {}
     is_best = trails = None
     if best is not None and best.primary is not None and cand_value is not None:
         gap = sign * (best.primary - cand_value)
         is_best, trails = gap <= 0, max(0.0, gap)
         compared = _pair(p, prior_preds[best.label], cand_preds, p.gates.vs_best_prior)
-        best_prior = compared.comparisons
+        best_prior, best_undefined = compared.comparisons, dict(compared.undefined)
         notes += [
             f"vs best prior ({best.label}): {m} not compared: {why}" for m, why in compared.undefined.items()
         ]
@@ -153,6 +160,7 @@ def run_history(
         candidate_is_best=is_best,
         trails_best_by=trails,
         best_prior=best_prior,
+        best_prior_undefined=best_undefined,
         holm_family=[f"vs_best_prior:{c.metric}" for c in best_prior if c.gated],
         cache_dir=str(cache_dir),
         cache_hits=scorer.hits,
@@ -250,10 +258,19 @@ def _path_in_repo(repo: Path, candidate: Path, planned: Path) -> str:
     )
 
 
-def _cache_dir(configured: str | None, base_dir: Path, out_dir: Path) -> Path:
-    path = (base_dir / configured) if configured else (out_dir / DEFAULT_CACHE)
+def _cache_dir(configured: str | None, base_dir: Path, out_dir: Path, repo: Path) -> Path:
+    """`history.cache_dir` (relative to the plan) or `<out>/history_cache`; never outside the repository or
+    the output folder (the plan may come from a pull request)."""
+    from evalaction.errors import BadInput
+
+    path = ((base_dir / configured) if configured else (out_dir / DEFAULT_CACHE)).resolve()
+    if not any(path.is_relative_to(root) for root in (repo.resolve(), out_dir.resolve())):
+        raise BadInput(
+            f"`history.cache_dir`: expected a folder inside the repository or the output folder, found "
+            f"{configured!r} ({path}); use a relative path such as `.evalaction/history`"
+        )
     path.mkdir(parents=True, exist_ok=True)
-    return path.resolve()
+    return path
 
 
 def _finite(value: float | None) -> float | None:
@@ -352,7 +369,15 @@ def _redecide(c: MetricComparison, p_adjusted: float, alpha: float) -> MetricCom
     # oriented so that positive is an improvement, as the compare stage decides
     ci = (c.ci_low, c.ci_high) if c.higher_is_better else (-c.ci_high, -c.ci_low)
     tost = (c.tost_ci_low, c.tost_ci_high) if c.higher_is_better else (-c.tost_ci_high, -c.tost_ci_low)
-    d = decide(ci=ci, ci_2alpha=tost, p_adjusted=p_adjusted, alpha=alpha, margin=c.margin or 0.0, rule=c.rule)
+    d = decide(
+        ci=ci,
+        ci_2alpha=tost,
+        p_adjusted=p_adjusted,
+        alpha=alpha,
+        margin=c.margin or 0.0,
+        rule=c.rule,
+        p_margin=c.p_margin,  # the compare stage decided the rule on it where the test gives one
+    )
     reason = d.reason if c.higher_is_better else f"{d.reason} (lower is better: signs flipped)"
     return c.model_copy(
         update={"p_adjusted": p_adjusted, "outcome": d.outcome, "passed": d.passed, "reason": reason}
@@ -363,46 +388,34 @@ def _redecide(c: MetricComparison, p_adjusted: float, alpha: float) -> MetricCom
 
 
 def best_prior_gates(plan: PlanResult, history: HistoryResult | None) -> list[GateResult]:
-    """`gates.vs_best_prior`: the rules on the candidate's pairing with the best prior version."""
-    out = []
+    """`gates.vs_best_prior`: `vs_baseline`'s gate logic (stages/verdict.py) on the pairing with the best prior
+    version, relabelled; without a scored prior version the gates are skipped."""
+    from evalaction.artifacts import CompareResult
+    from evalaction.stages.verdict import baseline_gates
+
+    rules = plan.plan.gates.vs_best_prior
+    if not rules:
+        return []
+    gates = plan.plan.gates.model_copy(update={"vs_baseline": rules})
+    variant = plan.model_copy(update={"plan": plan.plan.model_copy(update={"gates": gates})})
     best = history.best if history is not None else None
-    for ref, gate in plan.plan.gates.vs_best_prior.items():
-        rule = f"{gate.rule.replace('_', ' ')} vs best prior" + (
-            f", margin {gate.margin:g}" if gate.margin else ""
+    compare = None
+    if history is not None and best is not None:
+        spec = plan.plan.compare
+        compare = CompareResult(
+            comparisons=history.best_prior,
+            n_bootstrap=spec.n_bootstrap,
+            alpha=spec.alpha,
+            seed=spec.seed,
+            n_samples=plan.dataset.n_samples,
+            undefined=history.best_prior_undefined,
         )
-        cmp = history.best_prior_get(ref) if history is not None else None
-        status: Literal["pass", "fail", "skipped"]
-        if cmp is None or cmp.passed is None:
-            if best is None:
-                status, reason = "skipped", "no prior version could be scored; gate skipped"
-            else:
-                status, reason = "fail", f"{ref} could not be compared with the best prior version {best}"
-            out.append(
-                GateResult(
-                    name=ref,
-                    kind="vs_best_prior",
-                    rule=rule,
-                    observed=None,
-                    status=status,
-                    blocking=gate.blocking,
-                    reason=reason,
-                )
-            )
-            continue
-        evidence = (
-            f"{ref} best prior ({best}) {cmp.baseline:.4g} -> candidate {cmp.candidate:.4g}, delta {cmp.delta:+.4f} "
-            f"({cmp.confidence:.0%} CI [{cmp.ci_low:+.4f}, {cmp.ci_high:+.4f}], {cmp.outcome})"
+    out = []
+    for gate, g in zip(rules.values(), baseline_gates(variant, compare), strict=True):
+        margin = f", margin {gate.margin:g}" if gate.margin else ""
+        reason = (
+            "no prior version could be scored; gate skipped" if best is None else f"best prior {best}: {g.reason}"
         )
-        out.append(
-            GateResult(
-                name=ref,
-                kind="vs_best_prior",
-                rule=rule,
-                observed=cmp.delta,
-                interval=(cmp.ci_low, cmp.ci_high),
-                status="pass" if cmp.passed else "fail",
-                blocking=gate.blocking,
-                reason=f"{evidence}; {cmp.reason}",
-            )
-        )
+        rule = f"{gate.rule.replace('_', ' ')} vs best prior{margin}"
+        out.append(g.model_copy(update={"kind": "vs_best_prior", "rule": rule, "reason": reason}))
     return out

@@ -9,16 +9,12 @@ if TYPE_CHECKING:
     from evalaction.artifacts import HistoryResult
 
 
-def _points(name: str) -> bool:
-    """True when the metric lives in [0, 1], so differences read as percentage points."""
-    from evalaction.config import parse_metric_ref
-    from evalaction.errors import BadInput
-    from evalaction.metrics.registry import get_metric
-
-    try:
-        return bool(get_metric(parse_metric_ref(name)[0]).unit_interval)
-    except BadInput:
-        return False
+def _plain(x: float | None) -> str:
+    """A number as Mermaid's xychart reads it: plain decimals, no exponent (`0.000001`, not `1e-06`)."""
+    if x is None:
+        return "0"
+    text = f"{float(x):.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def _label(text: str) -> str:
@@ -30,12 +26,12 @@ def history_view(history: HistoryResult | None) -> dict[str, Any] | None:
     """The template context of `_history.md.j2` / `_history.html.j2`; None without a history."""
     if history is None:
         return None
-    from evalaction.report.render import delta_pt, fmt
+    from evalaction.report.render import _is_rate, delta_in, fmt
 
-    points = _points(history.primary)
+    points = _is_rate(history.primary)  # a rate: differences in percentage points, the chart inside [0, 1]
 
     def delta(v: float | None) -> str:
-        return delta_pt(v) if points else ("n/a" if v is None else f"{v:+.4g}")
+        return delta_in(v, history.primary)
 
     def interval(ci: tuple[float, float] | None, d: bool = False) -> str:
         if ci is None:
@@ -81,6 +77,8 @@ def history_view(history: HistoryResult | None) -> dict[str, Any] | None:
     pad = max(span * 0.2, 0.005 if points else abs(max(finite, default=1.0)) * 0.01 or 0.01)
     low = min(finite, default=0.0) - pad
     high = max(finite, default=1.0) + pad
+    if min(finite, default=0.0) >= 0:
+        low = max(0.0, low)  # a metric that never goes negative keeps its axis at or above 0
     if points:
         low, high = max(0.0, low), min(1.0, high)
     n = len(history.versions)
@@ -97,9 +95,9 @@ def history_view(history: HistoryResult | None) -> dict[str, Any] | None:
         },
         "chart": {
             "x": json.dumps(chart_labels, ensure_ascii=False),
-            "line": json.dumps([round(float(x), 6) if x is not None else 0.0 for x in values]),
-            "low": f"{low:.4g}",
-            "high": f"{high:.4g}",
+            "line": "[" + ", ".join(_plain(x) for x in values) + "]",
+            "low": _plain(low),
+            "high": _plain(high),
         }
         if scored and history.candidate_primary is not None
         else None,

@@ -92,7 +92,7 @@ class QuantizationTrial(_Frozen):
     status: Literal["ok", "skipped"]
     # why the trial was skipped (the quantizer or ONNX Runtime refused the model)
     reason: str | None = None
-    model_path: str | None = None
+    model_path: str | None = None  # relative to the output folder (the readiness stage makes it so)
     file_size_bytes: int | None = None
     # int8 size / fp32 size
     size_ratio: float | None = None

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 
 # Latencies are paired per iteration, so a run needs at least this many pairs to say anything.
 MIN_PAIRS = 20
+# Timing stops before `repeats` once every model's p95 is known to within +-P95_TOLERANCE (relative) at
+# P95_CONFIDENCE: a slow model is not run hundreds of times to learn what 60 runs already pin down.
+P95_TOLERANCE = 0.05
+P95_CONFIDENCE = 0.90
+P95_CHECK_EVERY = 10
 MEMORY_METHOD = (
     "peak resident memory (VmHWM on Linux, else ru_maxrss) of a child process that loads the model "
     "and runs every profiled batch size, minus that of a child that only imports numpy and "
@@ -192,6 +197,32 @@ def batch_of(sample: np.ndarray, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(sample[rows])
 
 
+def p95_interval(timings: np.ndarray, confidence: float = P95_CONFIDENCE) -> tuple[float, float] | None:
+    """Distribution-free interval for the 95th percentile from order statistics: the ranks n q -+ z sqrt(n q
+    (1 - q)) of the sorted timings (the binomial count of runs below the true p95, normal approximation;
+    Conover 1999, "Practical Nonparametric Statistics", 3.2); None while n is too small for the upper rank."""
+    import math
+    from statistics import NormalDist
+
+    n, q = len(timings), 0.95
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    half = z * math.sqrt(n * q * (1 - q))
+    lo, hi = math.floor(n * q - half), math.ceil(n * q + half)
+    if lo < 1 or hi > n:
+        return None
+    ordered = np.sort(timings)
+    return float(ordered[lo - 1]), float(ordered[hi - 1])
+
+
+def p95_is_tight(timings: np.ndarray, tolerance: float = P95_TOLERANCE) -> bool:
+    """The p95's interval lies within +-tolerance of the p95 itself."""
+    interval = p95_interval(timings)
+    if interval is None:
+        return False
+    p95 = float(np.percentile(timings, 95))
+    return interval[0] >= p95 * (1 - tolerance) and interval[1] <= p95 * (1 + tolerance)
+
+
 def interleaved_latencies(
     sessions: Sequence[ort.InferenceSession],
     feeds: Sequence[dict[str, np.ndarray]],
@@ -199,12 +230,15 @@ def interleaved_latencies(
     repeats: int,
     warmup: int,
     time_budget_s: float | None = None,
+    stop_when_tight: bool = True,
 ) -> np.ndarray:
     """Time the sessions interleaved; return latencies in ms, shape (len(sessions), n_iterations).
 
     Iteration i runs the sessions in an order rotated by i (A B, B A for two), so a position effect
-    such as a cache warmed by the previous call cancels out. Timing stops after `repeats` iterations,
-    or once `time_budget_s` has passed and at least MIN_PAIRS iterations are in.
+    such as a cache warmed by the previous call cancels out. Timing stops after `repeats` iterations (the
+    cap), or once `time_budget_s` has passed and at least MIN_PAIRS iterations are in (the floor), or, with
+    `stop_when_tight`, once every session's p95 is known within +-P95_TOLERANCE (`p95_is_tight`, checked
+    every P95_CHECK_EVERY iterations; it needs about 60 runs, so the default 50 repeats are unaffected).
     """
     k = len(sessions)
     for _ in range(warmup):
@@ -222,6 +256,14 @@ def interleaved_latencies(
             timings[m, i] = clock() - t0
         done = i + 1
         if time_budget_s is not None and done >= MIN_PAIRS and (clock() - start) / 1e9 > time_budget_s:
+            break
+        if (
+            stop_when_tight
+            and done >= MIN_PAIRS
+            and done < repeats
+            and done % P95_CHECK_EVERY == 0
+            and all(p95_is_tight(timings[m, :done]) for m in range(k))
+        ):
             break
     return timings[:, :done] / 1e6
 

@@ -1,7 +1,8 @@
 """Export a torch module to ONNX so readiness can profile it with ONNX Runtime like any other model.
 
 Uses torch.onnx's torch.export-based exporter with the batch axis dynamic and the weights inside the
-one .onnx file. An export is only trusted after ONNX Runtime reproduces torch's outputs on the example
+one .onnx file; a TorchScript module, which torch.export cannot trace, goes through torch.onnx's
+TorchScript-based exporter instead. An export is only trusted after ONNX Runtime reproduces torch's outputs on the example
 input and on a second input of another batch size and other values: a trace that baked an input into
 a constant (x.numpy(), data-dependent Python branches) fails that check and is reported as not
 exported, with the reason, never profiled as if it were the model.
@@ -21,6 +22,7 @@ from evalaction.readiness.models import TorchExport
 from evalaction.readiness.profile import exception_line
 
 EXPORTER = "torch.onnx.export (dynamo)"
+SCRIPT_EXPORTER = "torch.onnx.export (TorchScript)"
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -30,10 +32,10 @@ def _root_cause(exc: BaseException) -> str:
     return exception_line(exc)
 
 
-def _not_exported(reason: str) -> TorchExport:
+def _not_exported(reason: str, exporter: str = EXPORTER) -> TorchExport:
     return TorchExport(
         exported=False,
-        exporter=EXPORTER,
+        exporter=exporter,
         reason=reason,
         note=f"The torch model was not profiled: it could not be exported to ONNX ({reason}).",
     )
@@ -61,6 +63,8 @@ def export_torch_to_onnx(
 
     if isinstance(module, torch.nn.Module) and not isinstance(module, torch.fx.GraphModule):
         module.eval()  # a torch.export program's module() is already inference-only and refuses eval()
+    scripted = isinstance(module, torch.jit.ScriptModule)
+    exporter = SCRIPT_EXPORTER if scripted else EXPORTER
     x = np.ascontiguousarray(example_input, dtype=np.float32)
     # torch.export specialises a dimension of size 0 or 1, so the example batch must hold >= 2 rows
     example = x[np.arange(max(2, x.shape[0])) % x.shape[0]]
@@ -75,17 +79,28 @@ def export_torch_to_onnx(
             contextlib.redirect_stderr(io.StringIO()),
         ):
             warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (torch.from_numpy(example),),
-                str(path),
-                input_names=[input_name],
-                output_names=[output_name],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
-                external_data=False,
-                dynamo=True,
-                verbose=False,
-            )
+            if scripted:
+                torch.onnx.export(
+                    module,
+                    (torch.from_numpy(example),),
+                    str(path),
+                    input_names=[input_name],
+                    output_names=[output_name],
+                    dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
+                    dynamo=False,
+                )
+            else:
+                torch.onnx.export(
+                    module,
+                    (torch.from_numpy(example),),
+                    str(path),
+                    input_names=[input_name],
+                    output_names=[output_name],
+                    dynamic_shapes=({0: torch.export.Dim("batch")},),
+                    external_data=False,
+                    dynamo=True,
+                    verbose=False,
+                )
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         max_diff = 0.0
         for batch in (example, second):
@@ -95,23 +110,24 @@ def export_torch_to_onnx(
             if got.shape != expected.shape or not np.allclose(got, expected, atol=atol, rtol=rtol):
                 diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("inf")
                 return _not_exported(
-                    f"ONNX Runtime's outputs differ from torch's on a {batch.shape[0]}-row input "
+                    exporter=exporter,
+                    reason=f"ONNX Runtime's outputs differ from torch's on a {batch.shape[0]}-row input "
                     f"(max |diff| {diff:.3g}, shapes {list(got.shape)} vs {list(expected.shape)}); "
-                    "the export does not reproduce the model"
+                    "the export does not reproduce the model",
                 )
             max_diff = max(max_diff, float(np.max(np.abs(got - expected))))
     except Exception as exc:  # the exporter raises many types; a refusal is a result to report
-        return _not_exported(_root_cause(exc))
+        return _not_exported(_root_cause(exc), exporter)
     model = onnx.load(str(path), load_external_data=False)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return TorchExport(
         exported=True,
         onnx_path=str(path),
-        exporter=EXPORTER,
+        exporter=exporter,
         opset=opset,
         max_abs_diff=max_diff,
         note=(
-            f"Profiled {path.name}, exported from the torch model with {EXPORTER}, opset {opset}; "
+            f"Profiled {path.name}, exported from the torch model with {exporter}, opset {opset}; "
             f"ONNX Runtime matches torch within {max_diff:.1e} on two inputs."
         ),
     )

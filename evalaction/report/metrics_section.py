@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from evalaction.metrics.values import ThresholdPoint, ThresholdTuning
 
 PER_CLASS_ROWS = 10
+IN_SAMPLE_CAVEAT = (
+    "Tuned on this test set itself: the gains are in-sample and optimistic; confirm a threshold on held-out data "
+    "before shipping it."
+)
 PLOT_TITLES = {
     "confusion": "Confusion matrices (counts and row-normalised)",
     "per_class_f1": "F1 per class",
@@ -106,6 +110,8 @@ def _threshold_markdown(mm: ModelMetrics, task: str) -> list[str]:
         "",
         "**Threshold tuning** (candidate" + (", one-vs-rest per class" if task != "binary" else "") + ")",
         "",
+        f"_{IN_SAMPLE_CAVEAT}_",
+        "",
     ]
     lines += [f"- {_sentence(text)}" for text in mm.threshold_findings] or [
         "- no threshold improves on the default"
@@ -151,12 +157,17 @@ def _slices_markdown(metrics: MetricsResult, primary: str) -> list[str]:
         lines += ["", f"Worst slices for the candidate ({md_escape(primary)} vs overall):", ""]
         lines += ["| slice | n | value | overall | short by |", "|---|---:|---:|---:|---:|"]
         for g in cand.worst_slices:
-            gap = f"{100 * g.gap:.1f} pt" if points else f"{g.gap:.3g}"
+            gap = _gap_text(g.gap, points)
             lines.append(
                 f"| {md_code(f'{g.column}={g.value}')} | {g.n:,} | {fmt_value(g.metric_value)} | "
                 f"{fmt_value(g.overall)} | {gap} |"
             )
     return lines
+
+
+def _gap_text(gap: float, points: bool) -> str:
+    """How far a slice falls short, in the same units in the comment and the HTML report."""
+    return f"{100 * gap:.1f} pt" if points else f"{gap:.3g}"
 
 
 def metrics_markdown(metrics: MetricsResult, task: str) -> str:
@@ -231,6 +242,13 @@ def _fmt_delta_html(name: str, base: float | None, cand: float | None) -> dict[s
     return {"text": text, "worse": worse}
 
 
+def _overall_value(name: str, value: float | None) -> str:
+    """An overall value as the comment writes it: 3 decimals for rates, 4 otherwise, counts as integers."""
+    if value is not None and name == "support":
+        return f"{int(round(value)):,}"
+    return fmt_value(value, digits=3 if _direction(name)[1] else 4)
+
+
 def metrics_html_context(metrics: MetricsResult, task: str, out_dir: Path | None) -> dict[str, Any]:
     """What `_metrics.html.j2` reads: rows of the overall and per-class tables, thresholds, images."""
     cand, base = metrics.candidate, metrics.baseline
@@ -246,6 +264,8 @@ def metrics_html_context(metrics: MetricsResult, task: str, out_dir: Path | None
                 "requested": name in requested,
                 "base": b,
                 "cand": c,
+                "base_text": _overall_value(name, b),
+                "cand_text": _overall_value(name, c),
                 "delta": _fmt_delta_html(name, b, c),
                 "why": why,
             }
@@ -267,7 +287,11 @@ def metrics_html_context(metrics: MetricsResult, task: str, out_dir: Path | None
             "per_class": per_class,
             "has_baseline": base is not None,
             "images": plot_images(metrics, out_dir),
-            "worst_slices": cand.worst_slices,
+            "worst_slices": [
+                {"g": g, "gap": _gap_text(g.gap, _direction(requested[0])[1] if requested else True)}
+                for g in cand.worst_slices
+            ],
+            "in_sample_caveat": IN_SAMPLE_CAVEAT,
             "primary": requested[0] if requested else None,
             "slices": cand.per_slice,
             "findings": cand.threshold_findings,

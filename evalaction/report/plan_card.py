@@ -24,6 +24,13 @@ def render_plan_markdown(result: PlanResult, baseline_error: float | None = None
     lines.append(
         f"- comparison: {p.compare.n_bootstrap} paired bootstrap resamples, alpha {p.compare.alpha}, seed {p.compare.seed}"
     )
+    if p.history is not None:
+        h = p.history
+        where = f"tags `{h.tag_pattern}`" if h.source == "tags" else "commits that changed the model"
+        lines.append(
+            f"- history: {h.versions} prior versions ({where}) on `{h.ref or 'HEAD (the action: the base branch)'}`, "
+            "re-scored on this test set"
+        )
     lines += ["", "## Gates", ""]
     if p.gates.count == 0:
         lines.append("No gates configured: the verdict will be NO-GO (nothing supports a GO).")
@@ -34,6 +41,9 @@ def render_plan_markdown(result: PlanResult, baseline_error: float | None = None
         for ref, b in p.gates.vs_baseline.items():
             margin = f", margin {b.margin:g}" if b.margin else ""
             lines.append(f"| {ref} | vs baseline | {b.rule}{margin} | {'yes' if b.blocking else 'no'} |")
+        for ref, b in p.gates.vs_best_prior.items():
+            margin = f", margin {b.margin:g}" if b.margin else ""
+            lines.append(f"| {ref} | vs best prior | {b.rule}{margin} | {'yes' if b.blocking else 'no'} |")
         for name, m in p.gates.budgets.items():
             lines.append(f"| {name} | budget | <= {m.max:g} | {'yes' if m.blocking else 'no'} |")
         for ref, e in p.gates.errors.items():
@@ -42,9 +52,9 @@ def render_plan_markdown(result: PlanResult, baseline_error: float | None = None
     if curation:
         if p.gates.count == 0:
             lines += ["", "| gate | kind | rule | blocking |", "|---|---|---|---|"]
-        for check, c in curation:
+        for cname, c in curation:
             rule = f">= {c.min:g}" if hasattr(c, "min") else f"<= {c.max}"
-            lines.append(f"| {check} | curation | {rule} | {'yes' if c.blocking else 'no'} |")
+            lines.append(f"| {cname} | curation | {rule} | {'yes' if c.blocking else 'no'} |")
     power = plan_power(result, baseline_error)
     if power:
         lines += ["", "## Can this test set decide the gates against the baseline?", ""]

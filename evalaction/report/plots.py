@@ -75,7 +75,8 @@ def _thin(n: int, limit: int) -> np.ndarray:
 def confusion_matrices(path: str | Path, matrices: Mapping[str, np.ndarray], classes: Sequence[str]) -> Path:
     """Counts and row-normalised confusion matrices, one row of panels per model (rows = true class).
 
-    Counts panels print every non-zero cell; row-normalised panels print the diagonal (each class's recall).
+    Both panels print every non-zero cell (up to 15 classes), so an off-diagonal confusion such as 0.40 of
+    one class predicted as another is read, not guessed from a shade.
     """
     k = len(classes)
     side = min(2.2 + 0.32 * k, 7.0)
@@ -113,8 +114,7 @@ def confusion_matrices(path: str | Path, matrices: Mapping[str, np.ndarray], cla
                 ax.set_ylabel("true", fontsize=8)
             if not annotate:
                 continue
-            cells = zip(*np.nonzero(cm), strict=True) if col == 0 else ((i, i) for i in range(k))
-            for i, j in cells:
+            for i, j in zip(*np.nonzero(cm), strict=True):
                 text = f"{int(data[i, j])}" if col == 0 else f"{data[i, j]:.2f}"
                 ax.text(
                     j,
@@ -173,8 +173,9 @@ def _panel_grid(n: int) -> tuple[Figure, list[Axes]]:
         ).ravel()
     )
     for ax in axes:
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.01)
+        # a little room past [0, 1]: a perfect curve (AUC 1) runs along x = 0 and y = 1, under the frame
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.03)
         ax.set_xticks([0, 0.5, 1])
         ax.set_yticks([0, 0.5, 1])
         ax.tick_params(labelsize=7)
@@ -226,7 +227,15 @@ def roc_curves(
             tpr = np.r_[0.0, cv.tps / cv.n_pos]
             keep = _thin(fpr.size, MAX_CURVE_POINTS)
             auc = roc_auc_from_curve(cv)
-            ax.plot(fpr[keep], tpr[keep], color=_color(label, i), linewidth=1.4, label=f"{label} AUC {auc:.3f}")
+            ax.plot(
+                fpr[keep],
+                tpr[keep],
+                color=_color(label, i),
+                linewidth=1.6 + 0.8 * (len(curves) - 1 - i),  # the first model drawn wider: equal curves both show
+                label=f"{label} AUC {auc:.3f}",
+                zorder=3 + i,
+                clip_on=False,
+            )
         ax.set_title(
             f"{_short(classes[c], 20)}" if len(classes) > 2 else f"ROC, positive = {classes[c]}", fontsize=9
         )
@@ -258,8 +267,10 @@ def pr_curves(
                 precision[keep],
                 where="post",
                 color=_color(label, i),
-                linewidth=1.4,
+                linewidth=1.6 + 0.8 * (len(curves) - 1 - i),
                 label=f"{label} AP {ap:.3f}",
+                zorder=3 + i,
+                clip_on=False,
             )
         prevalence = curves[list(curves)[0]][c].n_pos / np.asarray(y_true).size
         ax.axhline(prevalence, color="#cccccc", linewidth=0.8, linestyle="--")
@@ -275,9 +286,17 @@ def pr_curves(
 
 
 def reliability_diagram(
-    path: str | Path, task: str, y_true: np.ndarray, scores: Mapping[str, np.ndarray], *, n_bins: int = 15
+    path: str | Path,
+    task: str,
+    y_true: np.ndarray,
+    scores: Mapping[str, np.ndarray],
+    *,
+    n_bins: int = 15,
+    positive: str | None = None,
 ) -> Path:
-    """Observed frequency vs mean confidence per bin for every model, with ECE, and the bin counts below."""
+    """Observed frequency vs mean confidence per bin for every model, with ECE, and the bin counts below.
+
+    Binary: P(`positive`) against the observed share of `positive`, named on the axes and in the title."""
     from evalaction.metrics.registry import calibration_inputs
 
     fig = _figure(6.0, 6.5)
@@ -304,13 +323,17 @@ def reliability_diagram(
             label=f"{label} ECE {bins.ece():.3f}",
         )
         bottom.bar(bins.edges[:-1] + i * width, bins.count, width=width, align="edge", color=_color(label, i))
-    what = "fraction positive" if task == "binary" else "accuracy"
+    name = f"`{positive}`" if positive else "positive"
+    what = f"fraction {name}" if task == "binary" else "accuracy"
     top.set_ylabel(f"observed {what}", fontsize=9)
     top.set_xlim(0, 1)
     top.set_ylim(0, 1.01)
     top.legend(loc="upper left", fontsize=8)
-    top.set_title("Reliability diagram" + (" (top-label confidence)" if task != "binary" else ""), fontsize=11)
-    bottom.set_xlabel("predicted probability" if task == "binary" else "confidence", fontsize=9)
+    top.set_title(
+        "Reliability diagram" + (" (top-label confidence)" if task != "binary" else f" (positive class {name})"),
+        fontsize=11,
+    )
+    bottom.set_xlabel(f"predicted P({name})" if task == "binary" else "confidence", fontsize=9)
     bottom.set_ylabel("samples", fontsize=9)
     return _save(fig, path)
 
@@ -325,8 +348,12 @@ def per_class_bars(
     """Grouped bars of a per-class metric, one bar per model; undefined values are marked n/a."""
     k = len(classes)
     rotate = k > 8
-    fig = _figure(min(max(6.0, 0.55 * k * max(len(values), 1) + 1.5), 20.0), 4.5 if rotate else 4.0)
-    ax = fig.subplots(gridspec_kw={"left": 0.08, "right": 0.98, "bottom": 0.26 if rotate else 0.12, "top": 0.92})
+    width_in = min(max(6.0, 0.55 * k * max(len(values), 1) + 1.5), 20.0)
+    fig = _figure(width_in, 4.5 if rotate else 4.0)
+    # margins in inches: the y label and its ticks need ~0.75 in whatever the width; legend above the axes
+    ax = fig.subplots(
+        gridspec_kw={"left": 0.75 / width_in, "right": 0.98, "bottom": 0.26 if rotate else 0.12, "top": 0.86}
+    )
     width = 0.8 / max(len(values), 1)
     x = np.arange(k)
     for i, (label, per_class) in enumerate(values.items()):
@@ -354,8 +381,8 @@ def per_class_bars(
     )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} per class", fontsize=11)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(f"{metric} per class", fontsize=11, loc="left")
+    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=max(len(values), 1), frameon=False)
     ax.grid(axis="y", color="#eeeeee")
     ax.set_axisbelow(True)
     return _save(fig, path)

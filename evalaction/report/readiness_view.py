@@ -75,7 +75,7 @@ def _model_rows(profiles: list[ModelProfile]) -> list[tuple[str, list[str]]]:
     rows += [
         ("peak memory", [human_bytes(p.peak_memory_bytes) for p in profiles]),
         ("model size", [human_bytes(p.file_size_bytes) for p in profiles]),
-        ("parameters", [f"{p.parameter_count:,}" for p in profiles]),
+        ("parameters", [f"{p.parameter_count:,}" if p.parameter_count else "n/a (see note)" for p in profiles]),
         ("session load", [f"{p.load_time_ms:.3g} ms" for p in profiles]),
     ]
     return rows
@@ -152,6 +152,12 @@ def readiness_view(readiness: ReadinessResult) -> ReadinessView:
         view.notes.append(
             f"Timed interleaved in one process, {profile.threads} thread(s), after {profile.warmup} warm-up runs. {memory}"
         )
+        if any(p.parameter_count == 0 for p in profiles):
+            view.notes.append(
+                "Parameters are counted from the ONNX graph's weight initializers; a model that keeps its weights "
+                "in node attributes (scikit-learn models exported with skl2onnx: trees, linear coefficients) has "
+                "none to count, so n/a means not counted, not zero weights."
+            )
     elif readiness.candidate is not None:
         # headline numbers without a full profile (detection times its ONNX models itself): show those
         heads = [h for h in (readiness.baseline, readiness.candidate) if h is not None]

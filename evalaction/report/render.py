@@ -30,6 +30,13 @@ def delta_pt(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{100 * value:+.{digits}f} pt"
 
 
+def pval(p: float | None) -> str:
+    """A p-value for a reader: 3 significant digits, `< 0.001` below that (never `0`), n/a when missing."""
+    if p is None:
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
 def _is_rate(metric: str) -> bool:
     from evalaction.config import metric_is_rate, parse_metric_ref
 
@@ -65,6 +72,17 @@ def bar(value: float, scale: float = 1.0, width: int = 10) -> str:
     return "▇" * n
 
 
+def code_spans(text: Any) -> Any:
+    """HTML: escape `text`, then turn its markdown code spans (`accuracy not_worse 2 pt`) into <code> elements,
+    so reasons written once for the comment read the same in the HTML report (no literal backticks)."""
+    import re
+
+    from markupsafe import Markup, escape
+
+    escaped = str(escape("" if text is None else str(text)))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
+
+
 def _env() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -76,7 +94,16 @@ def _env() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(fmt=fmt, pct=pct, delta_pt=delta_pt, delta_in=delta_in, bar=bar)
+    env.filters.update(
+        fmt=fmt,
+        pct=pct,
+        delta_pt=delta_pt,
+        delta_in=delta_in,
+        bar=bar,
+        code=code_spans,
+        pval=pval,
+        pclause=_p_clause,
+    )
     env.globals.update(DECISION_ICON=DECISION_ICON, STATUS_ICON=STATUS_ICON)
     return env
 
@@ -101,8 +128,10 @@ def gate_cells(g: GateResult, run: RunResult) -> tuple[str, str]:
     if g.kind == "vs_best_prior" and run.history is not None:
         best = run.history.best_prior_get(g.name)
         versus = (
-            f"{delta_in(g.observed, g.name)} vs best prior `{run.history.best}`" if g.observed is not None else "—"
+            "—" if g.observed is None else f"{delta_in(g.observed, g.name)} vs best prior `{run.history.best}`"
         )
+        if g.observed is not None and g.interval:
+            versus += f" [{delta_in(g.interval[0], g.name)}, {delta_in(g.interval[1], g.name)}]"
         return (fmt(best.candidate) if best else "n/a"), versus
     if g.kind == "threshold":
         return fmt(g.observed) + interval, delta_in(cmp.delta, g.name) if cmp else "—"
@@ -140,8 +169,28 @@ def significant_changes(run: RunResult) -> list[str]:
         gate = ""
         if c.gated and c.passed:
             gate = f", within the `{c.rule}` gate"
-        out.append(f"{c.metric} {word}: {fmt(c.baseline)} → {fmt(c.candidate)} (p = {c.p_adjusted:.2g}{gate})")
+        out.append(
+            f"{c.metric} {word}: {fmt(c.baseline)} → {fmt(c.candidate)} (p {_p_clause(c.p_adjusted)}{gate})"
+        )
     return out
+
+
+def power_clause(c: MetricComparison) -> str:
+    """What the gate can decide on this test set (stats/power.py), for the comparison's notes."""
+    if c.detectable is None or c.rule is None:
+        return ""
+    d = delta_in(c.detectable if c.higher_is_better or c.rule == "equivalent" else -c.detectable, c.metric)
+    if c.rule == "equivalent":
+        what = f"passes with 80 % power when the true Δ is within ±{d.lstrip('+')}"
+    else:
+        what = f"passes with 80 % power when the true Δ is {'≥' if c.higher_is_better else '≤'} {d}"
+    rows = f"; ~{c.rows_needed:,} rows decide it for a candidate equal to the baseline" if c.rows_needed else ""
+    return f"{what}{rows}"
+
+
+def _p_clause(p: float) -> str:
+    text = pval(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def data_uri(path: Path) -> str | None:
@@ -194,6 +243,7 @@ def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -
             if g.undecidable and not any(g.undecidable in step for step in run.verdict.next_steps)
         ],
         "decisive_label": decisive_label,
+        "power_clause": power_clause,
         "readiness": readiness_view(run.readiness),
         # errors section: PNGs referenced relative to the output folder, embedded when the folder is known
         "embed": (lambda rel: data_uri(out_dir / rel)) if out_dir is not None else (lambda rel: None),

@@ -2,7 +2,9 @@
 arrows, per-class deltas sorted by size, and small bars drawn with block characters.
 
 Pure string functions; no numpy, no I/O. Values in [0, 1] (accuracy, recall, ...) show their differences in
-percentage points ("+0.8 pt"); other values (log loss, MAE) show plain differences.
+percentage points ("+0.8 pt"); other values (log loss, MAE) show plain differences. The arrow says better (▲) or
+worse (▼) for the metric's direction, the sign the raw change: log loss falling 0.02 is `▲ −0.02`. Bars are plain
+text, not code spans, which GitHub draws as dark boxes around the block characters.
 """
 
 from __future__ import annotations
@@ -66,8 +68,9 @@ def fmt_delta(d: float | None, *, points: bool = True, higher_is_better: bool | 
     if abs(d) < (EPSILON_POINTS if points else 1e-12):
         return f"{SAME} 0.0{unit}" if points else f"{SAME} 0"
     sign = "+" if d > 0 else "−"
-    text = f"{UP if d > 0 else DOWN} {sign}{number}{unit}"
     worse = higher_is_better is not None and (d < 0) == higher_is_better
+    up = d > 0 if higher_is_better is None else not worse
+    text = f"{UP if up else DOWN} {sign}{number}{unit}"
     return f"**{text}**" if worse else text
 
 
@@ -164,7 +167,7 @@ def per_class_delta_table(
             n = f" {NA if s is None else f'{int(s):,}'} |"
         lines.append(
             f"| {md_code(c)} |{n} {fmt_value(baseline.get(c))} → {fmt_value(candidate.get(c))} | "
-            f"{fmt_delta(d, higher_is_better=higher_is_better)} | {f'`{bar}`' if bar else ''} |"
+            f"{fmt_delta(d, higher_is_better=higher_is_better)} | {bar} |"
         )
     if limit is not None and len(order) > limit:
         rest = len(order) - limit
@@ -179,5 +182,5 @@ def value_bars(values: Mapping[str, float | None], *, width: int = 20, lo: float
     for label, v in values.items():
         cells = 0.0 if v is None else max(0.0, min(1.0, (v - lo) / span)) * width
         bar = text_bar(cells, max_cells=width + 1)
-        lines.append(f"| {md_code(label)} | {fmt_value(v)} | {f'`{bar}`' if bar else ''} |")
+        lines.append(f"| {md_code(label)} | {fmt_value(v)} | {bar} |")
     return "\n".join(lines) + "\n"

@@ -165,7 +165,7 @@ def _check_sample_size(x: np.ndarray, input_shape: list[int]) -> None:
     if per_row != want:
         raise CannotLoadModel(
             f"preprocessing: `input_shape` {input_shape} holds {want} values but each sample has "
-            f"{per_row}; fix `preprocessing.input_shape` or `dataset.feature_columns`"
+            f"{per_row}; fix `preprocessing.input_shape`, or `dataset.feature_columns` if a feature column is missing"
         )
 
 
@@ -259,7 +259,10 @@ def run_batches(
     perf, now = time.perf_counter, time.time
     started = perf()
     for b, (start, rows) in enumerate(source.batches(batch_size)):
-        x = prepare(rows)
+        try:
+            x = prepare(rows)
+        except CannotLoadModel as exc:  # preprocessing errors do not know the model: name it (issue 14)
+            raise CannotLoadModel(f"{model_name}: {exc}") from None
         t0 = perf()
         y = predict(x, b)
         t1 = perf()

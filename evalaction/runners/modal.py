@@ -8,13 +8,26 @@
       └─ merge: each shard's outputs, batch indices (offset), latencies and timestamps into preallocated arrays
 
 `run_shard` is the function body Modal runs: it opens the same runner `open_runner` would locally (with the same
-pickle gate) on the model file mounted into the image and runs it over the shard. Credentials are handed in by
-the caller (the CLI reads MODAL_TOKEN_ID / MODAL_TOKEN_SECRET); `preflight` fails in seconds, never minutes,
-when Modal is unreachable or the token is rejected. `import modal` happens only inside this module's functions.
+pickle gate) on the model file mounted into the image, checks that a requested GPU is really used (a runner that
+fell back to the CPU fails the run with one line), and runs it over the shard. Shards are sized by bytes
+(`inference.modal.shard_mb`, default 32 MB of input rows per call), so image test sets ship a few hundred rows
+per call and tables many thousands.
+
+Credentials are read by the caller (`ModalCredentials.from_environ`, as Modal's own client does: MODAL_TOKEN_ID /
+MODAL_TOKEN_SECRET, else the active profile of `~/.modal.toml` or MODAL_CONFIG_PATH, MODAL_PROFILE choosing it;
+MODAL_SERVER_URL or the profile's `server_url` naming the server). `preflight` fails in seconds, never minutes,
+when that server is unreachable or the token is rejected, using Modal's public client API only
+(`Client.from_credentials(...).hello()`). `import modal` happens only inside this module's functions, and a
+missing package is one line (`pip install 'evalaction[modal]'`, exit 2).
+
+GPU images: an ONNX model on a GPU runs in `CUDA_BASE_IMAGE` (NVIDIA's CUDA 12 runtime with cuDNN 9, the
+libraries onnxruntime-gpu's PyPI wheels are built against) with Python added by Modal; torch wheels from PyPI
+bring their own CUDA libraries, so torch models keep `debian_slim`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -23,13 +36,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-from evalaction.errors import CannotLoadModel, EvalActionError, ModalUnavailable
+from evalaction.errors import BadInput, CannotLoadModel, EvalActionError, ModalUnavailable
 from evalaction.runners.base import ModelOutput, first_line
 
 if TYPE_CHECKING:
@@ -42,6 +55,20 @@ if TYPE_CHECKING:
 REMOTE_MODEL_DIR = "/evalaction/model"
 REMOTE_CODE_DIR = "/evalaction/code"
 DEFAULT_SERVER_URL = "https://api.modal.com"
+# CUDA 12 + cuDNN 9: the requirements of onnxruntime-gpu >= 1.19 from PyPI
+# (https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html#requirements)
+CUDA_BASE_IMAGE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+
+
+def require_modal() -> None:
+    """One line (exit 2) when the plan asks for Modal but the package is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("modal") is None:
+        raise BadInput(
+            "`inference.modal`: the plan asks for Modal, but the modal package is not installed; "
+            "pip install 'evalaction[modal]', or remove `inference.modal` to run locally"
+        )
 
 
 # ----------------------------------------------------------------------------------------------- credentials
@@ -49,16 +76,62 @@ DEFAULT_SERVER_URL = "https://api.modal.com"
 
 @dataclass(frozen=True)
 class ModalCredentials:
-    """A Modal token; the secret never appears in repr, logs or errors."""
+    """A Modal token and the server it is for; the secret never appears in repr, logs or errors."""
 
     token_id: str
     token_secret: str = field(repr=False)
+    server_url: str | None = None  # None: Modal's default, https://api.modal.com
+    origin: str = "MODAL_TOKEN_ID / MODAL_TOKEN_SECRET"  # where they came from, for messages
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], *, home: Path | None = None) -> ModalCredentials | None:
+        """The token as Modal's client finds it: each of token_id, token_secret, server_url from its MODAL_*
+        variable, else from the active profile of the Modal config file; None without a token."""
+        config = Path(environ.get("MODAL_CONFIG_PATH") or (home or Path.home()) / ".modal.toml")
+        profiles = _read_modal_config(config)
+        name = environ.get("MODAL_PROFILE") or next(
+            (k for k, v in profiles.items() if isinstance(v, dict) and v.get("active") is True), "default"
+        )
+        section = profiles.get(name)
+        section = section if isinstance(section, dict) else {}
+        values: dict[str, str] = {}
+        from_file = []
+        for key in ("token_id", "token_secret", "server_url"):
+            env_value = environ.get(f"MODAL_{key.upper()}", "").strip()
+            file_value = section.get(key)
+            if env_value:
+                values[key] = env_value
+            elif isinstance(file_value, str) and file_value.strip():
+                values[key] = file_value.strip()
+                from_file.append(key)
+        if not values.get("token_id") or not values.get("token_secret"):
+            return None
+        origin = "MODAL_TOKEN_ID / MODAL_TOKEN_SECRET"
+        if "token_id" in from_file or "token_secret" in from_file:
+            origin = f"profile [{name}] of {config}"
+        return cls(values["token_id"], values["token_secret"], server_url=values.get("server_url"), origin=origin)
 
     def redact(self, text: str) -> str:
         for secret in (self.token_secret, self.token_id):
             if secret:
                 text = text.replace(secret, "***")
         return text
+
+
+def _read_modal_config(path: Path) -> dict[str, object]:
+    """The Modal config file's profiles ({} when there is none); an unreadable one is named, never quoted."""
+    import tomllib
+
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BadInput(
+            f"modal: cannot read the Modal config {path}: {type(exc).__name__}; fix or recreate it "
+            "with `modal token new`, or set MODAL_TOKEN_ID / MODAL_TOKEN_SECRET"
+        ) from None
 
 
 def _probe_tcp(host: str, port: int, timeout_s: float) -> str | None:
@@ -78,22 +151,30 @@ def _probe_tcp(host: str, port: int, timeout_s: float) -> str | None:
     return result[0]
 
 
+# Modal's public client API only: `Client.from_credentials` (documented for third-party tokens) and `hello()`
+# (a ClientHello RPC); the server comes from MODAL_SERVER_URL, which Modal's config reads first.
 _VERIFY_SCRIPT = """
-import json, os, sys
+import json, os
 try:
     import modal
     from modal.exception import AuthError
-    modal.Client.verify(os.environ["EVALACTION_MODAL_URL"], (os.environ["MODAL_TOKEN_ID"], os.environ["MODAL_TOKEN_SECRET"]))
+except Exception as exc:
+    print(json.dumps({"ok": False, "kind": "missing", "message": type(exc).__name__}))
+    raise SystemExit(0)
+try:
+    client = modal.Client.from_credentials(os.environ["MODAL_TOKEN_ID"], os.environ["MODAL_TOKEN_SECRET"])
+    client.hello()
     print(json.dumps({"ok": True}))
 except AuthError as exc:
-    print(json.dumps({"ok": False, "kind": "auth", "message": str(exc).splitlines()[0] if str(exc) else ""}))
+    print(json.dumps({"ok": False, "kind": "auth", "message": (str(exc).splitlines() or [""])[0]}))
 except Exception as exc:
     print(json.dumps({"ok": False, "kind": type(exc).__name__, "message": (str(exc).splitlines() or [""])[0]}))
 """
 
 
 def verify_in_subprocess(server_url: str, credentials: ModalCredentials, timeout_s: float) -> dict[str, Any]:
-    """Modal's own `Client.verify` (a ClientHello RPC), in a child process that is killed at the deadline.
+    """Modal's public `Client.from_credentials(...).hello()` (a ClientHello RPC), in a child process killed at
+    the deadline.
 
     The SDK retries transient errors for about a minute, so the call is bounded from outside; a child process
     (not a thread) leaves nothing behind still retrying. The token travels in the child's environment only.
@@ -102,7 +183,7 @@ def verify_in_subprocess(server_url: str, credentials: ModalCredentials, timeout
         **{k: v for k, v in os.environ.items() if not k.startswith("MODAL_")},
         "MODAL_TOKEN_ID": credentials.token_id,
         "MODAL_TOKEN_SECRET": credentials.token_secret,
-        "EVALACTION_MODAL_URL": server_url,
+        "MODAL_SERVER_URL": server_url,
     }
     try:
         done = subprocess.run(
@@ -128,12 +209,14 @@ def preflight(
     verify: Verifier = verify_in_subprocess,
 ) -> None:
     """Fail in seconds with a clear message when Modal cannot be used: no token, no route, or a rejected token."""
+    require_modal()
     if credentials is None or not credentials.token_id or not credentials.token_secret:
         raise ModalUnavailable(
-            "modal: `inference.modal` is set but MODAL_TOKEN_ID / MODAL_TOKEN_SECRET are not; add them as "
-            "repository secrets (create a token with `modal token new`), or remove `inference.modal`"
+            "modal: `inference.modal` is set but no Modal token was found (MODAL_TOKEN_ID / MODAL_TOKEN_SECRET, "
+            "or a profile in ~/.modal.toml); add them as repository secrets (create a token with `modal token "
+            "new`), or remove `inference.modal`"
         )
-    url = (server_url or DEFAULT_SERVER_URL).split(",")[0].strip()
+    url = (server_url or credentials.server_url or DEFAULT_SERVER_URL).split(",")[0].strip()
     parsed = urlparse(url)
     host = parsed.hostname or "api.modal.com"
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -149,10 +232,15 @@ def preflight(
     if answer.get("ok"):
         return
     kind, message = answer.get("kind"), credentials.redact(str(answer.get("message", "")))[:200]
+    if kind == "missing":
+        require_modal()  # the same interpreter lacks it: one line, exit 2
+        raise ModalUnavailable(
+            f"modal: the modal package failed to import ({message}); reinstall evalaction[modal]"
+        )
     if kind == "auth":
         raise ModalUnavailable(
-            f"modal: the token was rejected ({message or 'unauthenticated'}); check MODAL_TOKEN_ID / "
-            "MODAL_TOKEN_SECRET (create a new token with `modal token new`)"
+            f"modal: {host} rejected the token from {credentials.origin} ({message or 'unauthenticated'}); "
+            "create a new one with `modal token new` and update the secrets or the profile"
         )
     if kind == "timeout":
         raise ModalUnavailable(
@@ -198,13 +286,19 @@ class _ArraySource:
             yield start, self.rows[start : start + batch_size]
 
 
+def shard_samples(row_bytes: float, modal: ModalSpec) -> int:
+    """Samples per shard: `shard_size` when the plan sets it, else as many rows as fit in `shard_mb`."""
+    if modal.shard_size is not None:
+        return modal.shard_size
+    return max(1, int(modal.shard_mb * 2**20 // max(row_bytes, 1.0)))
+
+
 def _shard_payloads(
-    source: BatchSource, batch_size: int, shards: list[Shard], common: dict[str, Any]
+    batches: Iterator[tuple[int, np.ndarray]], shards: list[Shard], common: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
     """One payload per shard, gathered from the streamed batches (one shard's rows held at a time)."""
     import numpy as np
 
-    batches = source.batches(batch_size)
     for shard in shards:
         parts: list[np.ndarray] = []
         held = 0
@@ -249,6 +343,13 @@ def run_shard(payload: dict[str, Any]) -> dict[str, Any]:
         )
         _RUNNER_CACHE.clear()  # one model per container at a time
         _RUNNER_CACHE[key] = runner
+    gpu = payload.get("gpu")
+    if gpu and not uses_gpu(runner.provider, runner.device):
+        raise ModalUnavailable(
+            f"modal: `inference.modal.gpu: {gpu}` was requested, but the {runner.kind} runner in the container "
+            f"runs on {runner.provider} ({_gpu_diagnosis(runner.kind)}); the run was stopped rather than "
+            "timed on the CPU; see the README's Modal section for the image"
+        )
     out = runner.run(_ArraySource(payload["rows"]), batch_size=payload["batch_size"])
     return {
         "start": payload["start"],
@@ -262,6 +363,25 @@ def run_shard(payload: dict[str, Any]) -> dict[str, Any]:
         "kind": runner.kind,
         "versions": runner.versions(),
     }
+
+
+def uses_gpu(provider: str, device: str) -> bool:
+    """Whether a runner's provider/device is a GPU one (ONNX Runtime's CUDA/TensorRT provider, torch's cuda)."""
+    return any(tag in provider for tag in ("CUDA", "Tensorrt", "TensorRT")) or device.startswith("cuda")
+
+
+def _gpu_diagnosis(kind: str) -> str:
+    """What the container offers, in a few words (never file contents)."""
+    try:
+        if kind == "onnx":
+            import onnxruntime as ort
+
+            return f"ONNX Runtime {ort.__version__} offers {', '.join(ort.get_available_providers())}"
+        import torch
+
+        return f"torch {torch.__version__}: cuda available = {torch.cuda.is_available()}"
+    except Exception as exc:  # the diagnosis must not hide the error it explains
+        return f"no diagnosis: {type(exc).__name__}"
 
 
 def _requirements(kind: str, gpu: str | None) -> list[str]:
@@ -288,9 +408,15 @@ def build_function(
     *, model_path: Path, kind: str, modal: ModalSpec, code_root: Path | None, module: str | None
 ) -> tuple[Any, Any]:
     """The Modal app and its shard function; nothing is contacted until the app runs."""
+    require_modal()
     import modal as modal_sdk
 
-    image = modal_sdk.Image.debian_slim(python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if modal.gpu and kind == "onnx":
+        # onnxruntime-gpu loads libcudart/libcublas/libcudnn from the system: debian_slim has none of them
+        image = modal_sdk.Image.from_registry(CUDA_BASE_IMAGE, add_python=python)
+    else:
+        image = modal_sdk.Image.debian_slim(python_version=python)
     image = image.pip_install(*_requirements(kind, modal.gpu))
     image = image.add_local_file(model_path, f"{REMOTE_MODEL_DIR}/{model_path.name}")
     if module is not None and code_root is not None:
@@ -341,10 +467,13 @@ class ModalShardExecutor:
         preflight(credentials, server_url=server_url, timeout_s=preflight_timeout_s)
         assert credentials is not None  # preflight refuses None
         self.credentials = credentials
+        self.server_url = server_url or credentials.server_url
 
     def map(self, app: Any, fn: Any, payloads: Iterator[dict[str, Any]]) -> Iterable[dict[str, Any]]:
         import modal
 
+        if self.server_url:  # read by Modal's config when the client is made; the preflight checked this server
+            os.environ["MODAL_SERVER_URL"] = self.server_url
         try:
             client = modal.Client.from_credentials(self.credentials.token_id, self.credentials.token_secret)
             with app.run(client=client):
@@ -408,7 +537,11 @@ class ModalRunner:
         import numpy as np
 
         n = len(source)
-        shards = plan_shards(n, batch_size, self.modal.shard_size)
+        batches = source.batches(batch_size)
+        first = next(batches, None)
+        row_bytes = first[1].nbytes / max(len(first[1]), 1) if first is not None else 1.0
+        shards = plan_shards(n, batch_size, shard_samples(row_bytes, self.modal))
+        batches = itertools.chain([first] if first is not None else [], batches)
         remote = self.executor.remote
         common = {
             "model_path": f"{REMOTE_MODEL_DIR}/{self.path.name}" if remote else str(self.path),
@@ -419,13 +552,14 @@ class ModalRunner:
             "device": self.requested_device,
             "untrusted": self.untrusted,
             "batch_size": batch_size,
+            "gpu": self.modal.gpu,
         }
         started = time.perf_counter()
         scores: np.ndarray | None = None
         batch_index = np.empty(n, dtype=np.int32)
         latencies: list[np.ndarray] = []
         finished: list[np.ndarray] = []
-        results = self.executor.map(self.app, self.fn, _shard_payloads(source, batch_size, shards, common))
+        results = self.executor.map(self.app, self.fn, _shard_payloads(batches, shards, common))
         seen = 0
         for shard, result in zip(shards, results, strict=False):
             if result["start"] != shard.start or len(result["scores"]) != shard.stop - shard.start:

@@ -144,5 +144,6 @@ class OnnxRunner:
         ):
             raise CannotLoadModel(
                 f"{self.model_name}: input {self.input_name!r} wants shape {want}, "
-                f"the data gives {list(x.shape)}; set `preprocessing.input_shape`"
+                f"the data gives {list(x.shape)}; set `preprocessing.input_shape`, or check "
+                "`dataset.feature_columns` when a feature column is missing from the test set"
             )

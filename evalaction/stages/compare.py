@@ -27,7 +27,7 @@ Statistics live in `evalaction.stats` (pure numpy); this module maps the plan on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,7 +53,7 @@ MIN_DISAGREEMENTS_FOR_BCA = 100
 
 
 @dataclass(frozen=True)
-class _Measured:
+class MeasuredDelta:
     """One metric's paired delta before the plan's rules: values, intervals, raw p, test."""
 
     baseline: float
@@ -82,16 +82,17 @@ def compare_predictions(
     *, plan: Plan, baseline: Predictions, candidate: Predictions, max_listed: int = MAX_LISTED_FLIPS
 ) -> CompareResult:
     """The comparison for two models' predictions on the same test set (pure; `run_compare` reads them)."""
-    from evalaction.errors import EvalActionError, InvalidStatisticInput
-    from evalaction.metrics.catalog import higher_is_better
-    from evalaction.stats.multitest import holm
-    from evalaction.stats.outcome import decide
+    from evalaction.errors import EvalActionError
+    from evalaction.predictions import with_positive_class
 
     _check_paired(baseline, candidate)
+    if plan.task == "binary":  # the positive class is index 1 for every binary metric (dataset.positive_class)
+        baseline = with_positive_class(baseline, plan.dataset.positive_class)
+        candidate = with_positive_class(candidate, plan.dataset.positive_class)
     spec = plan.compare
     refs = [plan.metrics.primary, *[r for r in plan.gates.vs_baseline if r != plan.metrics.primary]]
     classification = plan.task != "regression" and candidate.scores is not None
-    measured: dict[str, _Measured] = {}
+    measured: dict[str, MeasuredDelta] = {}
     undefined: dict[str, str] = {}
 
     pending = list(refs)
@@ -116,9 +117,64 @@ def compare_predictions(
         except (EvalActionError, ValueError) as exc:
             undefined[ref] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
+    mcnemar = _mcnemar(baseline, candidate) if classification else None
+    comparisons, gated = assemble_comparisons(
+        refs=refs,
+        measured=measured,
+        plan=plan,
+        n_rows=len(candidate.y),
+        undefined=undefined,
+        mcnemar=mcnemar,
+    )
+    flips = (
+        sample_flips(
+            y=candidate.y,
+            baseline_pred=baseline.pred,
+            candidate_pred=candidate.pred,
+            ids=candidate.ids,
+            classes=candidate.classes,
+            max_listed=max_listed,
+        )
+        if classification
+        else None
+    )
+    return CompareResult(
+        comparisons=comparisons,
+        n_bootstrap=spec.n_bootstrap,
+        alpha=spec.alpha,
+        seed=spec.seed,
+        n_samples=len(candidate.y),
+        ci_method=spec.ci,
+        stratified=spec.stratified,
+        holm_family=gated,
+        flips=flips,
+        undefined=undefined,
+    )
+
+
+def assemble_comparisons(
+    *,
+    refs: list[str],
+    measured: Mapping[str, MeasuredDelta],
+    plan: Plan,
+    n_rows: int,
+    undefined: dict[str, str],
+    mcnemar: McNemarReport | None = None,
+) -> tuple[list[MetricComparison], list[str]]:
+    """Measured deltas -> Holm across the gated metrics -> each gate's rule -> one `MetricComparison` per metric,
+    for every task (detection measures its deltas by the image bootstrap and hands them in here).
+
+    A metric whose rule cannot be decided (`InvalidStatisticInput`) moves to `undefined` with the reason.
+    Returns the comparisons in `refs` order and the Holm family (the gated metrics measured).
+    """
+    from evalaction.errors import InvalidStatisticInput
+    from evalaction.metrics.catalog import higher_is_better
+    from evalaction.stats.multitest import holm
+    from evalaction.stats.outcome import decide
+
+    spec = plan.compare
     gated = [r for r in plan.gates.vs_baseline if r in measured]
     adjusted = dict(zip(gated, holm([measured[r].p_value for r in gated]).tolist(), strict=True))
-    mcnemar = _mcnemar(baseline, candidate) if classification else None
 
     comparisons = []
     for ref in refs:
@@ -131,7 +187,7 @@ def compare_predictions(
         # Orient so that positive is an improvement: a loss that drops is better.
         ci, tost_ci = (m.ci, m.tost_ci) if hib else ((-m.ci[1], -m.ci[0]), (-m.tost_ci[1], -m.tost_ci[0]))
         p_margin = _p_against_margin(m, gate.rule, gate.margin) if gate and hib else None
-        power = _power(m, gate.rule, gate.margin, spec.alpha, len(candidate.y)) if gate else None
+        power = _power(m, gate.rule, gate.margin, spec.alpha, n_rows) if gate else None
         try:
             decision = decide(
                 ci=ci,
@@ -174,30 +230,7 @@ def compare_predictions(
                 undecidable=None if power is None or power.decidable else power.sentence(ref),
             )
         )
-    flips = (
-        sample_flips(
-            y=candidate.y,
-            baseline_pred=baseline.pred,
-            candidate_pred=candidate.pred,
-            ids=candidate.ids,
-            classes=candidate.classes,
-            max_listed=max_listed,
-        )
-        if classification
-        else None
-    )
-    return CompareResult(
-        comparisons=comparisons,
-        n_bootstrap=spec.n_bootstrap,
-        alpha=spec.alpha,
-        seed=spec.seed,
-        n_samples=len(candidate.y),
-        ci_method=spec.ci,
-        stratified=spec.stratified,
-        holm_family=gated,
-        flips=flips,
-        undefined=undefined,
-    )
+    return comparisons, gated
 
 
 def sample_flips(
@@ -275,7 +308,7 @@ def _raise_unknown_class(ref: str, classes: list[str]) -> None:
 
 def _contingency(
     refs: list[str], keys: dict[str, str | None], plan: Plan, base: Predictions, cand: Predictions
-) -> dict[str, _Measured | str]:
+) -> dict[str, MeasuredDelta | str]:
     """Measured deltas of the confusion metrics, or why one is undefined (str)."""
     import numpy as np
 
@@ -291,7 +324,7 @@ def _contingency(
     y = np.where(cand.y < 0, k, cand.y).astype(np.int64)
     k_table = k + 1 if (cand.y < 0).any() else k
     table = joint_table(y, base.pred.astype(np.int64), cand.pred.astype(np.int64), k_table)
-    out: dict[str, _Measured | str] = {}
+    out: dict[str, MeasuredDelta | str] = {}
     for ref in [r for r in refs if keys[r] == "accuracy"]:
         out[ref] = _paired_accuracy(y, base.pred, cand.pred, spec.alpha)
     refs = [r for r in refs if keys[r] != "accuracy"]
@@ -334,7 +367,7 @@ def _contingency(
         except InvalidStatisticInput as exc:
             out[ref] = str(exc)
             continue
-        out[ref] = _Measured(
+        out[ref] = MeasuredDelta(
             baseline=float(b_val),
             candidate=float(c_val),
             delta=est.estimate,
@@ -347,7 +380,7 @@ def _contingency(
     return out
 
 
-def _paired_accuracy(y: np.ndarray, base_pred: np.ndarray, cand_pred: np.ndarray, alpha: float) -> _Measured:
+def _paired_accuracy(y: np.ndarray, base_pred: np.ndarray, cand_pred: np.ndarray, alpha: float) -> MeasuredDelta:
     """Accuracy delta on its exact counts: Tango's score interval and p-values (evalaction/stats/paired_proportion)."""
     from evalaction.stats.mcnemar import discordant_pairs
     from evalaction.stats.paired_proportion import TEST_NAME, PairedAccuracy
@@ -357,7 +390,7 @@ def _paired_accuracy(y: np.ndarray, base_pred: np.ndarray, cand_pred: np.ndarray
     b, c = discordant_pairs(y, base_pred, cand_pred)
     pa = PairedAccuracy(b=b, c=c, n=n)
     n_base = int((base_pred == y).sum())
-    return _Measured(
+    return MeasuredDelta(
         baseline=n_base / n,
         candidate=(n_base - b + c) / n,
         delta=pa.delta,
@@ -377,7 +410,7 @@ def _variance(interval: tuple[float, float], confidence: float, n: int) -> float
     return variance_from_interval(interval[0], interval[1], confidence, n)
 
 
-def _p_against_margin(m: _Measured, rule: str, margin: float) -> float | None:
+def _p_against_margin(m: MeasuredDelta, rule: str, margin: float) -> float | None:
     """The one-sided p-value of the rule's null at the margin, when the test gives one (stats.outcome.decide)."""
     if m.p_greater is None or m.p_less is None:
         return None
@@ -388,7 +421,7 @@ def _p_against_margin(m: _Measured, rule: str, margin: float) -> float | None:
     return m.p_greater(margin)
 
 
-def _power(m: _Measured, rule: str, margin: float, alpha: float, n: int) -> GatePower | None:
+def _power(m: MeasuredDelta, rule: str, margin: float, alpha: float, n: int) -> GatePower | None:
     from evalaction.stats.power import gate_power
 
     if m.variance_per_row is None:
@@ -396,7 +429,7 @@ def _power(m: _Measured, rule: str, margin: float, alpha: float, n: int) -> Gate
     return gate_power(rule=rule, margin=margin, alpha=alpha, n=n, variance_per_row=m.variance_per_row)
 
 
-def _delong(plan: Plan, base: Predictions, cand: Predictions) -> _Measured:
+def _delong(plan: Plan, base: Predictions, cand: Predictions) -> MeasuredDelta:
     import math
 
     from evalaction.stats._common import norm_ppf
@@ -412,7 +445,7 @@ def _delong(plan: Plan, base: Predictions, cand: Predictions) -> _Measured:
     )
     half = norm_ppf(1 - plan.compare.alpha) * math.sqrt(res.variance)
     n = int(keep.sum())
-    return _Measured(
+    return MeasuredDelta(
         baseline=res.auc_baseline,
         candidate=res.auc_candidate,
         delta=res.delta,
@@ -424,7 +457,7 @@ def _delong(plan: Plan, base: Predictions, cand: Predictions) -> _Measured:
     )
 
 
-def _index_bootstrap(ref: str, plan: Plan, base: Predictions, cand: Predictions) -> _Measured:
+def _index_bootstrap(ref: str, plan: Plan, base: Predictions, cand: Predictions) -> MeasuredDelta:
     import numpy as np
 
     from evalaction.stats.bootstrap import paired_bootstrap
@@ -450,7 +483,7 @@ def _index_bootstrap(ref: str, plan: Plan, base: Predictions, cand: Predictions)
     if not (np.isfinite(b_val) and np.isfinite(c_val)):
         raise ValueError(f"{ref} is undefined on this test set for one of the models")
     label = _METHOD_LABEL[spec.ci]
-    return _Measured(
+    return MeasuredDelta(
         baseline=b_val,
         candidate=c_val,
         delta=est.estimate,

@@ -48,6 +48,7 @@ KNN_SCREENS = (250, 1_000, 4_000)  # subsets of the training set that screen tes
 KNN_SCREEN_MIN_ROWS = 20_000  # fewer test samples: the plain search costs less than building the screens
 KNN_CHUNK = 65_536
 KNN_SAFETY = 1e-6
+KNN_SMALL = 4_000_000  # (test + train) x train distances at most: computed directly, all at once (32 MB)
 MAX_SLICES_KEPT = 100
 TOP_PAIRS = 10
 TOP_FEATURES_KEPT = 5
@@ -206,7 +207,6 @@ def knn_distances(
     its cost (issue #16: the full search was most of the errors stage at 1e6 rows).
     """
     import numpy as np
-    from sklearn.neighbors import NearestNeighbors
 
     train = np.asarray(train_x, dtype=np.float64)
     if len(train) > KNN_MAX_TRAIN:  # bounded cost: a seeded subsample of the training set
@@ -222,6 +222,18 @@ def knn_distances(
 
     tr = standardize(train)
     k = max(1, min(k, len(tr) - 1))
+    if (len(test_x) + len(tr)) * len(tr) <= KNN_SMALL:
+        # a small problem: every distance directly (scipy), without importing scikit-learn (~0.5 s of CPU,
+        # against milliseconds of work here)
+        from scipy.spatial.distance import cdist
+
+        def kth(x: np.ndarray, n: int) -> np.ndarray:
+            return np.partition(cdist(x, tr), n - 1, axis=1)[:, n - 1]
+
+        own_small = kth(tr, k + 1)  # column 0 is the sample itself
+        return kth(standardize(np.asarray(test_x, dtype=np.float64)), k), float(np.quantile(own_small, quantile))
+    from sklearn.neighbors import NearestNeighbors
+
     nn = NearestNeighbors(n_neighbors=k + 1).fit(tr)
     n_test = len(test_x)
     screens = []
@@ -523,7 +535,7 @@ def _ood_category(
     if n_classes > 2:
         why.append(f"{int(low.sum())} with max-probability < {spec.ood_max_probability:g}")
     if train_x is None or dataset is None:
-        why.append("no training set to measure distance to (`dataset.train_path`)")
+        why.append("no training set to measure distance to: set `dataset.train_path` or `dataset.train_split`")
     elif not _aligned(dataset, cand):
         why.append("the test set does not match the predictions, so no distance check")
     elif not 0 < dataset.features.shape[1] <= KNN_MAX_FEATURES or train_x.shape[1] != dataset.features.shape[1]:
@@ -637,14 +649,23 @@ def _train_features(plan: PlanResult | None, train: Dataset | None, dataset: Dat
     `dataset.train_path` (the plan stage reads a training set for its hashes only, to check leakage)."""
     if train is not None and train.features.ndim == 2 and train.features.shape[1] > 0:
         return train.features
-    if plan is None or dataset is None or not plan.plan.dataset.train_path or dataset.features.shape[1] == 0:
+    has_split = plan is not None and plan.plan.dataset.train_split and plan.plan.dataset.roboflow is None
+    if plan is None or dataset is None or dataset.features.shape[1] == 0:
         return None
+    if not plan.plan.dataset.train_path and not has_split:
+        return None
+    import dataclasses
+
     from evalaction.datasets import load_dataset
     from evalaction.datasets.load import read_options_for
 
     p = plan.plan
-    spec = p.dataset.model_copy(update={"path": p.dataset.train_path, "roboflow": None, "split": None})
-    features: np.ndarray = load_dataset(spec, Path(plan.base_dir), p.task, options=read_options_for(p)).features
+    if p.dataset.train_path:
+        spec = p.dataset.model_copy(update={"path": p.dataset.train_path, "roboflow": None, "split": None})
+        options = read_options_for(p)
+    else:  # a local export with splits: the training split, features included this time
+        spec, options = p.dataset, dataclasses.replace(read_options_for(p), split=p.dataset.train_split)
+    features: np.ndarray = load_dataset(spec, Path(plan.base_dir), p.task, options=options).features
     return features
 
 
@@ -677,7 +698,12 @@ def _aligned(dataset: Dataset, preds: Predictions) -> bool:
     """The dataset rows are the predictions' rows (same length, same ids in the same order)."""
     import numpy as np
 
-    return len(dataset) == len(preds.ids) and bool(np.array_equal(dataset.ids.astype(str), preds.ids.astype(str)))
+    if len(dataset) != len(preds.ids):
+        return False
+    # the saved ids are str: an elementwise match needs no conversion (2 s for two 1e6-row conversions)
+    if bool(np.array_equal(dataset.ids, preds.ids)):
+        return True
+    return bool(np.array_equal(dataset.ids.astype(str), preds.ids.astype(str)))
 
 
 def _image_shape(plan: PlanResult | None, dataset: Dataset | None) -> tuple[int, ...] | None:
@@ -703,9 +729,7 @@ def _with_gallery(item: _Listed, dataset: Dataset, shape: tuple[int, ...], out_d
         return item
     rel = f"{ERRORS_DIR}/gallery_{cat.key}.png"
     images = [as_image(dataset.features[i], shape) for i in item.indices]
-    captions = [
-        f"{e.id[-14:]}\n{e.label}→{e.predicted} {e.confidence:.2f}" for e in cat.examples[: len(item.indices)]
-    ]
+    captions = [f"{e.id}\n{e.label}→{e.predicted} {e.confidence:.2f}" for e in cat.examples[: len(item.indices)]]
     gallery_figure(out_dir / rel, images=images, captions=captions, title=f"{cat.title} ({cat.count})")
     return _Listed(cat.model_copy(update={"gallery": rel}), item.indices)
 
@@ -713,17 +737,28 @@ def _with_gallery(item: _Listed, dataset: Dataset, shape: tuple[int, ...], out_d
 # ---------------------------------------------------------------------------------------------- attributions
 
 
-def _choose_samples(flips_idx: np.ndarray, confident_idx: np.ndarray, budget: int) -> list[tuple[int, str]]:
+def _choose_samples(
+    flips_idx: np.ndarray, confident_idx: np.ndarray, budget: int, *, n_confident: int | None = None
+) -> list[tuple[int, str]]:
     """The critical failures: top negative flips and most confident errors, half the budget each when both
-    exist, the rest filled from whichever has more."""
+    exist, the rest filled from whichever has more.
+
+    `confident_idx` lists errors most confident first; only its first `n_confident` (those at or above
+    `errors.confident_threshold`) are labelled confidently wrong, the others `most_confident_error`, so a
+    sample at p = 0.55 is never called confidently wrong beside a report that counts none (None: all are)."""
     if budget <= 0:
         return []
     flips_list = [int(i) for i in flips_idx]
     flipped = set(flips_list)  # built once: a set per element made this quadratic (issue #16)
+    limit = len(confident_idx) if n_confident is None else n_confident
+    confident = {int(i) for i in confident_idx[:limit]}
     conf_list = [int(i) for i in confident_idx if int(i) not in flipped]
     n_flips = min(len(flips_list), max(budget - min(len(conf_list), budget // 2), 0))
     chosen = [(i, "negative_flip") for i in flips_list[:n_flips]]
-    chosen += [(i, "confidently_wrong") for i in conf_list[: budget - len(chosen)]]
+    chosen += [
+        (i, "confidently_wrong" if i in confident else "most_confident_error")
+        for i in conf_list[: budget - len(chosen)]
+    ]
     return chosen
 
 
@@ -754,15 +789,16 @@ def _attributions(
     import numpy as np
 
     from evalaction.explain.forward import not_explainable, open_explainable
-    from evalaction.explain.methods import GRADIENT, attribute
+    from evalaction.explain.methods import GRADIENT, attribute, mid_grey
     from evalaction.explain.visuals import Panel, as_image, feature_bars_figure, heatmap_figure
 
-    if plan is not None and not plan.plan.errors.attributions.enabled:
+    if plan is not None and not plan.plan.errors.attributions.on:
         return AttributionReport(enabled=False, skipped="switched off in the plan (`errors.attributions.enabled`)")
     if plan is None or dataset is None or candidate_path is None:
         return AttributionReport(enabled=False, skipped="no plan, dataset or model path handed to the stage")
     spec = plan.plan.errors.attributions
-    chosen = _choose_samples(flips_idx, confident_idx, spec.max_samples)
+    n_confident = int(np.count_nonzero(cand.confidence[confident_idx] >= plan.plan.errors.confident_threshold))
+    chosen = _choose_samples(flips_idx, confident_idx, spec.max_samples, n_confident=n_confident)
     if not chosen:
         return AttributionReport(enabled=True, skipped="no negative flip or error to explain")
     unexplainable = not_explainable(plan.plan.models.candidate, candidate_path)
@@ -806,7 +842,9 @@ def _attributions(
     idx = np.array([i for i, _ in chosen])
     x = dataset.features[idx].reshape(len(idx), *sample_shape)
     if image_shape is not None:
-        reference = np.zeros(sample_shape)  # raw zeros: a black image
+        # mid-grey, halfway through the test set's pixel range: a black reference makes every bright region
+        # (a face) look like evidence, since blacking out anything lowers the probability of most classes
+        reference = np.full(sample_shape, mid_grey(dataset.features))
     else:
         ref = train_x if train_x is not None and train_x.shape[1] == dataset.features.shape[1] else None
         reference = np.nanmean(ref if ref is not None else dataset.features, axis=0)  # the average sample

@@ -125,6 +125,8 @@ def run_regression_errors(
     base_residual = base_pred - y if base_pred is not None else None
     cap = spec.max_listed
 
+    excess = excess_error(y, pred, base_pred) if base_pred is not None else None
+
     def row(i: int) -> ResidualSample:
         return ResidualSample(
             id=str(cand.ids[i]),
@@ -136,12 +138,12 @@ def run_regression_errors(
             excess_error=float(excess[i]) if excess is not None else None,
         )
 
-    excess = excess_error(y, pred, base_pred) if base_pred is not None else None
     if spec.regression_flip_threshold is not None:
         threshold, source = float(spec.regression_flip_threshold), "plan"
+    elif base_residual is not None:
+        threshold, source = float(np.mean(np.abs(base_residual))), "default: the baseline's mean absolute error"
     else:
-        ref = base_residual if base_residual is not None else residual
-        threshold, source = float(np.mean(np.abs(ref))), "default: the baseline's mean absolute error"
+        threshold, source = 0.0, "no baseline, so no regression flips"
     worse = better = np.array([], dtype=np.int64)
     flipped = None
     if excess is not None:
@@ -232,7 +234,7 @@ def _attributions(
     from evalaction.explain.visuals import Panel, feature_bars_figure
     from evalaction.stages.errors import _aligned, _methods
 
-    if plan is not None and not plan.plan.errors.attributions.enabled:
+    if plan is not None and not plan.plan.errors.attributions.on:
         return AttributionReport(enabled=False, skipped="switched off in the plan (`errors.attributions.enabled`)")
     if plan is None or dataset is None or candidate_path is None:
         return AttributionReport(enabled=False, skipped="no plan, dataset or model path handed to the stage")

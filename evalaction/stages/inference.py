@@ -38,8 +38,6 @@ class InferenceOptions:
     modal_credentials: ModalCredentials | None = None
     shard_executor: ShardExecutor | None = None
     code_root: Path | None = None
-    # filled by the stage with each torch runner's loaded module, by role: readiness profiles them
-    torch_models: dict[str, Any] | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -213,7 +213,10 @@ def draw_plots(
         if scores:
             paths["roc"] = plots.roc_curves(folder / "roc.png", y, scores, classes)
             paths["pr"] = plots.pr_curves(folder / "pr.png", y, scores, classes)
-            paths["reliability"] = plots.reliability_diagram(folder / "reliability.png", task, y, scores)
+            positive = classes[1] if task == "binary" and len(classes) == 2 else None
+            paths["reliability"] = plots.reliability_diagram(
+                folder / "reliability.png", task, y, scores, positive=positive
+            )
     return {name: path.relative_to(out_dir).as_posix() for name, path in paths.items()}
 
 
@@ -227,9 +230,17 @@ def run_metrics(*, plan: PlanResult, inference: InferenceResult, out_dir: Path) 
     requested = plan.plan.metric_list
     task = plan.plan.task
     constraint = parse_constraint(spec.thresholds.constraint) if spec.thresholds.constraint else None
-    preds = {"candidate": read_predictions(out_dir / inference.candidate.predictions_path)}
+    from evalaction.predictions import with_positive_class
+
+    positive = plan.plan.dataset.positive_class if task == "binary" else None
+    preds = {
+        "candidate": with_positive_class(
+            read_predictions(out_dir / inference.candidate.predictions_path), positive
+        )
+    }
     if inference.baseline is not None:
-        preds = {"baseline": read_predictions(out_dir / inference.baseline.predictions_path), **preds}
+        base = read_predictions(out_dir / inference.baseline.predictions_path)
+        preds = {"baseline": with_positive_class(base, positive), **preds}
     models = {}
     for role, p in preds.items():
         inputs = metric_inputs(p, task)
@@ -243,7 +254,7 @@ def run_metrics(*, plan: PlanResult, inference: InferenceResult, out_dir: Path) 
         )
         models[role] = (p, inputs, mm)
     cand_p, cand_inputs, _ = models["candidate"]
-    classes = list(inference.classes)
+    classes = list(cand_p.classes) if task != "regression" else list(inference.classes)
     support = {}
     n_outside = 0
     if task != "regression":

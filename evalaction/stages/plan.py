@@ -89,18 +89,19 @@ def dataset_card(
     if near_n:
         assert near_groups is not None
         warnings.append(
-            f"{near_n} images have a near-duplicate earlier in the test set (dHash distance <= {near_distance}, "
+            f"{_count(near_n, 'image has', 'images have')} a near-duplicate earlier in the test set "
+            f"(dHash distance <= {near_distance}, "
             f"e.g. {', '.join(map(str, ds.ids[near_groups[0]][:3]))})"
         )
     leakage = curation.find_leakage(ds, train, manifest, near_distance)
     if leakage is not None and leakage.n:
         warnings.append(
-            f"leakage: {leakage.n} test samples also appear in the training data (e.g. "
+            f"leakage: {_count(leakage.n, 'test sample also appears', 'test samples also appear')} in the training data (e.g. "
             f"{', '.join(leakage.examples[:3])})"
         )
     if leakage is not None and leakage.near:
         warnings.append(
-            f"{leakage.near} test images have a near-duplicate in the training images "
+            f"{_count(leakage.near, 'test image has', 'test images have')} a near-duplicate in the training images "
             f"(dHash distance <= {near_distance})"
         )
     for note in _unchecked_leakage(ds, train, manifest):
@@ -140,6 +141,11 @@ def dataset_card(
         smallest_class=smallest,
         slice_coverage=coverage,
     )
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """`1 test image has`, `3 test images have`."""
+    return f"{n} {one if n == 1 else many}"
 
 
 def _unchecked_leakage(ds: Dataset, train: Dataset | None, manifest: Manifest | None) -> list[str]:

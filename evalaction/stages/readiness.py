@@ -81,10 +81,21 @@ def _onnx_for(
         return None, "the torch model was not loaded on this machine (remote inference), so it was not exported"
     from evalaction.readiness.torch_export import export_torch_to_onnx
 
-    exports[role] = result = export_torch_to_onnx(module, sample, workdir / f"{role}.exported.onnx")
+    exports[role] = result = export_torch_to_onnx(_to_cpu(module), sample, workdir / f"{role}.exported.onnx")
     if result.exported and result.onnx_path:
         return Path(result.onnx_path), ""
     return None, f"the candidate could not be exported to ONNX for profiling ({result.reason})"
+
+
+def _to_cpu(module: Any) -> Any:
+    """A module inference ran on the GPU, moved to the CPU (readiness is its last user): the export feeds it CPU
+    tensors. Modules without parameters, or that cannot move, are exported as they are."""
+    try:
+        if any(p.device.type != "cpu" for p in module.parameters()):
+            return module.to("cpu")
+    except Exception:  # a module that cannot tell or move: the export reports what goes wrong
+        pass
+    return module
 
 
 def _labels_from(spec: ModelSpec, task: str, n_classes: int, role: str) -> Any:
@@ -171,6 +182,8 @@ def run_readiness(
             notes.append("INT8 trial skipped: its accuracy delta needs class labels, and this task is regression")
         elif cand_x.dtype != np.float32:
             notes.append(f"INT8 trial skipped: the candidate's input is {cand_x.dtype}, INT8 needs float32")
+        elif int((dataset.y >= 0).sum()) < 2:
+            notes.append("INT8 trial skipped: it needs at least 2 labelled test rows (calibration and grading)")
         else:
             known = dataset.y >= 0  # labels outside the class list grade neither model
             quantization = quantization_trial(
@@ -193,6 +206,16 @@ def run_readiness(
                         "trials": tuple(t.model_copy(update={"model_path": None}) for t in quantization.trials)
                     }
                 )
+            else:
+                # stored relative to the output folder, so the folder can move (and reads the same anywhere)
+                quantization = quantization.model_copy(
+                    update={
+                        "trials": tuple(
+                            t.model_copy(update={"model_path": _relative_to(t.model_path, out_dir)})
+                            for t in quantization.trials
+                        )
+                    }
+                )
     return ReadinessResult(
         candidate=_headline(profile.candidate),
         baseline=_headline(profile.baseline) if profile.baseline is not None else None,
@@ -201,3 +224,13 @@ def run_readiness(
         torch_export=exports,
         notes=notes,
     )
+
+
+def _relative_to(path: str | None, folder: Path) -> str | None:
+    """`path` relative to `folder` (posix), or unchanged when it lies elsewhere."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return path

@@ -426,16 +426,23 @@ def _int8_hint(readiness: ReadinessResult | None, budget: str) -> str | None:
 
 def _headline(g: GateResult) -> str:
     """One short clause for the verdict's summary; the gate's full evidence stays in its `reason`."""
+    if g.kind == "vs_baseline" and g.observed is not None and g.undecidable:
+        from evalaction.stats.power import is_proportion
+
+        def amount(x: float) -> str:
+            return f"{100 * x:+.1f} pt" if is_proportion(g.name) else f"{x:+.4g}"
+
+        ci = f" (deciding interval {amount(g.interval[0])} to {amount(g.interval[1])})" if g.interval else ""
+        return f"{g.name} `{g.rule}` is undecided on this test set (too few rows): delta {amount(g.observed)}{ci}"
     if g.kind in ("vs_baseline", "vs_best_prior") and g.observed is not None:
         ci = f" (CI {g.interval[0]:+.4g} to {g.interval[1]:+.4g})" if g.interval else ""
-        if g.undecidable:
-            return f"{g.name} `{g.rule}` is undecided on this test set (too few rows): delta {g.observed:+.4g}{ci}"
         against = "the baseline" if g.kind == "vs_baseline" else "the best prior version"
         return f"{g.name} fails `{g.rule}` against {against}: delta {g.observed:+.4g}{ci}"
     if g.kind == "threshold" and g.observed is not None:
         ci = f" (interval {g.interval[0]:.4g} to {g.interval[1]:.4g})" if g.interval else ""
         return f"{g.name} = {g.observed:.4g}{ci} misses {g.rule}"
-    return f"{g.name} {g.reason}"
+    # curation reasons already start with the gate's name ("leakage: 3 test samples ...")
+    return g.reason if g.reason.startswith(f"{g.name}:") else f"{g.name} {g.reason}"
 
 
 def _next_step(g: GateResult, readiness: ReadinessResult | None, task: str = "multiclass") -> str:
@@ -460,6 +467,14 @@ def _next_step(g: GateResult, readiness: ReadinessResult | None, task: str = "mu
     if g.kind == "vs_best_prior":
         return (
             f"compare with the best prior version (History section) to find where {g.name} slid, commit by commit"
+        )
+    if (
+        g.kind == "vs_baseline" and ", inconclusive)" in g.reason
+    ):  # the evidence names the outcome (baseline_gates)
+        shown = "shown better" if g.rule.startswith("better") else "shown within the margin"
+        return (
+            f"{g.name} is not {shown}, nor shown worse (inconclusive): review the negative flips, or add test "
+            "rows to narrow the interval"
         )
     if g.kind == "vs_baseline" and task == "regression":
         return (

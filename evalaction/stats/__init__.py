@@ -3,6 +3,8 @@
 bootstrap     paired index bootstrap of any metric delta (percentile, basic, BCa; (k+1)/(B+1) p-values)
 contingency   the exact fast path for confusion-matrix metrics: multinomial resampling of the joint table
 mcnemar       exact and chi-square McNemar tests on discordant pairs
+paired_proportion  Tango's score test and interval for the accuracy delta on its exact counts
+power         what a gate can decide on n rows: detectable delta, rows needed
 delong        DeLong's test for correlated ROC AUCs (fast midrank algorithm)
 multitest     Holm step-down adjustment
 outcome       the decision table: better / worse / equivalent / inconclusive, and plan rules

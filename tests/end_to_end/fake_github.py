@@ -7,7 +7,9 @@ Anything that does not validate is recorded in `violations` (tests assert it sta
 
 State: issue comments (paginated with `Link` headers and `per_page`), commit statuses, PR files.
 Faults, armed by tests: a 500 after actually creating a comment, 403 on comment/status writes (a read-only
-token), secondary rate limits (403 or 429 with `Retry-After`), a slow response, N pre-existing comments.
+token), secondary rate limits (403 or 429 with `Retry-After`), a slow response, a hanging server (`hang_s`),
+N pre-existing comments by anyone (`seed_comments(..., logins=...)`: the action's own are by
+`github-actions[bot]`, a forged one carries the marker under another login).
 
 Run standalone (`python tests/end_to_end/fake_github.py`) to poke at it with curl.
 """
@@ -195,6 +197,7 @@ class Faults:
     rate_limit_status: int = 403
     retry_after: str | None = "0"  # None: no header (PyGithub then waits its secondary_rate_wait)
     server_error: dict[str, int] = field(default_factory=dict)  # operationId -> how many 502s before handling
+    hang_s: float = 0.0  # every request waits this long before an answer (a hanging API; the client times out)
 
 
 class FakeGitHub:
@@ -243,11 +246,21 @@ class FakeGitHub:
 
     # ------------------------------------------------------------------ seeding and inspection
 
-    def seed_comments(self, pr_number: int, count: int, *, bodies: dict[int, str] | None = None) -> None:
-        """Add `count` comments by other users; `bodies` overrides the body at some indexes."""
+    def seed_comments(
+        self,
+        pr_number: int,
+        count: int,
+        *,
+        bodies: dict[int, str] | None = None,
+        logins: dict[int, str] | None = None,
+    ) -> None:
+        """Add `count` comments by `reviewer`; `bodies` and `logins` override the body and author at some indexes.
+
+        A comment this action wrote earlier is by `github-actions[bot]` (GITHUB_TOKEN's identity): seed it so.
+        """
         for i in range(count):
             body = (bodies or {}).get(i, f"comment {i} from a human")
-            self._create_comment(pr_number, body, login="reviewer")
+            self._create_comment(pr_number, body, login=(logins or {}).get(i, "reviewer"))
 
     def seed_pr_files(self, pr_number: int, files: list[tuple[str, str]] | list[dict[str, Any]]) -> None:
         """PR files as (filename, status) pairs or full diff entries."""
@@ -417,6 +430,10 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
             path = parsed.path
             record = RecordedRequest(method, path, None, query, None, self.headers.get("Authorization"))
+            if fake.faults.hang_s:
+                fake.requests.append(record)
+                threading.Event().wait(fake.faults.hang_s)  # not time.sleep: tests may patch that
+                return
             with fake._lock:
                 fake.requests.append(record)
                 status, payload, headers = self._route(method, path, query, raw, record)

@@ -24,6 +24,7 @@ from tests.end_to_end.fake_github import FakeGitHub
 
 PR = 2
 MARKER = comment_marker("evalaction.yml")
+BOT = "github-actions[bot]"  # who GITHUB_TOKEN (a `ghs_` token, as in action_repo.TOKEN) comments as
 
 
 @pytest.fixture(scope="module")
@@ -89,23 +90,44 @@ def test_500_after_the_comment_was_created_leaves_one_comment(
     assert outputs["comment-url"] == fake.comments[PR][0]["html_url"]
 
 
-def test_403_on_comments_saves_the_comment_and_keeps_the_verdicts_exit_code(
+def from_fork(payload: dict[str, Any]) -> None:
+    payload["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+
+
+def test_a_fork_prs_read_only_token_saves_the_comment_and_keeps_the_verdicts_exit_code(
     repo: Repo, fake: FakeGitHub, tmp_path: Path
 ) -> None:
     fake.faults.forbid_comment_writes = True
     fake.faults.forbid_status_writes = True  # a fork PR's token cannot set statuses either
-    code, stdout, outputs = run(repo, fake, tmp_path)
+    code, stdout, outputs = run(repo, fake, tmp_path, edit=from_fork)
     assert code == 1 and outputs["verdict"] == "NO-GO" and outputs["comment-url"] == ""
     saved = repo.path / "evalaction-report" / "pr-comment.md"
     meta = json.loads((repo.path / "evalaction-report" / "pr-comment.json").read_text())
     assert saved.read_text().startswith(MARKER + "\n## ❌ NO-GO")
     assert meta["pr_number"] == PR and meta["marker"] == MARKER
     assert meta["status"]["state"] == "failure" and meta["status"]["context"] == "evalaction"
-    assert "::warning title=evalaction%3A PR comment not posted::" in stdout
-    assert "::warning title=evalaction%3A commit status not set::" in stdout
+    assert stdout.count("::warning title=evalaction%3A PR comment not posted::") == 1
+    # One warning for the statuses, not one per status: after a 403 the final status is not tried.
+    assert stdout.count("::warning title=evalaction%3A commit status not set::") == 1
+    assert len(fake.calls("repos/create-commit-status")) == 1
+    assert "forbidden (HTTP 403: Resource not accessible by integration)" in stdout
+    assert "verdict not published" not in stdout
     assert (tmp_path / "step_summary").read_text().startswith("## ❌ NO-GO")
     assert TOKEN not in stdout.replace(f"::add-mask::{TOKEN}", "")
     saved.unlink()
+
+
+def test_403_on_a_same_repository_pr_is_not_published_and_exits_3(
+    repo: Repo, fake: FakeGitHub, tmp_path: Path
+) -> None:
+    """Not a fork: a 403 is a missing permission, and the verdict reached nobody. Never a quiet job."""
+    fake.faults.forbid_comment_writes = True
+    fake.faults.forbid_status_writes = True
+    code, stdout, outputs = run(repo, fake, tmp_path)
+    assert code == 3 and outputs["verdict"] == "NO-GO"
+    assert "::error title=evalaction%3A verdict not published::The verdict (NO-GO) was NOT published" in stdout
+    assert "The verdict (NO-GO) was not published to GitHub." in (tmp_path / "step_summary").read_text()
+    (repo.path / "evalaction-report" / "pr-comment.md").unlink()
 
 
 def test_secondary_rate_limits_are_waited_out(
@@ -126,13 +148,27 @@ def test_secondary_rate_limits_are_waited_out(
 
 
 def test_marker_on_the_last_page_of_150_comments_is_edited(repo: Repo, fake: FakeGitHub, tmp_path: Path) -> None:
-    fake.seed_comments(PR, 150, bodies={149: f"{MARKER}\n## stale verdict\n"})
+    # The action's own earlier comment: written by GITHUB_TOKEN's identity, not by a person.
+    fake.seed_comments(PR, 150, bodies={149: f"{MARKER}\n## stale verdict\n"}, logins={149: BOT})
     code, _, outputs = run(repo, fake, tmp_path)
     assert code == 1
     assert fake.comments[PR][149]["body"].startswith(MARKER + "\n## ❌ NO-GO")
     assert len(fake.comments[PR]) == 150 and fake.calls("issues/create-comment") == []
     assert [r.query.get("page", "1") for r in fake.calls("issues/list-comments")] == ["1", "2"]
     assert outputs["comment-url"] == fake.comments[PR][149]["html_url"]
+
+
+def test_a_foreign_comment_with_the_marker_is_not_edited_and_ours_is_created(
+    repo: Repo, fake: FakeGitHub, tmp_path: Path
+) -> None:
+    forged = f"{MARKER}\n## ✅ GO — looks great\n"
+    fake.seed_comments(PR, 1, bodies={0: forged}, logins={0: "mallory"})
+    code, _, outputs = run(repo, fake, tmp_path)
+    assert code == 1
+    assert fake.comments[PR][0]["body"] == forged and fake.calls("issues/update-comment") == []
+    ours = fake.comments[PR][1]
+    assert ours["user"]["login"] == BOT and ours["body"].startswith(MARKER + "\n## ❌ NO-GO")
+    assert outputs["comment-url"] == ours["html_url"]
 
 
 def test_lfs_pointer_baseline_without_git_lfs_is_one_line_naming_the_fix(

@@ -236,3 +236,17 @@ def test_help_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_one_row_test_set_runs_and_skips_the_int8_trial(demo_dir: Path) -> None:
+    """Issue 14: a 1-row test set failed in readiness ("found 128 and 1"); the INT8 trial is skipped instead."""
+    lines = (demo_dir / "data" / "test.csv").read_text().splitlines()
+    (demo_dir / "data" / "test.csv").write_text("\n".join(lines[:2]) + "\n")
+    plan = (demo_dir / "evalaction.yml").read_text().replace("n_bootstrap: 2000", "n_bootstrap: 100")
+    plan += "readiness:\n  batch_sizes: [1]\n  time_budget_s: 0.1\n  measure_memory: false\n"
+    (demo_dir / "evalaction.yml").write_text(plan)
+    out = demo_dir / "out"
+    result = CliRunner().invoke(main, ["run", "-c", str(demo_dir / "evalaction.yml"), "-o", str(out)])
+    assert result.exit_code in (0, 1), result.output
+    notes = json.loads((out / "readiness.json").read_text())["notes"]
+    assert "INT8 trial skipped: it needs at least 2 labelled test rows (calibration and grading)" in notes

@@ -46,7 +46,7 @@ def test_dockerfile_follows_githubs_rules_for_docker_actions() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "safe.directory '*'" in text and "git-lfs" in text
     assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
-    assert text.index("torch==2.13.0") < text.index("pip install --no-cache-dir /opt/evalaction")
+    assert text.index("torch==2.13.0") < text.index("-c /opt/evalaction/requirements/image.lock")
 
 
 def test_entrypoint_is_an_executable_thin_script() -> None:
@@ -91,7 +91,9 @@ def test_the_examples_cover_the_three_setups() -> None:
     # PyYAML reads the key `on` as True (YAML 1.1).
     triggers = {name: set(wf[True]) for name, wf in examples.items()}
     assert triggers["evaluate-pr.yml"] == {"pull_request"}
-    assert examples["evaluate-pr.yml"][True]["pull_request"]["paths"]
+    # A required status must never be skipped by a path filter (it would stay pending forever).
+    assert "paths" not in examples["evaluate-pr.yml"][True]["pull_request"]
+    assert "paths" not in examples["fork-safe-evaluate.yml"][True]["pull_request"]
     assert examples["evaluate-pr.yml"]["permissions"] == {
         "contents": "read",
         "pull-requests": "write",
@@ -99,6 +101,10 @@ def test_the_examples_cover_the_three_setups() -> None:
     }
     assert triggers["evaluate-dispatch.yml"] == {"workflow_dispatch"}
     assert triggers["fork-safe-evaluate.yml"] == {"pull_request"}
-    assert examples["fork-safe-evaluate.yml"]["permissions"] == {"contents": "read"}
+    assert examples["fork-safe-evaluate.yml"]["permissions"] == {
+        "contents": "read",
+        "pull-requests": "write",
+        "statuses": "write",
+    }
     assert triggers["fork-safe-comment.yml"] == {"workflow_run"}
-    assert len(WORKFLOWS) >= 6
+    assert len(WORKFLOWS) >= 7

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ PR = 2
 SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 MARKER = comment_marker("evalaction.yml")
 RUN = "https://github.com/Codertocat/Hello-World/actions/runs/9"
+BOT = "github-actions[bot]"  # who GITHUB_TOKEN comments as
 
 
 @pytest.fixture
@@ -77,8 +79,10 @@ def test_first_run_creates_second_run_edits_third_run_skips(fake: FakeGitHub) ->
 
 
 def test_marker_on_the_last_of_150_comments_is_found_across_pages(fake: FakeGitHub) -> None:
-    fake.seed_comments(PR, 150, bodies={149: body("old verdict"), 3: f"> {MARKER}\n> quoted by a human"})
-    result = publisher(fake).upsert_comment(PR, body("new verdict"), MARKER)
+    fake.seed_comments(
+        PR, 150, bodies={149: body("old verdict"), 3: f"> {MARKER}\n> quoted by a human"}, logins={149: BOT}
+    )
+    result = publisher(fake).upsert_comment(PR, body("new verdict"), MARKER, author=BOT)
     assert result is not None and result.action == "updated"
     assert fake.comments[PR][149]["body"] == body("new verdict")
     assert fake.comments[PR][3]["body"].startswith("> ")  # a quoting reply is not ours
@@ -196,7 +200,7 @@ def test_403_on_editing_an_existing_comment(fake: FakeGitHub) -> None:
 
 def test_persistent_5xx_gives_up_with_a_named_error(fake: FakeGitHub) -> None:
     fake.faults.server_error["issues/create-comment"] = 10
-    with pytest.raises(CannotPostComment, match="after 4 attempts: HTTP 502"):
+    with pytest.raises(CannotPostComment, match="after 3 attempts: HTTP 502"):
         publisher(fake).upsert_comment(PR, body(), MARKER)
     assert fake.comment_bodies(PR) == []
 
@@ -236,9 +240,9 @@ def test_pr_files_are_read_across_pages(fake: FakeGitHub) -> None:
 
 def test_enterprise_base_url_with_a_path_prefix() -> None:
     with FakeGitHub(prefix="/api/v3") as fake:
-        fake.seed_comments(PR, 120, bodies={110: body("old")})
+        fake.seed_comments(PR, 120, bodies={110: body("old")}, logins={110: BOT})
         pub = publisher(fake)
-        pub.upsert_comment(PR, body("new"), MARKER)
+        pub.upsert_comment(PR, body("new"), MARKER, author=BOT)
         pub.set_status(SHA, "success", "GO", context="evalaction", target_url=RUN)
         assert fake.violations == []
         assert fake.comments[PR][110]["body"] == body("new")
@@ -269,3 +273,85 @@ def test_retry_policy_never_replays_post() -> None:
     assert "POST" not in retry.allowed_methods
     assert {"GET", "PATCH"} <= set(retry.allowed_methods)
     assert retry.is_retry("GET", 502) and not retry.is_retry("POST", 502)
+
+
+def test_a_foreign_comment_carrying_the_marker_is_never_edited(fake: FakeGitHub) -> None:
+    """Anyone can post the marker first; only a marker comment by the token's own login is ours."""
+    fake.seed_comments(PR, 2, bodies={0: body("✅ GO, trust me")}, logins={0: "mallory"})
+    result = publisher(fake).upsert_comment(PR, body("❌ NO-GO"), MARKER, author=BOT)
+    assert result is not None and result.action == "created"
+    assert fake.comment_bodies(PR)[0] == body("✅ GO, trust me")  # untouched
+    assert fake.comments[PR][2]["user"]["login"] == BOT and fake.comments[PR][2]["body"] == body("❌ NO-GO")
+    assert fake.calls("issues/update-comment") == []
+    # The next run finds its own comment, not mallory's.
+    again = publisher(fake).upsert_comment(PR, body("❌ NO-GO again"), MARKER, author=BOT)
+    assert again is not None and again.action == "updated" and again.comment_id == result.comment_id
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_api_fails_fast_names_the_cause_and_is_then_skipped() -> None:
+    from evalaction.github.publish import PublishFailed, PublishLimits
+
+    limits = PublishLimits(timeout_s=1, attempts=3, backoff_s=0.0)
+    gh = make_client(api_url=f"http://127.0.0.1:{closed_port()}", token=TOKEN, limits=limits)
+    pub = GitHubPublisher(gh, "Codertocat/Hello-World", limits=limits, sleep=Sleeps())
+    with pytest.raises(PublishFailed) as info:
+        pub.set_status(SHA, "pending", "x", context="evalaction", target_url=RUN)
+    assert info.value.kind == "unreachable"
+    assert "is unreachable (connection refused)" in str(info.value) and "after 3 attempts" in str(info.value)
+    assert "statuses: write" not in str(info.value) and TOKEN not in str(info.value)
+    assert pub.down is info.value
+    with pytest.raises(PublishFailed, match="failed earlier in this run") as later:
+        pub.upsert_comment(PR, body(), MARKER, author=BOT)
+    assert later.value.kind == "unreachable"
+
+
+def test_a_hanging_api_times_out_once_per_attempt_then_is_skipped(fake: FakeGitHub) -> None:
+    from evalaction.github.publish import PublishFailed, PublishLimits
+
+    fake.faults.hang_s = 5.0
+    limits = PublishLimits(timeout_s=1, attempts=2, backoff_s=0.0)
+    gh = make_client(api_url=fake.base_url, token=TOKEN, limits=limits)
+    pub = GitHubPublisher(gh, fake.repository, limits=limits, sleep=Sleeps())
+    started = time.monotonic()
+    with pytest.raises(PublishFailed) as info:
+        pub.set_status(SHA, "pending", "x", context="evalaction", target_url=RUN)
+    with pytest.raises(PublishFailed):
+        pub.upsert_comment(PR, body(), MARKER, author=BOT)
+    elapsed = time.monotonic() - started
+    assert info.value.kind == "timeout" and "did not answer within 1 s (timed out)" in str(info.value)
+    assert len(fake.requests) == 2  # two attempts of the status, nothing after
+    assert elapsed < 4.5  # 2 attempts x 1 s, not 2 x 5 s
+
+
+def test_the_authenticated_login_of_a_user_token_and_none_when_github_will_not_say() -> None:
+    """GET /user answers for a user token; an installation token (GITHUB_TOKEN) gets a 403: None, no raise."""
+    from types import SimpleNamespace
+
+    class Client:
+        requester = SimpleNamespace(is_lazy=True, base_url="https://api.github.com")
+
+        def __init__(self, user: object) -> None:
+            self.user = user
+
+        def get_repo(self, name: str) -> object:
+            return SimpleNamespace(full_name=name)
+
+        def get_user(self) -> object:
+            if isinstance(self.user, Exception):
+                raise self.user
+            return self.user
+
+    from github import GithubException
+
+    pub = GitHubPublisher(Client(SimpleNamespace(login="octocat")), "o/r")  # type: ignore[arg-type]
+    assert pub.authenticated_login() == "octocat"
+    refused = GithubException(403, {"message": "Resource not accessible by integration"}, None)
+    assert GitHubPublisher(Client(refused), "o/r").authenticated_login() is None  # type: ignore[arg-type]

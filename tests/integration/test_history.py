@@ -170,6 +170,8 @@ def test_slow_slide_is_caught_and_cached(sliding_repo: Path) -> None:
     chart = json.loads(line.strip()[len("line ") :])
     assert chart == pytest.approx([_reference_accuracy(k) for k in range(6)], abs=1e-4)
     assert (out / "history.json").is_file()
+    html = (out / "report.html").read_text()
+    assert "<h2>History</h2>" in html and f"trails the best prior version {h.best} by 2.5 pt" in html
 
     # the next version: only it is scored, the 4 others come from the cache
     _commit_version(repo, 6)

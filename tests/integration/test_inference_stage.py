@@ -155,7 +155,7 @@ def test_modal_through_local_equals_the_local_stage_exactly(repo, tmp_path: Path
     sharded, _ = _run(
         repo,
         tmp_path / "modal",
-        inference="  modal: {gpu: T4, shard_size: 120, timeout_s: 300}",
+        inference="  modal: {shard_size: 120, timeout_s: 300}",  # no gpu: the function body checks it gets one
         shard_executor=LocalShardExecutor(),
     )
     for role in ("candidate", "baseline"):
@@ -165,7 +165,7 @@ def test_modal_through_local_equals_the_local_stage_exactly(repo, tmp_path: Path
         pd.testing.assert_frame_equal(
             a[["id", "label", *score_cols]], b[["id", "label", *score_cols]], check_exact=True
         )
-    assert sharded.candidate.runner == "modal" and sharded.candidate.provider.startswith("modal:T4:")
+    assert sharded.candidate.runner == "modal" and sharded.candidate.provider.startswith("modal:cpu:")
     assert "modal" in sharded.candidate.versions
 
 
@@ -173,7 +173,7 @@ def test_modal_without_credentials_fails_before_any_model_runs(repo, tmp_path: P
     import time
 
     t0 = time.monotonic()
-    with pytest.raises(ModalUnavailable, match="MODAL_TOKEN_ID / MODAL_TOKEN_SECRET are not"):
+    with pytest.raises(ModalUnavailable, match="no Modal token was found"):
         _run(repo, tmp_path, inference="  modal: {shard_size: 100}")
     assert time.monotonic() - t0 < 5
     assert not list(tmp_path.glob("*.parquet"))
@@ -245,11 +245,7 @@ def test_options_map_onto_the_stage_arguments() -> None:
 
 @pytest.mark.parametrize(("role", "cls"), [("candidate", "DigitCNN"), ("baseline", "DigitMLP")])
 def test_demo_safetensors_equal_the_demo_onnx(role: str, cls: str) -> None:
-    """The demo ships each model twice, from the same weights: torch (state_dict) and ONNX agree within 1e-5.
-
-    Relative as well as absolute: torch and ONNX Runtime sum the float32 products in their own order, so logits
-    near 20 differ by a few ulps (1e-5 absolute was exceeded by 1.1e-5 here); a wrong weight moves them by far more.
-    """
+    """The demo ships each model twice, from the same weights: torch (state_dict) and ONNX agree within 1e-5."""
     import sys
     import types
 
@@ -272,4 +268,6 @@ def test_demo_safetensors_equal_the_demo_onnx(role: str, cls: str) -> None:
         if sys.modules.get("model") is decoy:
             del sys.modules["model"]
     onnx = open_runner(onnx_spec, DEMO / onnx_spec.path, role, threads=1).run(digits, batch_size=64)
+    # torch and ONNX Runtime sum in different orders (and differently per CPU's vector width): logits near 20 may
+    # differ by a few float32 ulps (1.9e-6 each there), so the tolerance is relative as well as absolute
     np.testing.assert_allclose(st.scores, onnx.scores, atol=1e-5, rtol=1e-5)

@@ -286,8 +286,7 @@ def _spec(fmt: str = "folder", **kw: object) -> DatasetSpec:
 def test_folder_export_downloads_then_hits_the_cache_offline(
     standin: StandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.DEBUG, logger="evalaction")  # an earlier CLI run in this process set it to WARNING
+    caplog.set_level(logging.DEBUG, logger="evalaction")  # a CLI test earlier may have set it to WARNING
     sources = _sources(tmp_path, debug=True)
     ds = load_dataset(_spec(), tmp_path, "multiclass", sources=sources)
     assert ds.origin == "roboflow acme/flowers/3/folder (downloaded)"
@@ -338,8 +337,7 @@ def test_coco_export_and_another_split(standin: StandIn, tmp_path: Path) -> None
 def test_failed_zip_download_leaves_nothing_and_names_no_key(
     standin: StandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.DEBUG, logger="evalaction")  # an earlier CLI run in this process set it to WARNING
+    caplog.set_level(logging.DEBUG, logger="evalaction")  # a CLI test earlier may have set it to WARNING
     standin.broken_link = True
     with pytest.raises(CannotDownloadDataset) as err:
         fetch_roboflow(_spec().roboflow, _sources(tmp_path, debug=True))  # type: ignore[arg-type]
@@ -407,14 +405,15 @@ def test_transient_500_is_retried_honouring_a_capped_retry_after(
     assert 1.0 <= elapsed < 10  # waited the capped Retry-After (1 s), not an hour
 
 
-def test_server_error_after_the_retries_is_the_services(standin: StandIn, tmp_path: Path) -> None:
+@pytest.mark.parametrize("status", [502, 429])
+def test_server_error_after_the_retries_is_the_services(standin: StandIn, tmp_path: Path, status: int) -> None:
     from evalaction.datasets import roboflow
 
-    standin.faults["GET /acme/flowers"] = [(502, {})] * 10
+    standin.faults["GET /acme/flowers"] = [(status, {"Retry-After": "0"})] * 10
     with pytest.raises(CannotDownloadDataset) as err:
         fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
     msg = str(err.value)
-    assert err.value.exit_code == 3 and "HTTP 502" in msg and f"after {roboflow.RETRIES} retries" in msg
+    assert err.value.exit_code == 3 and f"HTTP {status}" in msg and f"after {roboflow.RETRIES} retries" in msg
     assert "retry later" in msg and "API key" not in msg
     assert [r.split("?")[0] for r in standin.requests].count("GET /acme/flowers") == roboflow.RETRIES + 1
 
@@ -482,9 +481,25 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def _plan(tmp_path: Path) -> Path:
+    """A classification plan reading the stand-in's dataset (the model file only has to exist for `plan`)."""
+    import shutil
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "models").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "examples/digits/models/candidate.onnx", tmp_path / "models/c.onnx")
+    plan = tmp_path / "evalaction.yml"
+    plan.write_text(
+        "version: 1\ntask: multiclass\ndataset:\n  roboflow: {workspace: acme, project: flowers, version: 3}\n"
+        "models:\n  candidate: {path: models/c.onnx}\nmetrics:\n  primary: accuracy\n"
+    )
+    return plan
+
+
+@pytest.mark.parametrize(("signum", "via"), [("SIGTERM", "fetch"), ("SIGINT", "fetch"), ("SIGTERM", "cli")])
 def test_signal_mid_download_kills_the_worker_and_removes_the_partial(
-    standin: StandIn, tmp_path: Path, signum: str
+    standin: StandIn, tmp_path: Path, signum: str, via: str
 ) -> None:
     import signal
     import subprocess
@@ -501,9 +516,13 @@ def test_signal_mid_download_kills_the_worker_and_removes_the_partial(
         "spec = DatasetSpec(roboflow={'workspace': 'acme', 'project': 'flowers', 'version': 3, 'timeout_s': 60})\n"
         f"fetch_roboflow(spec.roboflow, DataSources(roboflow_api_key=SecretStr({KEY!r}), cache_dir=Path(sys.argv[1])))\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(tmp_path / "cache")], cwd=ROOT, stderr=subprocess.PIPE
-    )
+    if via == "cli":  # the CLI's own SIGTERM handler (exit 143) reaches the same cleanup
+        code = "from evalaction.cli import main; main()"
+        args = ["plan", "-c", str(_plan(tmp_path))]
+    else:
+        args = [str(tmp_path / "cache")]
+    env = {**os.environ, "ROBOFLOW_API_KEY": KEY, "EVALACTION_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env, stderr=subprocess.PIPE)
     try:
         assert standin.reached.wait(20), "the download never reached the export call"
         workers = _children(proc.pid)
@@ -518,18 +537,19 @@ def test_signal_mid_download_kills_the_worker_and_removes_the_partial(
     parent = cache_path(_spec().roboflow, tmp_path / "cache").parent  # type: ignore[arg-type]
     assert list(parent.iterdir()) == []
     assert KEY.encode() not in err
+    if via == "cli":
+        assert b"error: interrupted by SIGTERM" in err  # the CLI's handler ran (ours stood aside)
 
 
 def test_stale_partials_of_dead_runs_are_removed(standin: StandIn, tmp_path: Path) -> None:
-    import os
-
     parent = cache_path(_spec().roboflow, tmp_path / "cache").parent  # type: ignore[arg-type]
     dead = parent / ".folder.partial-999999999-0123456789ab"  # above any pid_max: no such process
-    live = parent / f".coco.partial-{os.getpid()}-0123456789ab"  # a download of this process: kept
-    for p in (dead, live):
+    live = parent / f".coco.partial-{os.getppid()}-0123456789ab"  # a live process's download: kept
+    reused = parent / f".coco.partial-{os.getpid()}-0123456789ab"  # our pid, from an earlier container: stale
+    for p in (dead, live, reused):
         (p / "export").mkdir(parents=True)
     fetch_roboflow(_spec().roboflow, _sources(tmp_path))  # type: ignore[arg-type]
-    assert not dead.exists() and live.is_dir()
+    assert not dead.exists() and not reused.exists() and live.is_dir()
     assert sorted(p.name for p in parent.iterdir()) == [live.name, "folder"]
 
 
@@ -564,19 +584,12 @@ def test_damaged_cache_entry_is_named_offline_and_downloaded_again_with_a_key(
 
 def test_cli_debug_shows_the_clients_requests_key_redacted(standin: StandIn, tmp_path: Path) -> None:
     """The CLI itself sets up the log (no pytest handler involved: a separate process)."""
-    import shutil
     import subprocess
     import sys
 
     from tests.conftest import ROOT
 
-    (tmp_path / "models").mkdir()
-    shutil.copy(ROOT / "examples/digits/models/candidate.onnx", tmp_path / "models/c.onnx")
-    plan = tmp_path / "evalaction.yml"
-    plan.write_text(
-        "version: 1\ntask: multiclass\ndataset:\n  roboflow: {workspace: acme, project: flowers, version: 3}\n"
-        "models:\n  candidate: {path: models/c.onnx}\nmetrics:\n  primary: accuracy\n"
-    )
+    plan = _plan(tmp_path)
     env = {**os.environ, "ROBOFLOW_API_KEY": KEY, "EVALACTION_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-c", "from evalaction.cli import main; main()"]
     debug = subprocess.run(

@@ -136,3 +136,85 @@ def test_a_significant_drop_within_the_margin_is_in_the_headline(tmp_path: Path)
     head = html.split("<table>")[0]  # the headline area: before the gate table
     assert "✅ GO" in head and "<strong>Significant changes:</strong> accuracy worse" in head
     assert "within the <code>not_worse</code> gate" in head
+
+
+def _visible_text(html: str) -> str:
+    """The text a reader sees (no tags, no style), as the HTML parser reads it."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+            self.skip = 0
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            self.skip += tag in ("style", "script")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.skip -= tag in ("style", "script")
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    return " ".join("".join(parser.parts).split())
+
+
+def test_html_report_reads_the_same_without_literal_backticks(run_block: tuple[int, Path]) -> None:
+    _, out = run_block
+    html = (out / "report.html").read_text()
+    text = _visible_text(html)
+    assert "this test set cannot decide accuracy not_worse 2 pt: ~1,084 rows needed (it has 228)" in text
+    assert "90% CI (decides not_worse)" in text
+    assert "`" not in text  # code spans became <code>, not literal backticks
+    assert "<code>accuracy not_worse 2 pt</code>" in html
+
+
+def test_html_report_in_a_browser_shows_the_deciding_interval(run_block: tuple[int, Path], tmp_path: Path) -> None:
+    """The same page in headless Chromium (skipped where there is none, as tests/integration/test_report_browser)."""
+    from tests.integration.test_report_browser import _run_chromium
+
+    _, out = run_block
+    done = _run_chromium(["--dump-dom"], out / "report.html", tmp_path / "profile")
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = _visible_text(done.stdout)
+    assert "90% CI (decides not_worse)" in text and "cannot decide" in text and "`" not in text
+
+
+def test_plan_card_lists_the_curation_gates_the_run_applies(tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt
+
+    plan = _write_case(tmp_path)
+    text = plan.read_text().replace(
+        "gates:\n", "gates:\n  curation: {duplicates: {max: 0}, min_class_samples: 20}\n"
+    )
+    plan.write_text(text)
+    result = CliRunner().invoke(main, ["plan", "-c", str(plan)])
+    assert result.exit_code == 0, result.output
+    html = MarkdownIt("commonmark").enable("table").render(result.output)
+    assert "<td>duplicates</td>\n<td>curation</td>\n<td>&lt;= 0</td>" in html
+    assert "<td>min_class_samples</td>\n<td>curation</td>\n<td>&gt;= 20</td>" in html
+
+
+def test_comment_and_html_state_the_detectable_delta(run_block: tuple[int, Path]) -> None:
+    _, out = run_block
+    for name in ("report.md", "report.html"):
+        text = _visible_text((out / name).read_text()) if name.endswith("html") else (out / name).read_text()
+        # (z_0.95 + z_0.8) * sqrt(v / n) - 0.02 = +2.4 pt: even an equal candidate fails the gate more often than not
+        assert "passes with 80 % power when the true Δ is ≥ +2.4 pt" in text, name
+
+
+def test_plan_takes_the_baseline_error_rate_when_known(tmp_path: Path) -> None:
+    from scipy.stats import norm
+
+    plan = _write_case(tmp_path)
+    result = CliRunner().invoke(main, ["plan", "-c", str(plan), "--baseline-error", "0.0307"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "cannot decide" in x)
+    want = int(np.ceil((norm.ppf(0.95) + norm.ppf(0.8)) ** 2 * 2 * 0.0307 / 0.02**2))
+    assert f"~{want:,} rows needed (it has 228)" in line and "3.07 %" in line
+    bad = CliRunner().invoke(main, ["plan", "-c", str(plan), "--baseline-error", "1.5"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output

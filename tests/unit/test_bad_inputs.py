@@ -93,6 +93,8 @@ YAML_CASES: list[tuple[str, str | bytes, tuple[str, ...]]] = [
     ("binary file", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)), ("line 1", "binary file")),
     ("NUL byte late", VALID_PLAN.encode() + b"\x00", ("line 19", "binary file")),
     ("control character", VALID_PLAN + "name: a\x01b\n", ("line 19", "not valid YAML", "special characters")),
+    ("bidi override", VALID_PLAN + "name: 'a\u202eb'\n", ("line 19", "U+202E", "bidirectional")),
+    ("bidi isolate in a comment", VALID_PLAN + "# \u2066hidden\u2069\n", ("line 19", "U+2066")),
     ("oversized plan", VALID_PLAN + "# " + "x" * (1 << 20) + "\n", ("under 1024 KiB", "found 1024 KiB")),
     ("tab indentation", VALID_PLAN + "inference:\n\tseed: 1\n", ("line 20", "not valid YAML")),
     ("unclosed bracket", VALID_PLAN + "inference: {seed: 1\n", ("not valid YAML",)),
@@ -569,6 +571,16 @@ def _png_folder(kind: str) -> Callable[[Path], None]:
             (path / "1" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
         elif kind == "text":
             (path / "0" / "a.png").write_text(f"GITHUB_TOKEN={SECRET}\n")
+        elif kind == "symlink":
+            Image.new("RGB", (4, 4)).save(path / "0" / "a.png")
+            outside = path.parent.parent.parent / "outside.png"
+            Image.new("RGB", (4, 4)).save(outside)
+            (path / "1" / "b.png").symlink_to(outside)
+        elif kind == "class symlink":
+            Image.new("RGB", (4, 4)).save(path / "0" / "a.png")
+            (path / "1").rmdir()
+            (path / "1").symlink_to(path.parent.parent.parent)
+            Image.new("RGB", (4, 4)).save(path.parent.parent.parent / "c.png")
         elif kind == "sizes":
             Image.new("RGB", (4, 4)).save(path / "0" / "a.png")
             Image.new("RGB", (5, 4)).save(path / "1" / "b.png")
@@ -671,6 +683,12 @@ DATA_CASES: list[tuple[str, str, str | bytes | Callable[[Path], None], str, tupl
     ("text file as PNG", "images", _png_folder("text"), "", ("a.png", "cannot read as an image")),
     ("images of two sizes", "images", _png_folder("sizes"), "", ("b.png", "image_size")),
     ("empty image folder", "images", _png_folder("none"), "", ("found none",)),
+    ("COCO garbage", "t.json", b"{not json", "", ("t.json", "cannot read as COCO JSON")),
+    ("COCO non-UTF-8", "t.json", b'{"images": "\xff"}', "", ("t.json", "cannot read as COCO JSON")),
+    ("COCO a list", "t.json", b"[]", "", ("t.json",)),
+    ("COCO no images", "t.json", b'{"images": [], "categories": []}', "", ("t.json", "at least one image")),
+    ("image symlink out", "images", _png_folder("symlink"), "", ("b.png", "symlink pointing out")),
+    ("class folder symlink out", "images", _png_folder("class symlink"), "", ("c.png", "symlink pointing out")),
 ]
 
 
@@ -877,3 +895,88 @@ def test_signal_mid_run_exits_128_plus_signal(plan_dir: Path, signame: str, code
     assert "Traceback" not in rest
     assert json.loads((out / RUN_MARKER).read_text())["state"] == "incomplete"
     assert not (out / "verdict.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The action's event file
+
+EVENT_CASES = [
+    ("non-UTF-8 event", b'{"action": "opened", "x": "\xff\xfe"}', ("not UTF-8 JSON", "0xff")),
+    ("binary event", bytes(range(256)), ("not UTF-8 JSON",)),
+    ("not JSON", b"action: opened\n", ("is not JSON",)),
+    ("JSON list", b"[1, 2]", ("holds a list",)),
+    ("empty event", b"", ("is not JSON",)),
+]
+
+
+@pytest.mark.parametrize(("payload", "needles"), [c[1:] for c in EVENT_CASES], ids=[c[0] for c in EVENT_CASES])
+def test_bad_event_file_is_one_error_annotation(tmp_path: Path, payload: bytes, needles: tuple[str, ...]) -> None:
+    import io
+
+    from evalaction.github import action
+
+    (tmp_path / "event.json").write_bytes(payload)
+    env = {
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
+        "GITHUB_WORKSPACE": str(tmp_path),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_REPOSITORY": "o/r",
+    }
+    out = io.StringIO()
+    assert action.main(env, out=out) == 2, out.getvalue()
+    errors = [line for line in out.getvalue().splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and "Traceback" not in out.getvalue(), out.getvalue()
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+
+
+def test_huge_image_warnings_become_one_line(plan_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PIL's DecompressionBombWarning (a 144-megapixel PNG) printed raw `warnings.warn(` lines; now one line."""
+    from PIL import Image
+
+    _png_folder("sizes")(plan_dir / "data" / "images")
+    (plan_dir / "data" / "images" / "1" / "b.png").unlink()
+    Image.new("RGB", (4, 4)).save(plan_dir / "data" / "images" / "1" / "b.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 16 pixels: over the limit, under twice it (a warning)
+    text = _edit(VALID_PLAN, DATA, "  path: data/images\n").replace("  id_column: id\n", "")
+    result = invoke("plan", "-c", str(write_plan(plan_dir, text)))
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(warned) == 1 and warned[0].startswith("warning: ") and "a.png" in warned[0], result.stderr
+    assert "decompression bomb" in warned[0] and "further image warnings not shown" in warned[0]
+
+
+@pytest.mark.parametrize(
+    ("contents", "needle"),
+    [(b"abc\n\xff\xfe\n", "cannot read the training manifest"), (f"{SECRET}\n\xff".encode("latin-1"), "UTF-8")],
+    ids=["non-UTF-8 manifest", "manifest with a secret"],
+)
+def test_bad_training_manifest(plan_dir: Path, contents: bytes, needle: str) -> None:
+    (plan_dir / "data" / "m.txt").write_bytes(contents)
+    text = _edit(VALID_PLAN, DATA, DATA + "  train_manifest: data/m.txt\n")
+    assert_bad_input(invoke("plan", "-c", str(write_plan(plan_dir, text))), "m.txt", needle)
+
+
+def test_invalid_values_kept_are_counted(plan_dir: Path) -> None:
+    (plan_dir / "data" / "test.csv").write_text(CSV_HEAD + "a,0,1.0\nb,1,NaN\nc,1,1e39\n")
+    text = _edit(VALID_PLAN, DATA, DATA + "  invalid_values: keep\n")
+    result = invoke("plan", "-c", str(write_plan(plan_dir, text)))
+    assert result.exit_code == 0, result.output
+    assert "- samples: 3" in result.output
+    assert "invalid feature values (NaN, infinite or beyond float32): 2\n" in result.output
+
+
+def test_every_path_field_is_checked_including_ones_added_later(plan_dir: Path) -> None:
+    """`_plan_paths` finds path fields by name, so a `*_path`/`*_dir` field added to the plan is confined too."""
+    from evalaction.config import _plan_paths, load_plan
+
+    text = _edit(VALID_PLAN, LABEL, LABEL + "  train_manifest: data/test.csv\n  images_dir: data\n")
+    plan = load_plan(write_plan(plan_dir, text)).plan
+    assert sorted(".".join(loc) for loc, _ in _plan_paths(plan)) == [
+        "dataset.images_dir",
+        "dataset.path",
+        "dataset.train_manifest",
+        "models.baseline.path",
+        "models.candidate.path",
+    ]

@@ -303,3 +303,62 @@ def test_values_are_the_metric_registry_values_even_with_undefined_classes() -> 
         assert getattr(res.get("recall[d]"), role) == pytest.approx(ref["recall"].per_class["d"], abs=1e-14)  # type: ignore[index]
     assert res.get("precision[d]") is None
     assert "undefined for the candidate" in res.undefined["precision[d]"]
+
+
+def test_positive_class_decides_binary_precision_recall_and_auc() -> None:
+    """`dataset.positive_class: a` (class_names[0]) makes precision/recall/ROC AUC about `a`, as sklearn's pos_label."""
+    import sklearn.metrics as skm
+
+    from evalaction.metrics.registry import get_metric
+    from evalaction.predictions import with_positive_class
+    from evalaction.stages.metrics import metric_inputs
+
+    base, cand = _classifier(400, 2, seed=5)
+    text = _plan("binary", "    precision: not_worse\n    recall: not_worse\n    roc_auc: not_worse\n")
+    plan = text.model_copy(  # type: ignore[attr-defined]
+        update={"dataset": text.dataset.model_copy(update={"positive_class": "a"})}  # type: ignore[attr-defined]
+    )
+    res = compare_predictions(plan=plan, baseline=base, candidate=cand)
+    y = cand.y
+    for name, ref in (
+        ("precision", lambda p: skm.precision_score(y, p.pred, pos_label=0)),
+        ("recall", lambda p: skm.recall_score(y, p.pred, pos_label=0)),
+        ("roc_auc", lambda p: skm.roc_auc_score(y == 0, p.scores[:, 0])),
+    ):
+        c = res.get(name)
+        assert c is not None and c.candidate == pytest.approx(ref(cand), rel=1e-12), name
+        assert c.baseline == pytest.approx(ref(base), rel=1e-12), name
+    # the metrics stage's inputs after the swap: the registry's binary precision is `a`'s
+    swapped = with_positive_class(cand, "a")
+    assert swapped.classes == ["b", "a"]
+    value = get_metric("precision").compute(metric_inputs(swapped, "binary")).value
+    assert value == pytest.approx(skm.precision_score(y, cand.pred, pos_label=0), rel=1e-12)
+    # the default stays class_names[1]
+    default = compare_predictions(plan=text, baseline=base, candidate=cand).get("precision")  # type: ignore[arg-type]
+    assert default is not None and default.candidate == pytest.approx(skm.precision_score(y, cand.pred), rel=1e-12)
+
+
+def test_positive_class_refused_outside_binary_and_unknown_names() -> None:
+    with pytest.raises(InvalidPlan, match="positive_class"):
+        parse_plan(
+            "task: multiclass\ndataset: {path: d.csv, positive_class: a}\nmodels: {candidate: {path: c.onnx}}\n"
+            "metrics: {primary: accuracy}\n",
+            Path("evalaction.yml"),
+        )
+    with pytest.raises(InvalidPlan, match="positive_class"):
+        parse_plan(
+            "task: binary\ndataset: {path: d.csv, class_names: [x, y], positive_class: z}\n"
+            "models: {candidate: {path: c.onnx}}\nmetrics: {primary: accuracy}\n",
+            Path("evalaction.yml"),
+        )
+
+
+def test_bca_gives_way_to_percentile_when_the_models_rarely_disagree() -> None:
+    """Issue #17: BCa under-covers with few discordant pairs; below 100 disagreeing rows the percentile is used."""
+    base, _ = _classifier(300, 3, seed=2)
+    pred = base.pred.copy()
+    pred[:20] = (pred[:20] + 1) % 3  # 20 rows where the models disagree
+    cand = Predictions(ids=base.ids, y=base.y, pred=pred, scores=base.scores, slices={}, classes=base.classes)
+    res = compare_predictions(plan=_plan("multiclass", "    macro_f1: not_worse\n"), baseline=base, candidate=cand)
+    f1 = res.get("macro_f1")
+    assert f1 is not None and f1.test.startswith("contingency bootstrap (percentile; BCa needs 100+")

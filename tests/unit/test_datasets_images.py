@@ -218,3 +218,24 @@ def test_train_split_of_the_same_export_is_checked_for_leakage(plan_dir: Path, f
     assert test.split == "test" and train is not None and train.split == "train" and len(train) == 7
     card = run_plan(loaded=loaded, dataset=test, train=train).dataset
     assert card.leakage is not None and card.leakage.n == 1 and card.leakage.examples == [f"dog/{leaked.name}"]
+
+
+def test_train_split_feeds_the_ood_distance_check(plan_dir: Path, folder_export: Path) -> None:
+    """Issue #17: the k-NN check said "no training set" when `train_split` named one (only train_path fed it)."""
+    import os
+
+    from evalaction.config import load_plan
+    from evalaction.datasets import load_plan_datasets
+    from evalaction.stages.errors import _train_features
+    from evalaction.stages.plan import run_plan
+
+    text = (plan_dir / "evalaction.yml").read_text()
+    text = text.replace(
+        "  path: data/test.csv\n", f"  path: {os.path.relpath(folder_export, plan_dir)}\n  train_split: train\n"
+    )
+    (plan_dir / "evalaction.yml").write_text(text.replace("  id_column: id\n", ""))
+    loaded = load_plan(plan_dir / "evalaction.yml")
+    test, train = load_plan_datasets(loaded)
+    plan = run_plan(loaded=loaded, dataset=test, train=train)
+    features = _train_features(plan, train, test)
+    assert features is not None and features.shape == (6, test.features.shape[1])

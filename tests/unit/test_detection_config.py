@@ -63,10 +63,6 @@ def test_a_detection_plan_parses() -> None:
             r"`compare.stratified`: expected false for task detection",
         ),
         (
-            BASE + "wandb: {project: boxes}\n",
-            r"`wandb`: expected no W&B section for task detection",
-        ),
-        (
             BASE + "  curation: {near_duplicates: 0}\n",
             r"`gates.curation.near_duplicates`: expected a curation gate detection supports",
         ),

@@ -233,6 +233,20 @@ def test_screened_knn_decides_the_same_samples_far_as_the_full_search() -> None:
     assert (dist[~far & ~exact] > ref_test[~far & ~exact] * (1 + 1e-6)).any()  # and the screens did cut work
 
 
+def test_small_knn_without_scikit_learn_agrees_with_its_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalaction.stages import errors
+
+    rng = np.random.default_rng(5)
+    train = rng.normal(size=(300, 5))
+    test = np.vstack([rng.normal(size=(80, 5)), rng.normal(size=(6, 5)) * 4])
+    direct = knn_distances(train, test)  # small: scipy's cdist
+    monkeypatch.setattr(errors, "KNN_SMALL", 0)  # scikit-learn's search
+    searched = knn_distances(train, test)
+    assert direct[1] == pytest.approx(searched[1], rel=1e-9)
+    np.testing.assert_allclose(direct[0], searched[0], rtol=1e-9)
+    np.testing.assert_array_equal(direct[0] > direct[1], searched[0] > searched[1])
+
+
 def test_small_pieces_against_direct_computation() -> None:
     from sklearn.metrics import confusion_matrix
 
@@ -275,3 +289,24 @@ def test_error_and_explain_modules_import_no_heavy_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_attribution_samples_below_the_threshold_are_not_called_confidently_wrong() -> None:
+    """Issue #17: samples at p 0.55-0.67 were labelled "confidently wrong" beside a report counting none."""
+    import numpy as np
+
+    from evalaction.stages.errors import _choose_samples
+
+    flips = np.array([9])
+    by_conf = np.array([5, 9, 3, 7])  # most confident first; only 5 is at or above the threshold
+    chosen = _choose_samples(flips, by_conf, 4, n_confident=1)
+    assert chosen == [
+        (9, "negative_flip"),
+        (5, "confidently_wrong"),
+        (3, "most_confident_error"),
+        (7, "most_confident_error"),
+    ]
+    assert [c for _, c in _choose_samples(np.array([], dtype=int), by_conf, 2, n_confident=0)] == [
+        "most_confident_error",
+        "most_confident_error",
+    ]

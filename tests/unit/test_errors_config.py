@@ -19,7 +19,7 @@ def _load(plan_dir: Path, extra: str):
 def test_defaults_when_the_section_is_absent(plan_dir: Path) -> None:
     errors = _load(plan_dir, "").errors
     assert errors.confident_threshold == 0.9 and errors.ambiguous_margin == 0.1
-    assert errors.attributions.enabled and errors.attributions.max_samples == 6
+    assert errors.attributions.on and errors.attributions.max_samples == 6
     assert errors.attributions.method == "auto"
 
 

@@ -92,6 +92,35 @@ def test_a_regression_margin_is_in_the_targets_units() -> None:
     assert plan.gates.vs_baseline["rmse"].margin == 2
 
 
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ("compare: {stratified: true}\n", "compare.stratified"),
+        ("errors: {confident_threshold: 0.8}\n", "errors.confident_threshold"),
+        ("errors: {ambiguous_margin: 0.2}\n", "errors.ambiguous_margin"),
+        ("errors: {ood_max_probability: 0.3}\n", "errors.ood_max_probability"),
+    ],
+)
+def test_regression_refuses_classification_fields(extra: str, field: str) -> None:
+    text = REGRESSION.replace("gates:\n  vs_baseline: {RULE}\n", extra)
+    with pytest.raises(InvalidPlan, match=rf"`{field}`: expected a classification task"):
+        parse_plan(text, Path("evalaction.yml"))
+
+
+def test_regression_accepts_the_defaults_written_out() -> None:
+    extra = "compare: {stratified: false}\nerrors: {confident_threshold: 0.9, regression_flip_threshold: 3}\n"
+    plan = parse_plan(REGRESSION.replace("gates:\n  vs_baseline: {RULE}\n", extra), Path("evalaction.yml"))
+    assert plan.errors.regression_flip_threshold == 3
+
+
+def test_negative_flip_gates_are_refused_for_regression() -> None:
+    text = REGRESSION.replace("{RULE}", "{rmse: not_worse}") + "  errors: {negative_flips: {max: 3}}\n"
+    with pytest.raises(
+        InvalidPlan, match=r"`gates.errors.negative_flips`: expected a classification or detection"
+    ):
+        parse_plan(text, Path("evalaction.yml"))
+
+
 def test_a_rate_margin_above_one_is_refused_with_the_fix() -> None:
     text = _classification("m.onnx") + "gates:\n  vs_baseline: {accuracy: {rule: not_worse, margin: 2}}\n"
     with pytest.raises(InvalidPlan, match=r"`gates.vs_baseline.accuracy.margin`: expected a margin <= 1 .*0\.02"):
@@ -134,7 +163,7 @@ metrics: {primary: map}
         ("inference: {modal: {gpu: T4}}\n", "inference.modal"),
         ("inference: {device: cuda}\n", "inference.device"),
         ("errors: {attributions: {enabled: true}}\n", "errors.attributions.enabled"),
-        ("wandb: {project: p}\n", "wandb"),
+        ("errors: {confident_threshold: 0.8}\n", "errors.confident_threshold"),
     ],
 )
 def test_detection_refuses_fields_it_cannot_honour(extra: str, field: str) -> None:
@@ -146,6 +175,7 @@ def test_detection_refuses_fields_it_cannot_honour(extra: str, field: str) -> No
 
 def test_detection_accepts_what_it_honours() -> None:
     plan = parse_plan(
-        DETECTION + "inference: {device: cpu}\nerrors: {attributions: {enabled: false}}\n", Path("evalaction.yml")
+        DETECTION + "inference: {device: cpu}\nerrors: {attributions: {enabled: false}}\nwandb: {project: p}\n",
+        Path("evalaction.yml"),
     )
     assert plan.inference.device == "cpu"

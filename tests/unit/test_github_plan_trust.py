@@ -66,3 +66,9 @@ def test_removed_gate_loosens_added_gate_tightens_and_settings_are_listed() -> N
 
 def test_an_equal_plan_is_no_change() -> None:
     assert plan_diff(plan(), plan(PLAN + "\n# a comment\n"), config="e.yml", base_label="x") is None
+
+
+def test_without_a_decision_there_is_no_verdict_line() -> None:
+    text = section(diff(PLAN.replace(">= 0.95", ">= 0.5")), decision="", under_pr=None, override_label=None)
+    assert "Under this PR's plan" not in text and "could not be computed" not in text
+    assert "the audited override (`gates.override`, which the base plan does not name)" in text

@@ -297,5 +297,166 @@ def test_wandb_gets_the_history_table() -> None:
         ("candidate", 0.92, False, False),
     ]
     assert rows[0]["commit"] == "a" * 40
-    assert logged["history_trend"] == ("line", "version", "accuracy")
+    assert logged["history_trend"] == ("line", "order", "accuracy")
+    assert [r["order"] for r in rows] == [0, 1]
     assert wb_run.summary["history/trails_best_by"] == 0.03 and wb_run.summary["history/best"] == "aaa"
+
+
+def test_cache_dir_stays_inside_the_repository_or_the_output(tmp_path: Path) -> None:
+    from evalaction.errors import BadInput
+    from evalaction.history.stage import _cache_dir
+
+    repo, out = tmp_path / "repo", tmp_path / "out"
+    repo.mkdir()
+    assert _cache_dir(None, repo, out, repo) == (out / "history_cache").resolve()
+    assert _cache_dir(".cache/h", repo, out, repo) == (repo / ".cache/h").resolve()
+    with pytest.raises(BadInput, match=r"history\.cache_dir.*inside the repository"):
+        _cache_dir("../../elsewhere", repo, out, repo)
+    with pytest.raises(BadInput, match=r"history\.cache_dir"):
+        _cache_dir("/etc/evalaction", repo, out, repo)
+
+
+def test_best_prior_gates_are_skipped_without_a_scored_version() -> None:
+    from types import SimpleNamespace
+
+    from evalaction.config import parse_plan
+    from evalaction.history.stage import best_prior_gates
+
+    plan = parse_plan(
+        _PLAN.format(
+            task="binary",
+            primary="accuracy",
+            extra="history: {}\ngates: {vs_best_prior: {accuracy: {rule: not_worse, margin: 0.01}}}\n",
+        ),
+        Path("e.yml"),
+    )
+    from evalaction.artifacts import PlanResult
+
+    result = PlanResult.model_construct(plan=plan, dataset=SimpleNamespace(n_samples=10))
+    empty = HistoryResult(
+        ref="HEAD", source="commits", path="m", primary="accuracy", candidate_primary=0.9, cache_dir="c"
+    )
+    for history in (None, empty):
+        (gate,) = best_prior_gates(result, history)  # type: ignore[arg-type]
+        assert (gate.kind, gate.status, gate.rule) == (
+            "vs_best_prior",
+            "skipped",
+            "not worse vs best prior, margin 0.01",
+        )
+
+
+def test_trend_plot_marks_the_candidate_red_when_behind_green_when_best(tmp_path: Path) -> None:
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    from evalaction.history.plot import draw_trend
+
+    versions = [
+        PriorVersion(label=f"v{i}", commit="a" * 40, date="", path="m", primary=p, primary_ci=(p - 0.01, p + 0.01))
+        for i, p in enumerate((0.95, 0.94, 0.93))
+    ]
+    behind = HistoryResult(
+        ref="HEAD",
+        source="commits",
+        path="m",
+        primary="accuracy",
+        candidate_primary=0.92,
+        versions=versions,
+        best="v0",
+        candidate_is_best=False,
+        cache_dir="c",
+    )
+
+    def pixels(h: HistoryResult, name: str) -> np.ndarray:
+        img = mpimg.imread(draw_trend(h, tmp_path / name))[..., :3]
+        return (img * 255).round().astype(int)
+
+    def has(img: np.ndarray, rgb: tuple[int, int, int]) -> bool:
+        return bool((np.abs(img - np.array(rgb)).sum(axis=-1) <= 6).any())
+
+    red, green = (0xD6, 0x27, 0x28), (0x2C, 0xA0, 0x2C)
+    img = pixels(behind, "behind.png")
+    assert has(img, red) and not has(img, green)
+    best = behind.model_copy(update={"candidate_primary": 0.97, "candidate_is_best": True})
+    img = pixels(best, "best.png")
+    assert has(img, green) and not has(img, red)
+
+
+def test_mermaid_numbers_have_no_exponent() -> None:
+    from evalaction.history.view import _plain
+
+    assert [_plain(x) for x in (1e-06, 0.975, 2.0, -0.0, 123456.5, None)] == [
+        "0.000001",
+        "0.975",
+        "2",
+        "0",
+        "123456.5",
+        "0",
+    ]
+
+
+def test_wandb_group_links_the_versions_of_one_model_file() -> None:
+    from types import SimpleNamespace
+
+    from evalaction.integrations.wandb_log import history_group
+
+    h = HistoryResult(
+        ref="HEAD",
+        source="commits",
+        path="models/m.onnx",
+        primary="accuracy",
+        candidate_primary=0.9,
+        cache_dir="c",
+    )
+    assert history_group(SimpleNamespace(history=h)) == "model:models/m.onnx"  # type: ignore[arg-type]
+    assert history_group(SimpleNamespace(history=None)) is None  # type: ignore[arg-type]
+
+
+def test_a_cached_lfs_version_is_not_downloaded(tmp_path: Path) -> None:
+    """A version stored in Git LFS is recognised in the cache by its pointer's oid: git-lfs is never needed."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from evalaction.artifacts import PlanResult
+    from evalaction.config import parse_plan
+    from evalaction.history.stage import _Scorer
+    from evalaction.predictions import write_predictions
+
+    plan = parse_plan(_PLAN.format(task="binary", primary="accuracy", extra="history: {}\n"), Path("e.yml"))
+    result = PlanResult.model_construct(
+        plan=plan, dataset=SimpleNamespace(fingerprint="fp"), base_dir=str(tmp_path)
+    )
+    dataset = SimpleNamespace(classes=["0", "1"])
+    weights = b"onnx weights"
+    oid = hashlib.sha256(weights).hexdigest()
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {len(weights)}\n".encode()
+    assert git.lfs_oid(pointer) == oid
+    scoring = cache.scoring_hash(plan, dataset.classes)
+    folder = cache.folder_for(tmp_path / "cache", oid, "fp", scoring)
+    write_predictions(
+        folder / cache.PREDICTIONS,
+        ids=np.array(["a", "b"]),
+        y=np.array([0, 1]),
+        scores=np.array([[0.9, 0.1], [0.2, 0.8]]),
+        classes=["0", "1"],
+        slices={},
+        batch_index=np.zeros(2, dtype=int),
+        batch_latency_ms=np.zeros(1),
+        task="binary",
+    )
+    cache.store(folder, oid, "fp", scoring, {"accuracy": 1.0})
+    scorer = _Scorer(
+        plan=result,
+        dataset=dataset,  # type: ignore[arg-type]
+        repo=tmp_path,
+        cache_dir=tmp_path / "cache",
+        untrusted=False,
+        code_root=tmp_path,
+        git_lfs=None,  # a download would raise LfsPointerInsteadOfWeights
+        scratch=tmp_path / "scratch",
+    )
+    version = git.GitVersion("abc1234", "0" * 40, "", "", "m.onnx")
+    preds, overall, cached = scorer.score(version, pointer, oid)
+    assert cached and overall == {"accuracy": 1.0} and list(preds.pred) == [0, 1]
+    assert (scorer.hits, scorer.misses) == (1, 0)

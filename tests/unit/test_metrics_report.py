@@ -105,3 +105,18 @@ def test_html_context_embeds_existing_plots_only(tmp_path: Path) -> None:
     assert rows["log_loss"]["delta"]["worse"] is True  # lower is better, and it rose
     assert rows["roc_auc"]["why"].startswith("one-vs-rest ROC AUC")
     assert [r["cls"] for r in mx["per_class"]] == ["cat", "dog", "a|b", "eel"]
+
+
+def test_html_metrics_read_like_the_comment() -> None:
+    """Issue #17: "support 80.0000", and slice gaps as 0.072 in HTML beside 7.2 pt in the comment."""
+    from evalaction.report.render import _env
+
+    metrics = _multiclass()
+    metrics.candidate.overall["support"] = 80.0
+    assert metrics.baseline is not None
+    metrics.baseline.overall["support"] = 80.0
+    html = _env().get_template("_metrics.html.j2").render(**metrics_html_context(metrics, "multiclass", None))
+    assert ">80<" in html and "80.0" not in html
+    assert ">0.964<" in html and ">0.9640<" not in html  # 3 decimals for rates, as the comment
+    assert ">7.2 pt<" in html and "0.072<" not in html
+    assert "7.2 pt" in metrics_markdown(metrics, "multiclass")

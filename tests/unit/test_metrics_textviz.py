@@ -53,10 +53,13 @@ def test_text_bar(length: float, bar: str) -> None:
 def test_delta_formats() -> None:
     assert fmt_delta(0.8) == "▲ +0.8 pt"
     assert fmt_delta(-6.1) == "**▼ −6.1 pt**"
-    assert fmt_delta(-6.1, higher_is_better=False) == "▼ −6.1 pt"
+    assert fmt_delta(-6.1, higher_is_better=False) == "▲ −6.1 pt"  # a loss that falls: better, arrow up
+    assert fmt_delta(+0.5, higher_is_better=False) == "**▼ +0.5 pt**"
     assert fmt_delta(0.01) == "= 0.0 pt"
     assert fmt_delta(None) == "n/a"
-    assert fmt_delta(0.03, points=False, higher_is_better=False) == "**▲ +0.03**"
+    assert (
+        fmt_delta(0.03, points=False, higher_is_better=False) == "**▼ +0.03**"
+    )  # a loss that rises: worse, arrow down
     assert delta_bar(-6.1) == "▇▇▇▇▇▇"
     assert delta_bar(3.7) == "▃▃▃▃"
     assert delta_bar(-3.7, higher_is_better=False) == "▃▃▃▃"
@@ -89,3 +92,17 @@ def test_golden_per_class_deltas() -> None:
 
 def test_golden_value_bars() -> None:
     _golden("textviz_value_bars.md", value_bars({"cat": 0.93, "dog": 0.41, "cow": None, "eel": 0.0}))
+
+
+def test_bars_render_as_plain_text_on_github_and_arrows_follow_the_direction() -> None:
+    """Issue #17: bars inside code spans showed as black boxes in the PR comment; ▼ marked a falling log loss."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark").enable("table")  # the GitHub-flavoured table extension
+    html = md.render(per_class_delta_table("recall", {"a": 0.9, "b": 0.5}, {"a": 0.8, "b": 0.6}, {"a": 5, "b": 5}))
+    assert "▇" in html and "▃" in html
+    assert not any(
+        ch in code for code in html.split("<code>")[1:] for ch in "▇▃" if ch in code.split("</code>")[0]
+    )
+    table = md.render(metric_table([MetricRow("log_loss", 0.30, 0.25, higher_is_better=False, points=False)]))
+    assert "▲ −0.05" in table and "<strong>" not in table  # an improvement: up, not bold

@@ -41,7 +41,7 @@ def test_hand_built_case() -> None:
 def test_finding_sentence_on_the_hand_built_case() -> None:
     t = tune_binary(Y, S, positive_class="pos")
     assert finding(t) == (
-        "At threshold 0.35, recall rises 50.0 points for 33.3 points of precision relative to threshold 0.5, "
+        "At threshold 0.35 for `pos`, recall rises 50.0 points for 33.3 points of precision relative to threshold 0.5, "
         "F1 +13.3."
     )
 
@@ -56,7 +56,7 @@ def test_finding_singular_point_and_constraint() -> None:
     text = finding(t)
     assert text is not None
     assert text == (
-        "At threshold 0.47, recall rises 4.0 points for 1.0 point of precision relative to threshold 0.5, "
+        "At threshold 0.47 for `1`, recall rises 4.0 points for 1.0 point of precision relative to threshold 0.5, "
         "F1 +1.9 (meets precision >= 0.95)."
     )
 
@@ -167,5 +167,6 @@ def test_finding_when_only_recall_moves() -> None:
     t = tune_binary(y, s)
     assert t.best_f1 is not None and t.best_f1.threshold == 0.42
     assert finding(t) == (
-        "At threshold 0.42, recall rises 50.0 points with precision unchanged relative to threshold 0.5, F1 +33.3."
+        "At threshold 0.42 for `1`, recall rises 50.0 points with precision unchanged relative to threshold 0.5, "
+        "F1 +33.3."
     )

@@ -112,7 +112,8 @@ def test_heavier_model_is_significantly_slower_and_a_copy_is_not(tmp_path: Path)
         assert profile is not None
         assert profile.load_time_ms > 0
         for lat in profile.latency:
-            assert lat.repeats == len(lat.timings_ms) == 100
+            # at most the 100 asked for: timing stops earlier once the p95 is pinned down (p95_is_tight)
+            assert 20 <= lat.repeats == len(lat.timings_ms) <= 100
             p50, p95, p99 = np.percentile(np.array(lat.timings_ms), [50, 95, 99])
             assert (lat.p50_ms, lat.p95_ms, lat.p99_ms) == (p50, p95, p99)
     assert slow.candidate.parameter_count == 64 * 8192 + 8192 + 8192 * 10 + 10
@@ -172,3 +173,46 @@ def test_bad_inputs_get_one_line_errors(tmp_path: Path) -> None:
         )
     with pytest.raises(BadInput, match="at least one row"):
         profile_models(candidate=model, baseline=None, sample=np.zeros((0, 1, 8, 8), np.float32))
+
+
+def test_p95_interval_covers_the_true_p95_at_its_confidence() -> None:
+    """The order-statistic ranks give at least the stated coverage by the exact binomial (scipy)."""
+    from evalaction.readiness.profile import p95_interval
+
+    for n in (60, 100, 400):
+        x = np.arange(1, n + 1, dtype=float)  # the values are the ranks
+        interval = p95_interval(x, confidence=0.90)
+        assert interval is not None
+        lo, hi = int(interval[0]), int(interval[1])
+        # the true p95 lies in [x_(lo), x_(hi)) unless fewer than lo or at least hi runs fall below it
+        coverage = stats.binom.cdf(hi - 1, n, 0.95) - stats.binom.cdf(lo - 1, n, 0.95)
+        assert coverage >= 0.88
+    assert p95_interval(np.ones(30)) is None  # too few runs for the upper rank
+
+
+def test_timing_stops_once_the_p95_is_tight_and_not_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalaction.readiness import profile
+
+    class Session:
+        def run(self, *_: object) -> None:
+            pass
+
+    def clock_with(steps: np.ndarray):  # type: ignore[no-untyped-def]
+        ticks = iter(np.cumsum(np.repeat(steps, 2)))  # each run: one call before and one after
+        return lambda: int(next(ticks))
+
+    # every run takes 1 ms: tight at the first check where the interval exists
+    steady = np.full(100_000, 1_000_000)
+    monkeypatch.setattr(profile.time, "perf_counter_ns", clock_with(steady))
+    t = profile.interleaved_latencies([Session(), Session()], [{}, {}], repeats=1_000, warmup=0)
+    assert t.shape[0] == 2 and 20 <= t.shape[1] <= 100 and t.shape[1] % profile.P95_CHECK_EVERY == 0
+    # one run in ten takes 5x longer: the p95 sits on the edge of the slow runs and never pins down
+    rng = np.random.default_rng(0)
+    noisy = np.where(rng.random(100_000) < 0.07, 5_000_000, 1_000_000)
+    monkeypatch.setattr(profile.time, "perf_counter_ns", clock_with(noisy))
+    t = profile.interleaved_latencies([Session(), Session()], [{}, {}], repeats=300, warmup=0)
+    assert t.shape[1] == 300
+    # and the rule can be switched off
+    monkeypatch.setattr(profile.time, "perf_counter_ns", clock_with(steady))
+    t = profile.interleaved_latencies([Session()], [{}], repeats=300, warmup=0, stop_when_tight=False)
+    assert t.shape[1] == 300

@@ -77,7 +77,7 @@ def test_preprocess_wrong_input_shape_is_one_line() -> None:
         preprocess(np.zeros((2, 64)), Preprocessing(input_shape=[1, 7, 7]))
     assert str(err.value) == (
         "preprocessing: `input_shape` [1, 7, 7] holds 49 values but each sample has 64; fix "
-        "`preprocessing.input_shape` or `dataset.feature_columns`"
+        "`preprocessing.input_shape`, or `dataset.feature_columns` if a feature column is missing"
     )
 
 

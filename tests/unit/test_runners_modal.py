@@ -98,13 +98,58 @@ def test_local_function_body_runs_a_torch_state_dict_from_the_repo(tmp_path: Pat
         path,
         spec,
         role="candidate",
-        modal=ModalSpec(shard_size=120, gpu="T4"),
+        modal=ModalSpec(shard_size=120),
         executor=LocalShardExecutor(),
         threads=1,
         device="cpu",
         code_root=tmp_path,
     )
     np.testing.assert_array_equal(runner.run(digits, batch_size=50).scores, local.scores)
+
+
+def test_a_requested_gpu_that_is_not_used_fails_the_run_in_one_line(digits) -> None:  # type: ignore[no-untyped-def]
+    """The function body checks the provider it got: here (no GPU) ONNX Runtime runs on the CPU."""
+    runner = ModalRunner(
+        CANDIDATE, SPEC, role="candidate", modal=ModalSpec(gpu="T4"), executor=_Counting(), threads=1
+    )
+    with pytest.raises(ModalUnavailable) as err:
+        runner.run(digits, batch_size=64)
+    msg = str(err.value)
+    assert "\n" not in msg and runner.executor.calls == 1  # type: ignore[attr-defined]
+    assert msg.startswith("modal: `inference.modal.gpu: T4` was requested, but the onnx runner in the container")
+    assert "runs on CPUExecutionProvider" in msg and "offers" in msg and "CPUExecutionProvider" in msg
+
+
+def test_uses_gpu_reads_onnx_providers_and_torch_devices() -> None:
+    from evalaction.runners.modal import uses_gpu
+
+    assert uses_gpu("CUDAExecutionProvider", "cuda:0") and uses_gpu("TensorrtExecutionProvider", "")
+    assert uses_gpu("torch:cuda", "cuda:0")
+    assert not uses_gpu("CPUExecutionProvider", "cpu") and not uses_gpu("torch:cpu", "cpu")
+
+
+def test_shards_are_sized_by_bytes(digits) -> None:  # type: ignore[no-untyped-def]
+    """`shard_mb`: as many rows per shard as fit, rounded up to whole batches; outputs unchanged."""
+    local = open_runner(SPEC, CANDIDATE, "candidate", threads=1, device="cpu").run(digits, batch_size=16)
+    sizes: list[int] = []
+
+    class Recording(LocalShardExecutor):
+        def map(self, app: Any, fn: Any, payloads: Any) -> Any:
+            for p in payloads:
+                sizes.append(len(p["rows"]))
+                yield fn.local(p)
+
+    row_bytes = next(digits.batches(1))[1].nbytes
+    spec = ModalSpec(shard_mb=0.05)  # 52,428.8 bytes
+    runner = ModalRunner(CANDIDATE, SPEC, role="candidate", modal=spec, executor=Recording(), threads=1)
+    out = runner.run(digits, batch_size=16)
+    per_shard = -(-int(0.05 * 2**20 // row_bytes) // 16) * 16  # whole batches, rounded up
+    assert sizes == [per_shard] * (len(digits) // per_shard) + (
+        [len(digits) % per_shard] if len(digits) % per_shard else []
+    )
+    assert len(sizes) > 1 and all(n * row_bytes <= 0.05 * 2**20 + 16 * row_bytes for n in sizes)
+    np.testing.assert_array_equal(out.scores, local.scores)
+    assert ModalSpec().shard_mb == 32 and ModalSpec().shard_size is None
 
 
 def test_a_bad_model_fails_in_the_first_shard_with_its_own_message(digits) -> None:  # type: ignore[no-untyped-def]
@@ -180,8 +225,9 @@ def test_preflight_without_credentials_names_the_secrets() -> None:
         with pytest.raises(ModalUnavailable) as err:
             preflight(creds)
         assert str(err.value) == (
-            "modal: `inference.modal` is set but MODAL_TOKEN_ID / MODAL_TOKEN_SECRET are not; add them as "
-            "repository secrets (create a token with `modal token new`), or remove `inference.modal`"
+            "modal: `inference.modal` is set but no Modal token was found (MODAL_TOKEN_ID / MODAL_TOKEN_SECRET, "
+            "or a profile in ~/.modal.toml); add them as repository secrets (create a token with `modal token "
+            "new`), or remove `inference.modal`"
         )
 
 
@@ -210,7 +256,7 @@ def _never_called(url: str, creds: ModalCredentials, timeout: float) -> dict[str
 
 
 def test_preflight_bounds_a_server_that_never_answers() -> None:
-    """Modal's real `Client.verify` against a socket that accepts and stays silent: bounded, not ~60 s."""
+    """Modal's real client (`from_credentials().hello()`) against a socket that accepts and stays silent: bounded."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
@@ -249,8 +295,8 @@ def test_preflight_rejected_token_never_shows_the_secret() -> None:
     finally:
         server.close()
     assert str(err.value) == (
-        "modal: the token was rejected (Token ***/*** is invalid); check MODAL_TOKEN_ID / MODAL_TOKEN_SECRET "
-        "(create a new token with `modal token new`)"
+        "modal: 127.0.0.1 rejected the token from MODAL_TOKEN_ID / MODAL_TOKEN_SECRET (Token ***/*** is invalid); "
+        "create a new one with `modal token new` and update the secrets or the profile"
     )
 
 
@@ -267,3 +313,35 @@ def test_verify_subprocess_reports_a_timeout() -> None:
 
 def test_credentials_repr_hides_the_secret() -> None:
     assert "as-very-secret" not in repr(CREDS) and "as-very-secret" not in str(CREDS)
+
+
+def test_an_onnx_model_on_a_gpu_gets_the_cuda_base_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which base image the function is built on (the image itself is built by Modal, not here)."""
+    import sys
+
+    import modal
+
+    from evalaction.runners.modal import CUDA_BASE_IMAGE, build_function
+
+    calls: list[tuple[str, object]] = []
+    real_slim = modal.Image.debian_slim
+
+    def from_registry(tag: str, **kw: object) -> object:
+        calls.append(("registry", (tag, kw.get("add_python"))))
+        return real_slim()
+
+    def debian_slim(**kw: object) -> object:
+        calls.append(("debian_slim", kw.get("python_version")))
+        return real_slim()
+
+    monkeypatch.setattr(modal.Image, "from_registry", from_registry)
+    monkeypatch.setattr(modal.Image, "debian_slim", debian_slim)
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for kind, gpu in (("onnx", "T4"), ("onnx", None), ("torch", "A10G")):
+        build_function(model_path=CANDIDATE, kind=kind, modal=ModalSpec(gpu=gpu), code_root=None, module=None)
+    assert calls == [
+        ("registry", (CUDA_BASE_IMAGE, python)),
+        ("debian_slim", python),
+        ("debian_slim", python),  # PyPI's torch wheels bring their CUDA libraries
+    ]
+    assert CUDA_BASE_IMAGE.startswith("nvidia/cuda:12.") and "cudnn" in CUDA_BASE_IMAGE

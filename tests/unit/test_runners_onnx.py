@@ -190,9 +190,16 @@ def test_input_shape_mismatch(digits) -> None:  # type: ignore[no-untyped-def]
         runner.run(digits, batch_size=64)
     assert str(err.value) == (
         f"candidate model candidate.onnx: input 'input' wants shape {want}, the data gives [64, 64]; "
-        "set `preprocessing.input_shape`"
+        "set `preprocessing.input_shape`, or check `dataset.feature_columns` when a feature column is missing "
+        "from the test set"
     )
     assert want[1:] == [1, 8, 8]
+
+
+def test_wrong_input_shape_names_the_model(digits) -> None:  # type: ignore[no-untyped-def]
+    spec = ModelSpec(path=CANDIDATE.name, preprocessing=Preprocessing(input_shape=[1, 7, 7]))
+    with pytest.raises(CannotLoadModel, match=r"^candidate model candidate.onnx: preprocessing: `input_shape`"):
+        open_runner(spec, CANDIDATE, "candidate").run(digits, batch_size=64)
 
 
 def test_input_dtype_mismatch() -> None:

@@ -92,3 +92,10 @@ def test_vectorised_statistic_matches_scalar() -> None:
     assert z.tolist() == pytest.approx(
         [float(score_statistic(int(x), int(y), 228, -0.02)) for x, y in zip(b, c, strict=False)]
     )
+
+
+def test_scalar_fast_path_matches_the_vectorised_statistic() -> None:
+    from evalaction.stats.paired_proportion import _z
+
+    for b, c, n, d0 in [(9, 7, 228, -0.02), (0, 0, 50, 0.0), (0, 3, 40, 0.1), (20, 0, 20, -0.5), (5, 5, 10, 0.0)]:
+        assert _z(b, c, n, d0) == pytest.approx(float(score_statistic(b, c, n, d0)), abs=1e-12)

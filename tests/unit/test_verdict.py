@@ -83,7 +83,9 @@ def _metrics(baseline: bool = True) -> MetricsResult:
     )
 
 
-def _comparison(metric: str, base: float, cand: float, low: float, high: float, **extra: Any) -> MetricComparison:
+def _comparison(
+    metric: str, base: float, cand: float, low: float, high: float, outcome: str = "inconclusive", **extra: Any
+) -> MetricComparison:
     return MetricComparison(
         metric=metric,
         baseline=base,
@@ -98,7 +100,7 @@ def _comparison(metric: str, base: float, cand: float, low: float, high: float, 
         p_value=0.2,
         p_adjusted=0.2,
         test="paired bootstrap (percentile)",
-        outcome="inconclusive",
+        outcome=outcome,
         **extra,
     )
 
@@ -121,7 +123,7 @@ COMPARE = CompareResult(
     comparisons=[
         _comparison("accuracy", 0.94, 0.95, -0.005, 0.025),
         _comparison("macro_f1", 0.93, 0.94, -0.02, 0.03),
-        _comparison("recall[2]", 0.9, 0.8, -0.18, -0.02),
+        _comparison("recall[2]", 0.9, 0.8, -0.18, -0.02, outcome="worse"),
         _comparison("log_loss", 0.25, 0.2, -0.08, -0.02),
     ],
     n_bootstrap=2000,
@@ -233,7 +235,8 @@ def test_go_with_conditions_when_only_a_warning_gate_fails() -> None:
         ),
         ({"thresholds": {"log_loss": "<= 0.1"}}, "log_loss", "improve log_loss"),
         ({"vs_baseline": {"recall[2]": "not_worse"}}, "recall[2]", "find what regressed recall[2]"),
-        ({"vs_baseline": {"accuracy": "better"}}, "accuracy", "find what regressed accuracy"),
+        # inconclusive, not worse: no regression to look for (issue #17)
+        ({"vs_baseline": {"accuracy": "better"}}, "accuracy", "accuracy is not shown better, nor shown worse"),
         ({"budgets": {"latency_p95_ms": 2.5}}, "latency_p95_ms", "reduce the p95 latency at batch 1"),
         ({"budgets": {"model_size_mb": 10}}, "model_size_mb", "reduce the model size"),
         ({"budgets": {"peak_memory_mb": 50}}, "peak_memory_mb", "reduce the peak memory"),
@@ -480,3 +483,35 @@ def test_junit_has_one_test_case_per_gate() -> None:
     root = ET.fromstring(render_junit(skipped))
     assert root.get("skipped") == "1"
     assert [c.find("skipped") is not None for c in root.iter("testcase")] == [False, True]
+
+
+def test_readiness_says_why_sklearn_onnx_parameters_are_not_counted() -> None:
+    """Issue #17: "parameters 0 | 0" for scikit-learn ONNX models, whose weights live in node attributes."""
+    from evalaction.report.readiness_view import readiness_view
+
+    zero = ModelProfile(
+        path="m.onnx", file_size_bytes=1, parameter_count=0, load_time_ms=1.0, peak_memory_bytes=None, latency=()
+    )
+    profile = ReadinessProfile(
+        candidate=zero, baseline=zero, slowness=(), threads=1, warmup=5, memory_method="test"
+    )
+    view = readiness_view(ReadinessResult(candidate=None, baseline=None, profile=profile))
+    params = dict(view.rows)["parameters"]
+    assert params == ["n/a (see note)", "n/a (see note)"]
+    assert any("node attributes" in n and "skl2onnx" in n for n in view.notes)
+
+
+def test_curation_headline_does_not_repeat_the_gate_name() -> None:
+    from evalaction.artifacts import GateResult
+    from evalaction.stages.verdict import _headline
+
+    g = GateResult(
+        name="leakage",
+        kind="curation",
+        rule="<= 0",
+        observed=3.0,
+        status="fail",
+        blocking=True,
+        reason="leakage: 3 test samples also in the training data",
+    )
+    assert _headline(g) == "leakage: 3 test samples also in the training data"
