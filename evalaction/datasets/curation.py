@@ -63,10 +63,12 @@ def duplicate_groups(ds: Dataset) -> list[list[int]]:
     dup_keys = np.flatnonzero(counts > 1)
     if len(dup_keys) == 0:
         return []
-    groups: dict[int, list[int]] = {int(k): [] for k in dup_keys}
-    for i in np.flatnonzero(np.isin(inverse, dup_keys)):
-        groups[int(inverse[i])].append(int(i))
-    return sorted(groups.values(), key=lambda g: g[0])
+    # every duplicated row, grouped by its content with one stable sort (no Python loop over rows)
+    rows = np.flatnonzero(np.isin(inverse, dup_keys))
+    keys = inverse.reshape(-1)[rows]
+    order = np.argsort(keys, kind="stable")
+    groups = [g.tolist() for g in np.split(rows[order], np.flatnonzero(np.diff(keys[order])) + 1)]
+    return sorted(groups, key=lambda g: g[0])
 
 
 def near_duplicates(ds: Dataset, max_distance: int) -> list[list[int]] | None:

@@ -2,7 +2,8 @@
 
 Gradient methods need a differentiable torch forward function; perturbation methods need only a function
 from a batch of inputs to class probabilities, so they run on ONNX models through `forward.OnnxForward`.
-Feature ablation on an ONNX model runs on numpy alone (`feature_ablation_numpy`, the same numbers as Captum's).
+Feature ablation and occlusion on an ONNX model run on numpy alone (`feature_ablation_numpy`, `occlusion_numpy`:
+the same numbers as Captum's), so a plan with ONNX models never imports torch or Captum for its attributions.
 """
 
 from __future__ import annotations
@@ -200,6 +201,61 @@ def feature_ablation_numpy(
     return values.reshape(x.shape)
 
 
+def occlusion_numpy(
+    run: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    targets: Sequence[int],
+    baseline: np.ndarray,
+    window: Sequence[int],
+    strides: Sequence[int],
+) -> np.ndarray:
+    """`occlusion` on numpy, Captum's Occlusion step for step, so an ONNX image model needs no torch.
+
+    As Captum does: ceil((side - window) / stride) + 1 window positions per dimension, cut at the far edge,
+    numbered with the first dimension varying fastest; `_per_eval(N, n)` positions per model call (n the
+    floor-count `occlusion` hands Captum), position-major; each call's differences F(x) - F(x with the window
+    at the baseline) summed over its positions in order, then added to the running total in float64; the
+    total divided by how many windows cover each element, in float32.
+    """
+    import itertools
+    import math
+
+    import numpy as np
+
+    n = len(x)
+    shape = tuple(x.shape[1:])
+    rows = np.ascontiguousarray(x, dtype=np.float64)
+    base = np.ascontiguousarray(np.broadcast_to(baseline, x.shape), dtype=np.float64)
+    t = np.asarray(list(targets), dtype=np.int64)
+    initial = run(rows.reshape(n, -1))[np.arange(n), t]
+    counts = [math.ceil((s - w) / st) + 1 for s, w, st in zip(shape, window, strides, strict=True)]
+    # position number p -> per-dimension offsets, the first dimension the fastest (Captum's _occlusion_mask)
+    offsets = [
+        tuple(st * i for st, i in zip(strides, reversed(idx), strict=True))
+        for idx in itertools.product(*(range(c) for c in reversed(counts)))
+    ]
+    regions = [
+        tuple(slice(o, min(o + w, s)) for o, w, s in zip(off, window, shape, strict=True)) for off in offsets
+    ]
+    total = np.zeros((n, *shape))
+    weights = np.zeros(shape, dtype=np.float32)
+    per_eval = _per_eval(n, math.prod((s - w) // st + 1 for s, w, st in zip(shape, window, strides, strict=True)))
+    for start in range(0, len(regions), per_eval):
+        chosen = regions[start : start + per_eval]
+        batch = np.tile(rows, (len(chosen),) + (1,) * len(shape))
+        for j, region in enumerate(chosen):
+            batch[(slice(j * n, (j + 1) * n), *region)] = base[(slice(None), *region)]
+        out = run(batch.reshape(len(batch), -1))[np.arange(len(batch)), np.tile(t, len(chosen))]
+        step = np.zeros((n, *shape))
+        for j, region in enumerate(chosen):
+            diff = (initial - out[j * n : (j + 1) * n]).reshape((n,) + (1,) * len(shape))
+            step[(slice(None), *region)] += diff
+            weights[region] += 1
+        total += step
+    values: np.ndarray = (total.astype(np.float32) / weights).astype(np.float64)
+    return values
+
+
 def attribute(
     forward: Forward,
     x: np.ndarray,
@@ -212,9 +268,13 @@ def attribute(
     """Run one method on a batch of raw inputs shaped (N, *sample_shape); `baseline` is one sample's shape."""
     import numpy as np
 
-    run = _numpy_rows(forward) if method == "feature_ablation" else None
+    run = _numpy_rows(forward) if method in ("feature_ablation", "occlusion") else None
     if run is not None:
-        values_np = feature_ablation_numpy(run, x, targets, baseline)
+        if method == "occlusion":
+            window, strides = occlusion_window(x.shape[1:])
+            values_np = occlusion_numpy(run, x, targets, baseline, window, strides)
+        else:
+            values_np = feature_ablation_numpy(run, x, targets, baseline)
         return AttributionValues(method=method, values=values_np)
 
     import torch

@@ -79,7 +79,8 @@ def _slice_rows(
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for column, values in slices.items():
         out[column] = {}
-        keys, which = np.unique(np.asarray([str(v) for v in values.tolist()]), return_inverse=True)
+        # astype(str) calls str() on each object as the list did, in C (1e6 rows: a list comprehension less)
+        keys, which = np.unique(np.asarray(values).astype(str), return_inverse=True)
         for i, value in enumerate(keys.tolist()):
             mask = which == i
             row: dict[str, float | None] = {"n": float(mask.sum())}
