@@ -36,8 +36,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: install Debian's chromium package for the browser test"; fi; }
 
-test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+# lint, then mypy (strict on evalaction/, configured in pyproject.toml), then every test marker on TEST_WORKERS
+# processes (pytest-xdist; one test file stays on one worker, so module fixtures run once); the wall time of the
+# test run is printed last (pytest's summary line has it too, with the ten slowest tests above it)
+TEST_WORKERS ?= 2
+test: $(STAMP) browser lint
+	$(BIN)/mypy
+	@start=$$(date +%s); rc=0; $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile || rc=$$?; \
+	  echo "test time: $$(( $$(date +%s) - start )) s wall on $(TEST_WORKERS) workers"; exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check evalaction tests benchmarks

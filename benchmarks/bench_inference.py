@@ -97,7 +97,8 @@ def _case(
     """Overhead (evalaction time / raw time - 1) over `repeats` full passes interleaved chunk by chunk: the
     geometric mean of the per-pass ratios and its 90 % interval."""
     from evalaction.config import ModelSpec, Preprocessing
-    from evalaction.runners.base import Preprocessor, open_runner, preprocess, to_scores
+    from evalaction.runners.base import Preprocessor, preprocess, to_scores
+    from evalaction.runners.factory import open_runner
 
     spec = ModelSpec(path=model.name, outputs="logits", preprocessing=Preprocessing(**pre))
     runner = open_runner(spec, model, "candidate", threads=threads, device="cpu")

@@ -25,10 +25,11 @@ def main() -> int:
 
     from evalaction.config import load_plan
     from evalaction.datasets import load_dataset
-    from evalaction.readiness.profile import Timing, open_session, profile_models
+    from evalaction.readiness.profile import Timing, profile_models
     from evalaction.readiness.quantize import quantization_trial
     from evalaction.report.readiness_view import human_bytes
     from evalaction.runners.base import preprocess
+    from evalaction.runners.onnx_session import open_onnx_session
 
     loaded = load_plan(DEMO / "evalaction.yml")
     plan = loaded.plan
@@ -39,8 +40,8 @@ def main() -> int:
     baseline = loaded.resolve(plan.models.baseline.path)
 
     t0 = time.perf_counter()
-    for path in (candidate, baseline):
-        session = open_session(path, threads=1)
+    for role, path in (("candidate", candidate), ("baseline", baseline)):
+        session = open_onnx_session(path, role=role, threads=1)
         session.run(None, {session.get_inputs()[0].name: x})
     reference = time.perf_counter() - t0
 

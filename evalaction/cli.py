@@ -138,14 +138,19 @@ def _handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _data_sources() -> Any:
-    """The Roboflow API key and the download cache, from the environment (only the CLI reads it)."""
+def _environment() -> Any:
+    """Credentials and the cache folder for external services, from the environment (only the CLI reads it)."""
     import os
 
-    from evalaction.datasets.sources import DataSources
+    from evalaction.environment import ServiceEnvironment
 
+    return ServiceEnvironment.from_env(os.environ)
+
+
+def _data_sources(environment: Any = None) -> Any:
+    """The Roboflow API key and the download cache."""
     debug = click.get_current_context().find_root().params.get("debug", False)
-    return DataSources.from_environ(os.environ, debug=debug)
+    return (environment or _environment()).data_sources(debug=debug)
 
 
 def _configure_logging(debug: bool) -> None:
@@ -244,11 +249,8 @@ def schema() -> None:
 @_handle_errors
 def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, untrusted: bool) -> None:
     """Run every stage: plan, inference, metrics, errors, compare, readiness, verdict, report."""
-    import os
-
     from evalaction.config import load_plan
     from evalaction.pipeline import PipelineHooks, check_output_folder, run_pipeline
-    from evalaction.runners.modal import ModalCredentials
     from evalaction.runners.progress import terminal_progress
     from evalaction.stages.inference import InferenceOptions
 
@@ -261,18 +263,19 @@ def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, 
     if baseline is not None:
         kwargs["baseline_path"] = baseline.resolve()
     click.echo(f"evalaction {__version__}: {loaded.path.name} -> {out}/", err=True)
+    environment = _environment()
     options = InferenceOptions(
         untrusted=untrusted,
         progress=terminal_progress(sys.stderr),
         # as Modal's client finds them: MODAL_TOKEN_* / MODAL_SERVER_URL, else the active ~/.modal.toml profile
-        modal_credentials=ModalCredentials.from_environ(os.environ) if loaded.plan.inference.modal else None,
+        modal_credentials=environment.modal_credentials() if loaded.plan.inference.modal else None,
     )
     result = run_pipeline(
         loaded=loaded,
         out_dir=out,
         candidate_path=candidate.resolve() if candidate else None,
         hooks=hooks,
-        sources=_data_sources(),
+        sources=_data_sources(environment),
         inference_options=options,
         **kwargs,
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from evalaction.detection.spec import DetectionSpec, DetectorSpec, check_detection_plan
+from evalaction.detection.spec import DetectionSpec, DetectorSpec
 from evalaction.errors import InvalidPlan
 from evalaction.formats import MissingModule, ModelFormat, format_of, model_kind
 from evalaction.metrics.catalog import CATALOG, metric_names
@@ -774,6 +774,8 @@ class Plan(_Strict):
 
     @model_validator(mode="after")
     def _models_fit_task(self) -> Plan:
+        from evalaction.detection.plan_checks import check_detection_plan  # lazy: it reads Plan (no cycle)
+
         problem = check_detection_plan(self)
         if problem is not None:
             raise _FieldError(*problem)
@@ -826,6 +828,14 @@ class Plan(_Strict):
                 if cls_name is not None and not CATALOG[name].per_class:
                     raise _FieldError(
                         where, key, "a per-class metric before `[class]`", repr(name), "drop `[...]`"
+                    )
+                if where != "metrics.compute" and not CATALOG[name].directional:
+                    raise _FieldError(
+                        where,
+                        key,
+                        "a metric with a better direction",
+                        repr(name),
+                        f"`{name}` is descriptive: list it under `metrics.compute`",
                     )
         return self
 
@@ -973,15 +983,10 @@ class Plan(_Strict):
 
 
 def metric_is_rate(name: str) -> bool:
-    """Whether a metric's values lie in [0, 1], so its differences read as percentage points (the registry says;
-    detection's COCO AP/AR, outside the registry, are all rates)."""
-    from evalaction.errors import BadInput
-    from evalaction.metrics.registry import get_metric
-
-    try:
-        return bool(get_metric(name).unit_interval)
-    except BadInput:
-        return True
+    """Whether a metric's values lie in [0, 1], so its differences read as percentage points (metrics/catalog.py;
+    an unknown name is refused elsewhere, with a did-you-mean)."""
+    info = CATALOG.get(name)
+    return info is None or info.unit_interval
 
 
 def _gradient_explainable(spec: ModelSpec) -> bool:
@@ -1037,7 +1042,7 @@ def _plan_loader(text: str) -> Any:
     """A SafeLoader that refuses anchors, aliases, duplicate keys and nesting deeper than MAX_PLAN_DEPTH."""
     import yaml
 
-    class PlanLoader(yaml.SafeLoader):
+    class PlanLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types (Any to mypy)
         depth = 0
 
         def compose_node(self, parent: Any, index: Any) -> Any:
@@ -1149,13 +1154,13 @@ def _load_yaml(text: str, plan_file: Path) -> tuple[Any, dict[tuple[str, ...], i
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
-            line = f" line {mark.line + 1}"
+            at = f" line {mark.line + 1}"
         elif isinstance(exc, yaml.reader.ReaderError):
-            line = f" line {text[: exc.position].count(chr(10)) + 1}"
+            at = f" line {text[: exc.position].count(chr(10)) + 1}"
         else:
-            line = ""
+            at = ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InvalidPlan(f"{plan_file.name}{line}: not valid YAML ({problem}); fix the syntax") from None
+        raise InvalidPlan(f"{plan_file.name}{at}: not valid YAML ({problem}); fix the syntax") from None
     except (ValueError, OverflowError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
         raise InvalidPlan(
             f"{plan_file.name}: a value cannot be read ({_cut(str(exc).splitlines()[0] if str(exc) else '', 80)}); "
@@ -1518,7 +1523,59 @@ def plan_json_schema() -> dict[str, Any]:
     schema = Plan.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "evalaction evaluation plan (evalaction.yml)"
+    _short_forms(schema["$defs"])
+    schema.setdefault("allOf", []).extend(_metric_names_by_task(schema["$defs"]))
     return schema
+
+
+def _short_forms(defs: dict[str, Any]) -> None:
+    """Admit the short forms the validators expand (`accuracy: '>= 0.9'`, `latency_p95_ms: 5`, `leakage: 0`),
+    which pydantic cannot see in a `mode="before"` validator, so the schema accepts every plan the CLI does."""
+    gates = defs["Gates"]["properties"]
+    for field, short in (
+        ("thresholds", "string"),
+        ("vs_baseline", "string"),
+        ("budgets", "number"),
+        ("errors", "integer"),
+    ):
+        full = gates[field]["additionalProperties"]
+        gates[field]["additionalProperties"] = {"anyOf": [{"type": short}, full]}
+    for prop in defs["CurationGates"]["properties"].values():
+        prop["anyOf"].insert(0, {"type": "number"})
+
+
+def _metric_names_by_task(defs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metric names of each task (from metrics/catalog.py): listed under `$defs/<task>_metric`, and
+    checked where the plan names a metric (`name` or `name[class]`), once `task` says which list applies."""
+    rules = []
+    for task in get_args(Task):
+        names = metric_names(task)
+        defs[f"{task}_metric"] = {
+            "type": "string",
+            "enum": names,
+            "description": f"The metric names of task {task} (`evalaction/metrics/catalog.py`).",
+        }
+        directional = "|".join(re.escape(n) for n in metric_names(task, directional_only=True))
+        any_name = "|".join(re.escape(n) for n in names)
+        ref = {"type": "string", "pattern": f"^(?:{directional})(?:\\[[^\\]]+\\])?$"}
+        listed = {"type": "string", "pattern": f"^(?:{any_name})(?:\\[[^\\]]+\\])?$"}
+        rules.append(
+            {
+                "if": {"properties": {"task": {"const": task}}, "required": ["task"]},
+                "then": {
+                    "properties": {
+                        "metrics": {"properties": {"primary": ref, "compute": {"items": listed}}},
+                        "gates": {
+                            "properties": {
+                                "thresholds": {"propertyNames": ref},
+                                "vs_baseline": {"propertyNames": ref},
+                            }
+                        },
+                    }
+                },
+            }
+        )
+    return rules
 
 
 def load_plan_text(text: str | bytes, path: Path) -> LoadedPlan:

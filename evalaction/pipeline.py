@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalaction import __version__
-from evalaction.artifacts import OverrideRequest, RunResult, StageTiming
+from evalaction.artifacts import OverrideRequest, RunResult
 from evalaction.config import LoadedPlan
+from evalaction.hooks import PipelineHooks as PipelineHooks  # defined a floor down; callers import it here
 
 if TYPE_CHECKING:
     from evalaction.datasets.sources import DataSources
@@ -21,26 +20,6 @@ if TYPE_CHECKING:
     from evalaction.tasks.base import TaskStages
 
 STAGES = ("plan", "inference", "metrics", "errors", "compare", "history", "readiness", "verdict", "report")
-
-
-@dataclass
-class PipelineHooks:
-    """Called around each stage (the CLI prints timings; the action opens ::group:: blocks)."""
-
-    stage_started: Callable[[str], None] = lambda stage: None
-    stage_finished: Callable[[str, float], None] = lambda stage, seconds: None
-    timings: list[StageTiming] = field(default_factory=list)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        self.stage_started(name)
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            seconds = time.perf_counter() - t0
-            self.timings.append(StageTiming(stage=name, seconds=round(seconds, 4)))
-            self.stage_finished(name, seconds)
 
 
 _UNSET = object()

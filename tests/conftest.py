@@ -1,14 +1,55 @@
-"""Shared fixtures: the repository root, the embedded demo, and a small valid plan folder."""
+"""Shared fixtures: the repository root, the embedded demo and its one shared run, a small valid plan folder.
+
+Markers (registered in pyproject.toml; `make test` runs them all, `-m "not slow"` skips some):
+  e2e      tests/end_to_end: `entrypoint` against a local GitHub API server (marked here, by folder)
+  browser  tests that drive headless Chromium (marked here, by module)
+  slow     a test that takes seconds of its own (a full pipeline, a training run), marked where it is written
+"""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "digits"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the end-to-end folder `e2e` and the Chromium module `browser`, so no test has to remember to."""
+    for item in items:
+        parts = item.path.parts
+        if "end_to_end" in parts:
+            item.add_marker(pytest.mark.e2e)
+        if item.path.name == "test_report_browser.py":
+            item.add_marker(pytest.mark.browser)
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One `evalaction run` of the unmodified embedded demo: its output folder, exit code and printed text."""
+
+    out: Path
+    exit_code: int
+    stdout: str
+    stderr: str
+    output: str
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The default demo run once per session through the CLI (about 4 s) and shared by every module that reads
+    it. Read-only: a test that changes files copies `out` first."""
+    from click.testing import CliRunner
+
+    from evalaction.cli import main
+
+    out = tmp_path_factory.mktemp("demo_run") / "out"
+    result = CliRunner().invoke(main, ["run", "-c", str(DEMO / "evalaction.yml"), "-o", str(out)])
+    return DemoRun(out, result.exit_code, result.stdout, result.stderr, result.output)
 
 
 @pytest.fixture

@@ -87,12 +87,14 @@ def popcount64(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
     if hasattr(np, "bitwise_count"):  # numpy >= 2.0
-        return np.bitwise_count(x).astype(np.int64)
+        counted: np.ndarray = np.bitwise_count(x).astype(np.int64)
+        return counted
     global _POP8
     if _POP8 is None:
         _POP8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
     b = np.ascontiguousarray(x, dtype=np.uint64).view(np.uint8).reshape(*x.shape, 8)
-    return _POP8[b].sum(axis=-1)
+    summed: np.ndarray = _POP8[b].sum(axis=-1)
+    return summed
 
 
 def _bands(max_distance: int) -> list[tuple[int, int]]:

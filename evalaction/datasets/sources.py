@@ -1,6 +1,6 @@
 """What the dataset readers need from outside the plan: the Roboflow API key and the download cache.
 
-Only the CLI and the action's entrypoint build this from the environment (`DataSources.from_environ`); the
+Only the CLI and the action's entrypoint build this from the environment (`evalaction.environment`); the
 stages receive it. The key is a pydantic `SecretStr`, so printing or logging a `DataSources` shows `**********`.
 """
 
@@ -27,11 +27,8 @@ class DataSources(BaseModel):
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], *, debug: bool = False) -> DataSources:
-        """`ROBOFLOW_API_KEY` and `EVALACTION_CACHE` (default ~/.cache/evalaction); empty strings are ignored."""
-        key = environ.get("ROBOFLOW_API_KEY", "").strip()
-        cache = environ.get("EVALACTION_CACHE", "").strip()
-        return cls(
-            roboflow_api_key=SecretStr(key) if key else None,
-            cache_dir=Path(cache).expanduser() if cache else default_cache_dir(),
-            debug=debug,
-        )
+        """`ROBOFLOW_API_KEY` and `EVALACTION_CACHE` (default ~/.cache/evalaction), read by the one environment
+        model (`evalaction.environment.ServiceEnvironment`); empty strings are ignored."""
+        from evalaction.environment import ServiceEnvironment
+
+        return ServiceEnvironment.from_env(environ).data_sources(debug=debug)

@@ -235,7 +235,8 @@ def _shared_strings(col: pa.Array) -> np.ndarray:
     encoded = col.cast("string").dictionary_encode()
     words = np.array([*encoded.dictionary.to_pylist(), "None"], dtype=object)
     codes = encoded.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
-    return words[codes.astype(np.int64)]
+    text: np.ndarray = words[codes.astype(np.int64)]
+    return text
 
 
 def _as_float(col: pa.Array) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalaction.detection.decode import Resize, decode
 from evalaction.errors import CannotLoadModel, InvalidDataset
+from evalaction.runners.onnx_session import open_onnx_session
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,26 +41,6 @@ def image_path(gt: GroundTruth, image: dict[str, Any]) -> Path:
             "use a path inside it"
         )
     return path
-
-
-def open_session(path: Path, role: str, threads: int = 0) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session, after the empty-file and LFS-pointer checks."""
-    import onnxruntime as ort
-
-    from evalaction.runners.base import check_model_file
-
-    check_model_file(path, role)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own types; the message is what helps
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise CannotLoadModel(
-            f"{role} model {path.name}: ONNX Runtime cannot load it ({first}); export a valid ONNX file"
-        ) from None
 
 
 def input_size(session: ort.InferenceSession, spec: ModelSpec, role: str) -> tuple[int, int]:
@@ -113,7 +94,7 @@ def prepare(path: Path, spec: ModelSpec, in_h: int, in_w: int) -> tuple[np.ndarr
 def run_detector(*, spec: ModelSpec, path: Path, gt: GroundTruth, role: str, threads: int = 0) -> DetectorRun:
     """Detections of the model on every image of the ground truth, with per-image latency."""
     assert spec.detector is not None
-    session = open_session(path, role, threads)
+    session = open_onnx_session(path, role=role, threads=threads)
     in_h, in_w = input_size(session, spec, role)
     input_name = spec.input_name or session.get_inputs()[0].name
     names = spec.detector.outputs or [o.name for o in session.get_outputs()]

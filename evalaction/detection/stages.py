@@ -706,7 +706,8 @@ def run_detection_readiness(
 
     import numpy as np
 
-    from evalaction.detection.onnx import image_path, input_size, open_session, prepare
+    from evalaction.detection.onnx import image_path, input_size, prepare
+    from evalaction.runners.onnx_session import open_onnx_session
 
     p = plan.plan
     if not p.readiness.enabled:
@@ -725,7 +726,7 @@ def run_detection_readiness(
     sessions, loads = {}, {}
     for role, path, spec in entries:
         t0 = time.perf_counter()
-        sess = open_session(path, role, threads=1)
+        sess = open_onnx_session(path, role=role, threads=1)
         loads[role] = time.perf_counter() - t0
         x, _ = prepare(image_path(gt, gt.images[0]), spec, *input_size(sess, spec, role))
         sessions[role] = (sess, {spec.input_name or sess.get_inputs()[0].name: x})

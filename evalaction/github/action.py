@@ -96,15 +96,14 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
             title="evalaction",
             out=stream,
         )
-    from evalaction.datasets.sources import DataSources
+    from evalaction.environment import ServiceEnvironment
 
-    sources = DataSources.from_environ(env)  # ROBOFLOW_API_KEY and EVALACTION_CACHE
+    environment = ServiceEnvironment.from_env(env)  # Roboflow key, download cache, Modal token
+    sources = environment.data_sources()
     if sources.roboflow_api_key is not None:
         commands.add_mask(sources.roboflow_api_key.get_secret_value(), out=stream)
-    from evalaction.runners.modal import ModalCredentials
-
     # as the CLI and Modal's own client find them: MODAL_* (MODAL_SERVER_URL too), else the Modal config file
-    modal = ModalCredentials.from_environ(env)
+    modal = environment.modal_credentials()
     if modal is not None:
         commands.add_mask(modal.token_secret, out=stream)
 

@@ -54,7 +54,7 @@ class PlanChange:
 
 
 def _threshold(g: Any) -> str:
-    return g.rule + ("" if g.blocking else " (warning)")
+    return str(g.rule) + ("" if g.blocking else " (warning)")
 
 
 def _baseline(g: Any) -> str:

@@ -550,7 +550,7 @@ def _classify(exc: BaseException) -> FailureKind:
         if exc.status >= 500:
             return "server"
         if exc.status in (403, 429):
-            return "rate-limited" if _is_transient(exc) else "forbidden"  # type: ignore[arg-type]
+            return "rate-limited" if _is_transient(exc) else "forbidden"
     return "other"
 
 

@@ -57,7 +57,7 @@ def run_history(
     """
     from evalaction.github.changes import is_shallow
     from evalaction.history import git
-    from evalaction.metrics.catalog import CATALOG
+    from evalaction.metrics.catalog import higher_is_better
     from evalaction.predictions import read_predictions
 
     p = plan.plan
@@ -76,7 +76,7 @@ def run_history(
         limit=spec.versions + 1,  # one more: the candidate itself may be among them
     )
     primary = p.metrics.primary
-    hib = CATALOG[parse_metric_ref(primary)[0]].higher_is_better
+    hib = higher_is_better(parse_metric_ref(primary)[0])
     cand_preds = read_predictions(out_dir / inference.candidate.predictions_path)
     scorer = _Scorer(
         plan=plan,

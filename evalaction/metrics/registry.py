@@ -1,4 +1,4 @@
-"""The metric registry: one small pure function per metric, each declaring its direction and tasks.
+"""The metric registry: one small pure function per metric; its tasks, direction and unit come from the catalog.
 
 Inputs are numpy arrays: `y_true` (int labels 0..K-1, or floats for regression), `y_pred` (labels or floats),
 `y_score` (N x K probabilities; binary: K = 2 and column 1 is the positive class) and `classes` (K names).
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -36,6 +36,7 @@ from typing import Literal
 import numpy as np
 
 from evalaction.errors import BadInput, InvalidDataset, ModelOutputInvalid
+from evalaction.metrics.catalog import CATALOG
 from evalaction.metrics.curves import SortedScores, calibration_bins
 from evalaction.metrics.values import MetricValue
 
@@ -203,26 +204,23 @@ class Metric:
 _REGISTRY: dict[str, Metric] = {}
 
 
-def _register(
-    name: str,
-    *,
-    tasks: Sequence[Task],
-    higher_is_better: bool | None,
-    per_class: bool = False,
-    needs_score: bool = False,
-    unit_interval: bool = True,
-    description: str,
-) -> Callable[[MetricFn], MetricFn]:
+def _register(name: str) -> Callable[[MetricFn], MetricFn]:
+    """Attach `fn` to the catalog's entry `name`: tasks, direction, unit and description come from there."""
+    info = CATALOG[name]  # a KeyError at import: add the metric to evalaction/metrics/catalog.py first
+    tasks = tuple(t for t in TASKS if t in info.tasks)
+    if len(tasks) != len(info.tasks):
+        raise ValueError(f"metric {name}: the registry computes {TASKS} tasks, the catalog lists {info.tasks}")
+
     def wrap(fn: MetricFn) -> MetricFn:
         _REGISTRY[name] = Metric(
             name=name,
             fn=fn,
-            tasks=tuple(tasks),
-            higher_is_better=higher_is_better,
-            per_class=per_class,
-            needs_score=needs_score,
-            unit_interval=unit_interval,
-            description=description,
+            tasks=tasks,
+            higher_is_better=info.higher_is_better,
+            per_class=info.per_class,
+            needs_score=info.needs_score,
+            unit_interval=info.unit_interval,
+            description=info.description,
         )
         return fn
 
@@ -304,63 +302,33 @@ def _headline(d: MetricInputs, kind: str, values: np.ndarray) -> _Out:
 # ------------------------------------------------------------------------------ confusion-matrix metrics
 
 
-@_register("accuracy", tasks=CLASSIFICATION, higher_is_better=True, description="fraction of correct labels")
+@_register("accuracy")
 def _accuracy(d: MetricInputs) -> _Out:
     return _Out(float(d.tp.sum() / d.n))
 
 
-@_register(
-    "balanced_accuracy",
-    tasks=CLASSIFICATION,
-    higher_is_better=True,
-    description="mean recall over the classes present in the test set",
-)
+@_register("balanced_accuracy")
 def _balanced_accuracy(d: MetricInputs) -> _Out:
     out = _averaged(d, "recall", _recall_vec(d), "macro")
     return out
 
 
-@_register(
-    "precision",
-    tasks=CLASSIFICATION,
-    higher_is_better=True,
-    per_class=True,
-    description="TP / (TP + FP); binary: positive class, multiclass: macro mean; per class always",
-)
+@_register("precision")
 def _precision(d: MetricInputs) -> _Out:
     return _headline(d, "precision", _precision_vec(d))
 
 
-@_register(
-    "recall",
-    tasks=CLASSIFICATION,
-    higher_is_better=True,
-    per_class=True,
-    description="TP / (TP + FN); binary: positive class, multiclass: macro mean; per class always",
-)
+@_register("recall")
 def _recall(d: MetricInputs) -> _Out:
     return _headline(d, "recall", _recall_vec(d))
 
 
-@_register(
-    "f1",
-    tasks=CLASSIFICATION,
-    higher_is_better=True,
-    per_class=True,
-    description="2TP / (2TP + FP + FN); binary: positive class, multiclass: macro mean; per class always",
-)
+@_register("f1")
 def _f1(d: MetricInputs) -> _Out:
     return _headline(d, "f1", _f1_vec(d))
 
 
-@_register(
-    "support",
-    tasks=CLASSIFICATION,
-    higher_is_better=None,
-    per_class=True,
-    unit_interval=False,
-    description="number of test samples, per true class",
-)
+@_register("support")
 def _support(d: MetricInputs) -> _Out:
     return _Out(float(d.n), _per_class(d, d.support))
 
@@ -375,31 +343,16 @@ def _register_averages() -> None:
             ) -> _Out:
                 return _averaged(d, kind, vec(d), a)
 
-            _register(
-                f"{average}_{kind}",
-                tasks=CLASSIFICATION,
-                higher_is_better=True,
-                description=f"{kind}, {average} mean over classes",
-            )(fn)
+            _register(f"{average}_{kind}")(fn)
         for kind in vectors:
             # Single-label: pooled TP / pooled (TP + FP) = pooled TP / pooled (TP + FN) = accuracy.
-            _register(
-                f"micro_{kind}",
-                tasks=CLASSIFICATION,
-                higher_is_better=True,
-                description=f"{kind} of the pooled counts (equals accuracy for single-label data)",
-            )(_accuracy)
+            _register(f"micro_{kind}")(_accuracy)
 
 
 _register_averages()
 
 
-@_register(
-    "specificity",
-    tasks=("binary",),
-    higher_is_better=True,
-    description="TN / (TN + FP): recall of the negative class",
-)
+@_register("specificity")
 def _specificity(d: MetricInputs) -> _Out:
     v = _ratio(d.confusion[0, 0], d.support[0])
     if v is None:
@@ -407,13 +360,7 @@ def _specificity(d: MetricInputs) -> _Out:
     return _Out(v)
 
 
-@_register(
-    "mcc",
-    tasks=CLASSIFICATION,
-    higher_is_better=True,
-    unit_interval=False,
-    description="Matthews correlation coefficient (Gorodkin's R_K for multiclass), in [-1, 1]",
-)
+@_register("mcc")
 def _mcc(d: MetricInputs) -> _Out:
     # R_K = (c s - t.p) / sqrt((s^2 - p.p)(s^2 - t.t)), Gorodkin 2004; floats: s^2 overflows int64 at s ~ 3e9.
     c = float(d.tp.sum())
@@ -428,13 +375,7 @@ def _mcc(d: MetricInputs) -> _Out:
     return _Out((c * s - float(t @ p)) / den)
 
 
-@_register(
-    "cohen_kappa",
-    tasks=CLASSIFICATION,
-    higher_is_better=True,
-    unit_interval=False,
-    description="Cohen's kappa between true and predicted labels: (p_o - p_e) / (1 - p_e)",
-)
+@_register("cohen_kappa")
 def _cohen_kappa(d: MetricInputs) -> _Out:
     po = float(d.tp.sum() / d.n)
     pe = float((d.support @ d.predicted) / (float(d.n) ** 2))
@@ -478,36 +419,17 @@ def _area_metric(d: MetricInputs, kind: str, area: Callable[[SortedScores], floa
     return _Out(value, per_class, note=note)
 
 
-@_register(
-    "roc_auc",
-    tasks=CLASSIFICATION,
-    higher_is_better=True,
-    needs_score=True,
-    description="area under the ROC curve; multiclass: one-vs-rest, macro mean",
-)
+@_register("roc_auc")
 def _roc_auc(d: MetricInputs) -> _Out:
     return _area_metric(d, "ROC AUC", SortedScores.roc_auc, both=True)
 
 
-@_register(
-    "average_precision",
-    tasks=CLASSIFICATION,
-    higher_is_better=True,
-    needs_score=True,
-    description="area under the precision-recall curve (step rule); multiclass: one-vs-rest, macro mean",
-)
+@_register("average_precision")
 def _average_precision(d: MetricInputs) -> _Out:
     return _area_metric(d, "average precision", SortedScores.average_precision, both=False)
 
 
-@_register(
-    "log_loss",
-    tasks=CLASSIFICATION,
-    higher_is_better=False,
-    needs_score=True,
-    unit_interval=False,
-    description="mean -ln p(true class), p clipped to [eps, 1 - eps] as scikit-learn does",
-)
+@_register("log_loss")
 def _log_loss(d: MetricInputs) -> _Out:
     assert d.y_score is not None
     eps = np.finfo(d.y_score.dtype).eps
@@ -517,26 +439,13 @@ def _log_loss(d: MetricInputs) -> _Out:
     return _Out(float(-np.mean(np.log(p))))
 
 
-@_register(
-    "brier",
-    tasks=("binary",),
-    higher_is_better=False,
-    needs_score=True,
-    description="mean (p_positive - y)^2 (Brier 1950)",
-)
+@_register("brier")
 def _brier(d: MetricInputs) -> _Out:
     assert d.y_score is not None
     return _Out(float(np.mean((d.y_score[:, 1] - (d.y_true == 1)) ** 2)))
 
 
-@_register(
-    "ece",
-    tasks=CLASSIFICATION,
-    higher_is_better=False,
-    needs_score=True,
-    description=f"expected calibration error, {ECE_BINS} equal-width bins; binary: p(positive) vs outcome, "
-    "multiclass: top-label confidence vs correctness",
-)
+@_register("ece")
 def _ece(d: MetricInputs) -> _Out:
     confidence, outcome = calibration_inputs(d.task, d.y_true, d.y_score)  # type: ignore[arg-type]
     return _Out(calibration_bins(confidence, outcome, ECE_BINS).ece())
@@ -565,47 +474,23 @@ def _top_k(k: int) -> MetricFn:
 
 
 for _k in (2, 3):
-    _register(
-        f"top{_k}_accuracy",
-        tasks=("multiclass",),
-        higher_is_better=True,
-        needs_score=True,
-        description=f"fraction of samples whose true class is among the {_k} highest scores",
-    )(_top_k(_k))
+    _register(f"top{_k}_accuracy")(_top_k(_k))
 
 
 # ----------------------------------------------------------------------------------------- regression
 
 
-@_register(
-    "mae",
-    tasks=("regression",),
-    higher_is_better=False,
-    unit_interval=False,
-    description="mean absolute error",
-)
+@_register("mae")
 def _mae(d: MetricInputs) -> _Out:
     return _Out(float(np.mean(np.abs(d.residuals))))
 
 
-@_register(
-    "rmse",
-    tasks=("regression",),
-    higher_is_better=False,
-    unit_interval=False,
-    description="root mean squared error",
-)
+@_register("rmse")
 def _rmse(d: MetricInputs) -> _Out:
     return _Out(float(np.sqrt(np.mean(d.residuals**2))))
 
 
-@_register(
-    "r2",
-    tasks=("regression",),
-    higher_is_better=True,
-    unit_interval=False,
-    description="coefficient of determination 1 - SS_res / SS_tot",
-)
+@_register("r2")
 def _r2(d: MetricInputs) -> _Out:
     ss_tot = float(np.sum((d.y_true - d.y_true.mean()) ** 2))
     if ss_tot == 0:
@@ -613,13 +498,7 @@ def _r2(d: MetricInputs) -> _Out:
     return _Out(1.0 - float(np.sum(d.residuals**2)) / ss_tot)
 
 
-@_register(
-    "mape",
-    tasks=("regression",),
-    higher_is_better=False,
-    unit_interval=False,
-    description="mean |y_true - y_pred| / |y_true| (a fraction, not percent)",
-)
+@_register("mape")
 def _mape(d: MetricInputs) -> _Out:
     zeros = int(np.count_nonzero(d.y_true == 0))
     if zeros:
@@ -627,24 +506,12 @@ def _mape(d: MetricInputs) -> _Out:
     return _Out(float(np.mean(np.abs(d.residuals) / np.abs(d.y_true))))
 
 
-@_register(
-    "median_absolute_error",
-    tasks=("regression",),
-    higher_is_better=False,
-    unit_interval=False,
-    description="median |y_true - y_pred|",
-)
+@_register("median_absolute_error")
 def _median_absolute_error(d: MetricInputs) -> _Out:
     return _Out(float(np.median(np.abs(d.residuals))))
 
 
-@_register(
-    "max_error",
-    tasks=("regression",),
-    higher_is_better=False,
-    unit_interval=False,
-    description="largest |y_true - y_pred|",
-)
+@_register("max_error")
 def _max_error(d: MetricInputs) -> _Out:
     return _Out(float(np.max(np.abs(d.residuals))))
 
@@ -657,13 +524,7 @@ def _residual_quantile(q: int) -> MetricFn:
 
 
 for _q in RESIDUAL_QUANTILES:
-    _register(
-        f"residual_p{_q:02d}",
-        tasks=("regression",),
-        higher_is_better=None,
-        unit_interval=False,
-        description=f"{_q}th percentile of the residual y_true - y_pred (linear interpolation)",
-    )(_residual_quantile(_q))
+    _register(f"residual_p{_q:02d}")(_residual_quantile(_q))
 
 
 # ------------------------------------------------------------------------------------------ public API
@@ -812,8 +673,3 @@ def compute_metrics(
 def compute_on(inputs: MetricInputs, names: Sequence[str]) -> dict[str, MetricValue]:
     """Compute `names` on already validated inputs (slices reuse the validation of the whole set)."""
     return {n: get_metric(n).compute(inputs) for n in names}
-
-
-def metric_specs(task: str) -> Mapping[str, Metric]:
-    """Name -> Metric for every metric of `task` (for reports that need directions and units)."""
-    return {n: _REGISTRY[n] for n in available_metrics(task)}

@@ -26,6 +26,7 @@ import numpy as np
 
 from evalaction.errors import BadInput, CannotLoadModel, EvalActionError
 from evalaction.readiness.models import LatencyStats, ModelProfile, ReadinessProfile, SlownessTest
+from evalaction.runners.onnx_session import open_onnx_session
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -137,25 +138,6 @@ def _load_onnx(path: Path) -> Any:
         raise CannotLoadModel(
             f"Expected an ONNX model at {path}, could not parse it ({type(exc).__name__}); "
             "export the model to ONNX or point the plan at the .onnx file."
-        ) from exc
-
-
-def open_session(path: Path, *, threads: int) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session with `threads` intra-op threads and sequential execution."""
-    import onnxruntime as ort
-
-    if not path.is_file():
-        raise CannotLoadModel(f"Expected an ONNX model at {path}, found no file; check the path in the plan.")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3  # errors only: ORT's warnings are not about the model under test
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise CannotLoadModel(
-            f"ONNX Runtime could not load {path}: {exception_line(exc)}; check the file is a valid ONNX model."
         ) from exc
 
 
@@ -412,15 +394,19 @@ def _probe_peak(child: subprocess.Popen[str], label: str, timeout_s: float) -> i
     return int(json.loads(out)["maxrss_bytes"])
 
 
+ROLES = ("candidate", "baseline")  # the order of `paths` in profile_models
+
+
 def _load_time_ms(paths: Sequence[Path], threads: int, load_repeats: int) -> tuple[list[float], list[Any]]:
-    """Median session-construction time per model, interleaved; also the last sessions built."""
+    """Median session-construction time per model (candidate, then baseline), interleaved; also the last
+    sessions built."""
     times: list[list[float]] = [[] for _ in paths]
     sessions: list[Any] = [None] * len(paths)
     for i in range(load_repeats):
         for j in range(len(paths)):
             m = (i + j) % len(paths)
             t0 = time.perf_counter_ns()
-            sessions[m] = open_session(paths[m], threads=threads)
+            sessions[m] = open_onnx_session(paths[m], role=ROLES[m], threads=threads)
             times[m].append((time.perf_counter_ns() - t0) / 1e6)
     return [float(np.median(t)) for t in times], sessions
 

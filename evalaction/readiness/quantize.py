@@ -27,11 +27,11 @@ from evalaction.readiness.profile import (
     input_name,
     latency_stats,
     model_file_stats,
-    open_session,
     slowness_of,
     static_batch_size,
     time_batch,
 )
+from evalaction.runners.onnx_session import open_onnx_session
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -122,7 +122,7 @@ def _quantized_session(
     try:
         _quantize(method, source, target, reader)
         _check_weights_quantized(target)
-        return open_session(target, threads=threads), None
+        return open_onnx_session(target, role=f"{method} INT8", threads=threads), None
     except NothingQuantized as exc:
         return None, str(exc)
     except CannotLoadModel as exc:
@@ -235,7 +235,7 @@ def quantization_trial(
     calibration_rows, evaluation = calibration_split(x.shape[0], calibration_size, timing.seed)
     calibration, x_eval, y_eval = x[calibration_rows], x[evaluation], y[evaluation]
 
-    fp32 = open_session(candidate, threads=timing.threads)
+    fp32 = open_onnx_session(candidate, role="candidate", threads=timing.threads)
     name = input_name(fp32, x, candidate)
     fp32_size = model_file_stats(candidate)[0]
     fp32_pred = predict_labels(fp32, name, x_eval, output=output, to_labels=to_labels)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -207,7 +206,7 @@ def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -
     from evalaction.report.readiness_view import readiness_view
 
     metrics = run.metrics
-    per_class_rows = []
+    per_class_rows: list[dict[str, Any]] = []
     if metrics.baseline is not None:
         cand = metrics.candidate.per_class.get("recall", {})
         base = metrics.baseline.per_class.get("recall", {})
@@ -273,7 +272,9 @@ def render_markdown(run: RunResult, *, run_url: str | None = None, out_dir: Path
 
     # detection has its own section (templates/_detection.md.j2) in place of the classification metrics
     metrics_md = "" if run.detection else metrics_markdown(run.metrics, run.plan.plan.task)
-    return _env().get_template("report.md.j2").render(**_context(run, run_url, out_dir), metrics_md=metrics_md)
+    return str(
+        _env().get_template("report.md.j2").render(**_context(run, run_url, out_dir), metrics_md=metrics_md)
+    )
 
 
 def render_html(run: RunResult, *, run_url: str | None = None, out_dir: Path | None = None) -> str:
@@ -283,7 +284,7 @@ def render_html(run: RunResult, *, run_url: str | None = None, out_dir: Path | N
 
     plots = {} if run.detection else metrics_html_context(run.metrics, run.plan.plan.task, out_dir)
     context = {**_context(run, run_url, out_dir), **plots}
-    return _env().get_template("report.html.j2").render(**context)
+    return str(_env().get_template("report.html.j2").render(**context))
 
 
 def write_reports(run: RunResult, out_dir: Path, *, run_url: str | None = None) -> dict[str, Path]:
@@ -318,16 +319,3 @@ def load_run(out_dir: Path) -> RunResult:
         raise BadInput(
             f"{path}: not a results.json of this evalaction version ({first}); re-run `evalaction run`"
         ) from None
-
-
-def results_summary(run: RunResult) -> dict[str, Any]:
-    """A small JSON-able summary (action outputs, CLI)."""
-    return json.loads(
-        json.dumps(
-            {
-                "decision": run.verdict.decision,
-                "summary": run.verdict.summary,
-                "failed_gates": [g.name for g in run.verdict.failed],
-            }
-        )
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from evalaction.runners.base import ModelOutput, ModelRunner, open_runner
+from evalaction.runners.base import ModelOutput, ModelRunner
+from evalaction.runners.factory import open_runner
 
 __all__ = ["ModelOutput", "ModelRunner", "open_runner"]

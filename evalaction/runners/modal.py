@@ -326,7 +326,7 @@ _RUNNER_CACHE: dict[tuple[Any, ...], Any] = {}
 def run_shard(payload: dict[str, Any]) -> dict[str, Any]:
     """Modal's function body: open the model with the local runner code (cached per container), run one shard."""
     from evalaction.config import ModelSpec
-    from evalaction.runners.base import open_runner
+    from evalaction.runners.factory import open_runner
 
     path = Path(payload["model_path"])
     key = (str(path), path.stat().st_mtime_ns, payload["spec"], payload["device"], payload["threads"])

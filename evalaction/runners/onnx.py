@@ -1,4 +1,4 @@
-"""ONNX Runtime runner: one InferenceSession, fed batch by batch from the streamed test set.
+"""ONNX Runtime runner: one InferenceSession (from `runners.onnx_session`), fed batch by batch from the test set.
 
 Also runs scikit-learn models exported with skl2onnx: with `zipmap` off they have a `label` (int64) and a
 `probabilities` (float) output, and the default output is the first floating-point one, i.e. `probabilities`.
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from evalaction.errors import CannotLoadModel, ModelOutputInvalid
 from evalaction.runners.base import ModelOutput, first_line, run_batches
+from evalaction.runners.onnx_session import open_onnx_session
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,42 +31,14 @@ _ONNX_DTYPES = {
 _FLOAT_OUTPUTS = ("tensor(float)", "tensor(double)", "tensor(float16)")
 
 
-def choose_providers(device: str, available: list[str], role: str, name: str) -> list[str]:
-    """ONNX Runtime execution providers for the plan's device: CUDA first when asked for or present."""
-    cuda = "CUDAExecutionProvider" in available
-    if device == "cuda" and not cuda:
-        raise CannotLoadModel(
-            f"{role} model {name}: `inference.device: cuda` but ONNX Runtime has no CUDA provider "
-            f"(available: {', '.join(available)}); install onnxruntime-gpu or set `inference.device: cpu`"
-        )
-    if device in ("cuda", "auto") and cuda:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
 class OnnxRunner:
     name = "onnxruntime"
     kind = "onnx"
 
     def __init__(self, path: Path, spec: ModelSpec, *, role: str, threads: int = 0, device: str = "auto") -> None:
-        import onnxruntime as ort
-
         self.path, self.spec, self.role = path, spec, role
         self.model_name = f"{role} model {path.name}"
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        # one graph node at a time: intra-op threads do the parallel work, and runs stay reproducible
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        providers = choose_providers(device, ort.get_available_providers(), role, path.name)
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:
-            raise CannotLoadModel(
-                f"{self.model_name}: ONNX Runtime cannot load it ({first_line(exc)}); check that it is a complete "
-                "ONNX file (not truncated, not another format)"
-            ) from None
+        self.session = open_onnx_session(path, role=role, threads=threads, device=device)
         self.provider = self.session.get_providers()[0]
         self.device = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
         self.threads = threads

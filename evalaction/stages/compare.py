@@ -168,7 +168,7 @@ def assemble_comparisons(
     Returns the comparisons in `refs` order and the Holm family (the gated metrics measured).
     """
     from evalaction.errors import InvalidStatisticInput
-    from evalaction.metrics.catalog import CATALOG
+    from evalaction.metrics.catalog import higher_is_better
     from evalaction.stats.multitest import holm
     from evalaction.stats.outcome import decide
 
@@ -181,7 +181,7 @@ def assemble_comparisons(
         if ref not in measured:
             continue
         m = measured[ref]
-        hib = CATALOG[parse_metric_ref(ref)[0]].higher_is_better
+        hib = higher_is_better(parse_metric_ref(ref)[0])
         gate = plan.gates.vs_baseline.get(ref)
         p_adj = adjusted.get(ref, m.p_value)
         # Orient so that positive is an improvement: a loss that drops is better.
@@ -495,16 +495,20 @@ def _index_bootstrap(ref: str, plan: Plan, base: Predictions, cand: Predictions)
     )
 
 
-def _index_statistic(
-    ref: str, task: str, base: Predictions, cand: Predictions
-) -> tuple[Callable[..., Any], list[Any], Callable[[Predictions], float], bool, bool]:
+# (vectorised delta statistic, its data arrays, value on one model, always stratify?, Python loop?)
+IndexStatistic = tuple[Callable[..., Any], list[Any], Callable[[Predictions], float], bool, bool]
+
+
+def _index_statistic(ref: str, task: str, base: Predictions, cand: Predictions) -> IndexStatistic:
     """(vectorised delta statistic, its data arrays, value on one model, always stratify?, Python loop?)."""
     import numpy as np
 
     name, cls = parse_metric_ref(ref)
     y = cand.y
 
-    def mean_delta(per_sample: Callable[[Predictions], np.ndarray], transform: Callable[[Any], Any] = lambda v: v):
+    def mean_delta(
+        per_sample: Callable[[Predictions], np.ndarray], transform: Callable[[Any], Any] = lambda v: v
+    ) -> IndexStatistic:
         lb, lc = per_sample(base), per_sample(cand)
         return (
             lambda b, c: transform(c.mean(axis=1)) - transform(b.mean(axis=1)),
@@ -536,7 +540,8 @@ def _index_statistic(
 
             def r2(yy: np.ndarray, e: np.ndarray) -> np.ndarray:
                 ss_tot = ((yy - yy.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
-                return 1 - (e**2).sum(axis=-1) / ss_tot
+                out: np.ndarray = 1 - (e**2).sum(axis=-1) / ss_tot
+                return out
 
             return (
                 lambda yy, b, c: r2(yy, c) - r2(yy, b),
@@ -553,7 +558,8 @@ def _index_statistic(
                 eps = np.finfo(p.scores.dtype).eps  # sklearn's log_loss clipping
                 true = np.where(y >= 0, y, 0)
                 prob = np.clip(p.scores[np.arange(len(y)), true], eps, 1 - eps)
-                return np.where(y >= 0, -np.log(prob), -np.log(eps))
+                out: np.ndarray = np.where(y >= 0, -np.log(prob), -np.log(eps))
+                return out
 
             return mean_delta(nll)
         if name == "brier":
@@ -566,7 +572,8 @@ def _index_statistic(
             def in_top_k(p: Predictions) -> np.ndarray:
                 assert p.scores is not None
                 top = np.argsort(-p.scores, axis=1, kind="stable")[:, :k]
-                return (top == y[:, None]).any(axis=1).astype(float)
+                out: np.ndarray = (top == y[:, None]).any(axis=1).astype(float)
+                return out
 
             return mean_delta(in_top_k)
 
@@ -589,9 +596,7 @@ def _index_statistic(
     return loop, [np.arange(len(y))], value, stratify, True
 
 
-def _ovr_roc_auc(
-    base: Predictions, cand: Predictions
-) -> tuple[Callable[..., Any], list[Any], Callable[[Predictions], float], bool, bool]:
+def _ovr_roc_auc(base: Predictions, cand: Predictions) -> IndexStatistic:
     """Macro one-vs-rest ROC AUC (sklearn's multi_class="ovr"), vectorised over resamples by midranks:
     AUC_k = (sum of the ranks of class k's samples among all scores for k - P(P + 1)/2) / (P (n - P))."""
     import numpy as np

@@ -657,7 +657,7 @@ def _train_features(plan: PlanResult | None, train: Dataset | None, dataset: Dat
     import dataclasses
 
     from evalaction.datasets import load_dataset
-    from evalaction.datasets.base import read_options_for
+    from evalaction.datasets.load import read_options_for
 
     p = plan.plan
     if p.dataset.train_path:

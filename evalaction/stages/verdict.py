@@ -177,7 +177,7 @@ def threshold_gates(plan: PlanResult, metrics: MetricsResult) -> list[GateResult
 
 def baseline_gates(plan: PlanResult, compare: CompareResult | None) -> list[GateResult]:
     """Rules against the baseline on the compare stage's paired delta and interval (higher is better here)."""
-    from evalaction.metrics.catalog import CATALOG
+    from evalaction.metrics.catalog import higher_is_better
 
     out = []
     for ref, gate in plan.plan.gates.vs_baseline.items():
@@ -230,7 +230,7 @@ def baseline_gates(plan: PlanResult, compare: CompareResult | None) -> list[Gate
             )
             continue
         # judge the improvement: the delta itself for higher-is-better metrics, its negation otherwise
-        hib = CATALOG[parse_metric_ref(ref)[0]].higher_is_better
+        hib = higher_is_better(parse_metric_ref(ref)[0])
         low, high = (cmp.ci_low, cmp.ci_high) if hib else (-cmp.ci_high, -cmp.ci_low)
         if gate.rule == "not_worse":
             ok = low > -gate.margin

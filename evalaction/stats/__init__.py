@@ -6,9 +6,7 @@ mcnemar       exact and chi-square McNemar tests on discordant pairs
 paired_proportion  Tango's score test and interval for the accuracy delta on its exact counts
 power         what a gate can decide on n rows: detectable delta, rows needed
 delong        DeLong's test for correlated ROC AUCs (fast midrank algorithm)
-permutation   exact / Monte Carlo paired sign-flip permutation test
 multitest     Holm step-down adjustment
-equivalence   TOST equivalence, non-inferiority, paired t-test
 outcome       the decision table: better / worse / equivalent / inconclusive, and plan rules
 """
 

@@ -120,7 +120,7 @@ def bca_acceleration(jackknife_values: Sequence[np.ndarray], counts: Sequence[np
         den += float(np.sum(weight * u**2)) / n_j**2
     if den <= 0.0:
         return 0.0
-    return num / (6.0 * den**1.5)
+    return float(num / (6.0 * den**1.5))
 
 
 def bootstrap_interval(

@@ -110,57 +110,6 @@ def paired_bootstrap(
     )
 
 
-def paired_bootstrap_mean(
-    baseline: np.ndarray,
-    candidate: np.ndarray,
-    *,
-    n_resamples: int = 10_000,
-    confidence_level: float = 0.95,
-    method: str = "bca",
-    seed: int = 0,
-    strata: np.ndarray | None = None,
-    max_elements: int = DEFAULT_MAX_ELEMENTS,
-) -> DeltaEstimate:
-    """Paired bootstrap of mean(candidate) - mean(baseline) for per-sample scores (correct 0/1, -log loss...).
-
-    The delta of means is the mean of the per-sample differences d_i = candidate_i - baseline_i, so this is
-    the one-sample bootstrap of mean(d) (Efron & Tibshirani 1993, ch. 6). The jackknife is exact and O(n):
-    theta_(i) = (sum(d) - d_i) / (n - 1), within each stratum when stratified.
-    """
-    base = np.asarray(baseline, dtype=float)
-    cand = np.asarray(candidate, dtype=float)
-    if base.ndim != 1 or base.shape != cand.shape:
-        raise InvalidStatisticInput(
-            f"Expected two 1-D arrays of per-sample scores of equal length, got shapes {base.shape} and "
-            f"{cand.shape}; pass one score per sample for each model."
-        )
-    diff = cand - base
-    n = diff.size
-    if n < 2:
-        raise InvalidStatisticInput(f"Expected at least 2 paired samples to bootstrap, got {n}.")
-    groups = _strata_members(strata, n)
-    # Deleting sample i (in whichever stratum) leaves the mean of the other n - 1 differences.
-    total = diff.sum()
-    members = [np.arange(n)] if groups is None else groups
-    jack = [(total - diff[g]) / (n - 1) for g in members]
-    return paired_bootstrap(
-        _mean_of_first,
-        [diff],
-        n_resamples=n_resamples,
-        confidence_level=confidence_level,
-        method=method,
-        seed=seed,
-        strata=strata,
-        jackknife_values=jack,
-        max_elements=max_elements,
-        test="paired bootstrap (mean difference)",
-    )
-
-
-def _mean_of_first(d: np.ndarray) -> np.ndarray:
-    return d.mean(axis=1)
-
-
 def _evaluate(statistic: Statistic, arrays: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
     out = np.asarray(statistic(*(x[idx] for x in arrays)), dtype=float)
     if out.shape != (idx.shape[0],):

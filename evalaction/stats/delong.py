@@ -16,7 +16,7 @@ which is DeLong, DeLong & Clarke-Pearson (1988, Biometrics 44:837) in O(k (m + n
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from evalaction.stats._common import check_level, norm_cdf, norm_ppf
 
 @dataclass(frozen=True)
 class DeLongResult:
-    """Test of delta = AUC(candidate) - AUC(baseline); `df` is set for the unpaired (t) variant only."""
+    """Test of delta = AUC(candidate) - AUC(baseline) on the same samples."""
 
     auc_baseline: float
     auc_candidate: float
@@ -39,7 +39,6 @@ class DeLongResult:
     ci_low: float
     ci_high: float
     confidence_level: float
-    df: float | None = None
     test: str = "DeLong (paired)"
 
 
@@ -134,56 +133,6 @@ def delong_test(
     delta = float(aucs[1] - aucs[0])
     var = max(float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]), 0.0)
     return _z_result(float(aucs[0]), float(aucs[1]), delta, var, confidence_level, "DeLong (paired)")
-
-
-def delong_unpaired_test(
-    y_true_baseline: np.ndarray,
-    baseline_score: np.ndarray,
-    y_true_candidate: np.ndarray,
-    candidate_score: np.ndarray,
-) -> DeLongResult:
-    """Unpaired DeLong test (two independent test sets), as pROC roc.test(paired = FALSE).
-
-    D = (AUC_c - AUC_b) / sqrt(S_c + S_b), p from Student's t with Welch-Satterthwaite-type
-    df = (S_c + S_b)^2 / (S_c^2 / (N_c - 1) + S_b^2 / (N_b - 1)), N = positives + negatives. The interval is the
-    normal one at 95%. Not the right test for two models scored on the same samples (use delong_test): it
-    ignores their covariance.
-    """
-    from scipy.stats import t as student_t
-
-    auc_b, var_b = _single(y_true_baseline, baseline_score)
-    auc_c, var_c = _single(y_true_candidate, candidate_score)
-    n_b = np.asarray(y_true_baseline).size
-    n_c = np.asarray(y_true_candidate).size
-    var = var_b + var_c
-    delta = auc_c - auc_b
-    if var <= 0:
-        return replace(_z_result(auc_b, auc_c, delta, 0.0, 0.95, "DeLong (unpaired)"), df=math.nan)
-    df = var**2 / (var_b**2 / (n_b - 1) + var_c**2 / (n_c - 1))
-    d = delta / math.sqrt(var)
-    p_greater = float(student_t.sf(d, df))
-    p_less = float(student_t.cdf(d, df))
-    z = norm_ppf(0.975)
-    return DeLongResult(
-        auc_baseline=auc_b,
-        auc_candidate=auc_c,
-        delta=delta,
-        variance=var,
-        statistic=d,
-        p_value=min(1.0, 2 * min(p_greater, p_less)),
-        p_greater=p_greater,
-        p_less=p_less,
-        ci_low=delta - z * math.sqrt(var),
-        ci_high=delta + z * math.sqrt(var),
-        confidence_level=0.95,
-        df=df,
-        test="DeLong (unpaired)",
-    )
-
-
-def _single(y_true: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    aucs, cov = delong_covariance(y_true, score)
-    return float(aucs[0]), float(cov[0, 0])
 
 
 def _z_result(

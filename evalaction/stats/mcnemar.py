@@ -91,17 +91,6 @@ def mcnemar(b: int, c: int, *, method: McNemarMethod) -> McNemarResult:
     )
 
 
-def mcnemar_table(table: np.ndarray | list[list[int]], *, method: McNemarMethod) -> McNemarResult:
-    """McNemar from a 2x2 table [[both right, baseline right only], [candidate right only, both wrong]].
-
-    Rows are the baseline (right, wrong), columns the candidate (right, wrong): b = table[0][1], c = table[1][0].
-    """
-    t = np.asarray(table)
-    if t.shape != (2, 2):
-        raise InvalidStatisticInput(f"Expected a 2x2 paired table, got shape {t.shape}.")
-    return mcnemar(int(t[0, 1]), int(t[1, 0]), method=method)
-
-
 def _check_counts(b: int, c: int) -> tuple[int, int]:
     if int(b) != b or int(c) != c or b < 0 or c < 0:
         raise InvalidStatisticInput(f"Expected non-negative integer discordant counts, got b={b!r}, c={c!r}.")

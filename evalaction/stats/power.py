@@ -71,7 +71,8 @@ def is_proportion(metric: str) -> bool:
 
     name = parse_metric_ref(metric)[0]
     info = CATALOG.get(name)
-    return info is not None and info.higher_is_better and name not in ("mcc", "cohen_kappa", "r2")
+    # rates that rise (metrics/catalog.py): MCC, kappa and R² are scores, Brier and ECE rates that should fall
+    return info is not None and info.higher_is_better is True and info.unit == "rate"
 
 
 def gate_power(

@@ -47,11 +47,53 @@ def ort_logits(test_frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return logits
 
 
+# What regeneration must reproduce, and how closely. The CSVs hold ints drawn by scikit-learn's seeded split: equal
+# bytes everywhere. The models are trained in float32; make_demo pins the kernels (ATen's portable ones, MKL's
+# CBWR, one thread), and on the AMD EPYC that made them the bytes come back equal, but an Intel Xeon's AVX-512/AMX
+# paths in MKL and ONNX export still round some sums apart in the last ulp, and 20 epochs of Adam grow that into
+# weights that differ. What the demo promises is its story and its numbers, so that is what is pinned: the same
+# graph (ops, names, shapes), the same test-set predictions for all but a few samples, and accuracy and per-class
+# recall within two test samples' worth (2/360 overall; 2 of the ~36 samples of a class).
+# Measured here by regenerating with ATen's AVX2 kernels instead of the portable ones (a different rounding, as on
+# another CPU): the baseline came back with the same predictions, the candidate disagreed on 1 of 360 samples
+# (accuracy 1/360 and recall of one class 1/36 apart). Two different models (the committed baseline against the
+# candidate) disagree on far more, so these bounds still catch a changed recipe.
+MIN_AGREEMENT = 0.98  # share of the 360 test samples on which the regenerated model predicts the committed class
+ACCURACY_TOLERANCE = 2 / 360
+RECALL_TOLERANCE = 2 / 36
+
+
+def _graph_signature(path: Path) -> tuple[Any, ...]:
+    """Everything of an ONNX file except the weights' values: ops in order, tensor names, shapes, opset."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    return (
+        [(n.op_type, list(n.input), list(n.output)) for n in graph.node],
+        [(t.name, list(t.dims), t.data_type) for t in graph.initializer],
+        [i.name for i in graph.input],
+        [o.name for o in graph.output],
+        [(o.domain, o.version) for o in model.opset_import],
+    )
+
+
+def _predict(path: Path, frame: pd.DataFrame) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(["logits"], {"input": _model_input(frame)})[0]).argmax(axis=1)
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(
     platform.machine().lower() not in {"x86_64", "amd64"},
-    reason="bit-for-bit training is pinned to x86-64 kernels (MKL_CBWR, ATen default); others round apart",
+    reason="training is pinned to x86-64 kernels (MKL_CBWR, ATen default); elsewhere MKL is absent",
 )
 def test_regenerating_from_the_seed_reproduces_every_committed_file(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+    from sklearn.metrics import accuracy_score, recall_score
+
     from examples.digits.make_demo import build_demo
 
     committed = _file_hashes(DEMO)
@@ -64,8 +106,28 @@ def test_regenerating_from_the_seed_reproduces_every_committed_file(tmp_path: Pa
         "models/candidate.safetensors",
     ]
     summary = build_demo(tmp_path, seed=0)
-    assert _file_hashes(tmp_path) == committed
-    assert summary["sha256"] == committed
+    regenerated = _file_hashes(tmp_path)
+    assert summary["sha256"] == regenerated  # the script reports what it wrote
+    for name in ("data/train.csv", "data/test.csv"):
+        assert regenerated[name] == committed[name], name  # ints from a seeded split: equal bytes on any CPU
+
+    test = pd.read_csv(DEMO / "data" / "test.csv")
+    y = test["label"].to_numpy()
+    for model in MODELS:
+        new, old = tmp_path / "models" / f"{model}.onnx", DEMO / "models" / f"{model}.onnx"
+        assert _graph_signature(new) == _graph_signature(old), model
+        new_weights = load_file(tmp_path / "models" / f"{model}.safetensors")
+        old_weights = load_file(DEMO / "models" / f"{model}.safetensors")
+        assert {k: v.shape for k, v in new_weights.items()} == {k: v.shape for k, v in old_weights.items()}
+        predicted, reference = _predict(new, test), _predict(old, test)
+        assert np.mean(predicted == reference) >= MIN_AGREEMENT, (model, np.mean(predicted == reference))
+        assert accuracy_score(y, predicted) == pytest.approx(accuracy_score(y, reference), abs=ACCURACY_TOLERANCE)
+        np.testing.assert_allclose(
+            recall_score(y, predicted, labels=list(range(10)), average=None),
+            recall_score(y, reference, labels=list(range(10)), average=None),
+            atol=RECALL_TOLERANCE,
+            rtol=0,
+        )
 
 
 def test_csvs_hold_sklearn_digits_split_stratified_with_train_tertile_ink_slices() -> None:

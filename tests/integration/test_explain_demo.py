@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 
 from evalaction.artifacts import InferenceResult, PlanResult
-from tests.conftest import DEMO
+from tests.conftest import DEMO, DemoRun
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory):
+def demo(demo_run: DemoRun):  # type: ignore[no-untyped-def]
+    """The plan, results and output folder of the session's one run of the demo (read-only)."""
+    from evalaction.artifacts import RunResult
     from evalaction.config import load_plan
-    from evalaction.pipeline import run_pipeline
 
-    out = tmp_path_factory.mktemp("demo_errors") / "out"
-    loaded = load_plan(DEMO / "evalaction.yml")
-    return loaded, run_pipeline(loaded=loaded, out_dir=out), out
+    assert demo_run.exit_code in (0, 1), demo_run.output
+    return load_plan(DEMO / "evalaction.yml"), RunResult.read(demo_run.out / "results.json"), demo_run.out
 
 
 def test_negative_flips_have_both_models_attributions_side_by_side(demo) -> None:

@@ -250,7 +250,7 @@ def test_demo_safetensors_equal_the_demo_onnx(role: str, cls: str) -> None:
     import types
 
     from evalaction.config import ModelSpec, Preprocessing
-    from evalaction.runners.base import open_runner
+    from evalaction.runners.factory import open_runner
     from tests.runner_models import digits_dataset
 
     digits = digits_dataset()

@@ -10,27 +10,17 @@ import pytest
 import torch
 
 from evalaction.artifacts import InferenceResult, PlanResult, RunResult
-from evalaction.config import load_plan
 from evalaction.datasets import load_dataset
-from evalaction.pipeline import run_pipeline
 from evalaction.report.render import fmt
 from evalaction.stages.readiness import run_readiness
-
-FAST = "readiness: {latency_repeats: 10, warmup: 2, time_budget_s: 1}\n"
+from tests.conftest import DemoRun
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResult]:
-    import shutil
-
-    from tests.conftest import DEMO
-
-    folder = tmp_path_factory.mktemp("readiness") / "digits"
-    shutil.copytree(DEMO, folder)
-    plan = folder / "evalaction.yml"
-    plan.write_text(plan.read_text() + FAST)
-    out = folder / "out"
-    return out, run_pipeline(loaded=load_plan(plan), out_dir=out)
+def demo(demo_run: DemoRun) -> tuple[Path, RunResult]:
+    """The session's one run of the unmodified demo (read-only): its readiness stage ran with the defaults."""
+    assert demo_run.exit_code in (0, 1), demo_run.output
+    return demo_run.out, RunResult.read(demo_run.out / "results.json")
 
 
 def test_both_models_are_profiled_at_batch_1_and_the_inference_batch(demo: tuple[Path, RunResult]) -> None:
@@ -39,12 +29,11 @@ def test_both_models_are_profiled_at_batch_1_and_the_inference_batch(demo: tuple
     assert profile is not None and profile.baseline is not None
     for model in (profile.candidate, profile.baseline):
         assert [s.batch_size for s in model.latency] == [1, 64]
-        assert all(s.repeats >= 20 for s in model.latency)  # the plan's 10, raised for the paired test
+        assert all(s.repeats >= 20 for s in model.latency)  # the paired slowness test needs 20 pairs
         assert model.peak_memory_bytes is not None and model.peak_memory_bytes > 0
     assert [s.batch_size for s in profile.slowness] == [1, 64]
     assert run.readiness.candidate is not None
     assert run.readiness.candidate.latency_p95_ms == profile.candidate.latency[0].p95_ms
-    assert "latency_repeats 10 raised to 20" in run.readiness.notes[0]
 
 
 def test_the_int8_trial_writes_its_models_and_compares_with_fp32(demo: tuple[Path, RunResult]) -> None:
@@ -96,14 +85,21 @@ class _Untraceable(torch.nn.Module):
 
 def _stage_inputs(out: Path) -> tuple[PlanResult, InferenceResult, object]:
     plan = PlanResult.read(out / "plan.json")
+    # quick timing (10 repeats, raised to 20 by the stage) and no INT8 trial: these tests are about the export
     off = plan.plan.readiness.model_copy(
-        update={"quantization": plan.plan.readiness.quantization.model_copy(update={"enabled": False})}
+        update={
+            "quantization": plan.plan.readiness.quantization.model_copy(update={"enabled": False}),
+            "latency_repeats": 10,
+            "warmup": 2,
+            "time_budget_s": 1.0,
+        }
     )
     plan = plan.model_copy(update={"plan": plan.plan.model_copy(update={"readiness": off})})
     dataset = load_dataset(plan.plan.dataset, Path(plan.base_dir), plan.plan.task)
     return plan, InferenceResult.read(out / "inference.json"), dataset
 
 
+@pytest.mark.slow
 def test_a_torch_candidate_is_exported_to_onnx_for_profiling(demo: tuple[Path, RunResult], tmp_path: Path) -> None:
     out, _ = demo
     plan, inference, dataset = _stage_inputs(out)
@@ -122,6 +118,7 @@ def test_a_torch_candidate_is_exported_to_onnx_for_profiling(demo: tuple[Path, R
     assert result.profile is not None and result.profile.candidate.path == export.onnx_path
     assert result.profile.candidate.parameter_count == 4 * 9 + 4 + 256 * 10 + 10
     assert "INT8 trial turned off in the plan (`readiness.quantization.enabled`)" in result.notes
+    assert any(n.startswith("latency_repeats 10 raised to 20") for n in result.notes), result.notes
 
     failed = run_readiness(
         plan=plan,

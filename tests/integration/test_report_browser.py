@@ -17,11 +17,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from evalaction.artifacts import RunResult
-from evalaction.cli import main
-from tests.conftest import ROOT
+from tests.conftest import DemoRun
 
 PROBE_ID = "evalaction-image-probe"
 PROBE = f"""<script>
@@ -78,12 +76,10 @@ def _image_states(html: str, tmp: Path) -> list[dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The output folder of one CLI run of the embedded demo."""
-    out = tmp_path_factory.mktemp("browser") / "out"
-    result = CliRunner().invoke(main, ["run", "-c", str(ROOT / "examples/digits/evalaction.yml"), "-o", str(out)])
-    assert result.exit_code in (0, 1), result.output
-    return out
+def demo_report(demo_run: DemoRun) -> Path:
+    """The output folder of the session's one CLI run of the embedded demo."""
+    assert demo_run.exit_code in (0, 1), demo_run.output
+    return demo_run.out
 
 
 def test_every_plot_loads_in_chromium(demo_report: Path, tmp_path: Path) -> None:

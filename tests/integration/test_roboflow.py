@@ -433,6 +433,7 @@ def test_unreachable_server_error_is_redacted(tmp_path: Path, monkeypatch: pytes
     assert KEY not in msg and "api_key=***" in msg
 
 
+@pytest.mark.slow
 def test_deadline_kills_a_hanging_download(standin: StandIn, tmp_path: Path) -> None:
     standin.hang = threading.Event()
     spec = _spec(timeout_s=3)

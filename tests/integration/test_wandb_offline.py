@@ -119,6 +119,7 @@ def _decode(run_file: Path) -> dict[str, Any]:
     return found
 
 
+@pytest.mark.slow
 def test_demo_logs_an_idiomatic_offline_run(offline_run: DemoRun) -> None:
     result, out = offline_run.result, offline_run.out
     wb = result.wandb
@@ -261,6 +262,7 @@ def test_missing_wandb_is_a_plan_error_before_any_stage(demo_dir: Path, monkeypa
     assert not (demo_dir / "out" / "plan.json").exists()
 
 
+@pytest.mark.slow
 def test_detection_logs_coco_numbers_and_worst_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _isolate_wandb(tmp_path, monkeypatch)
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -10,7 +10,8 @@ import pytest
 
 from evalaction.config import DatasetSpec, load_plan
 from evalaction.datasets import tabular
-from evalaction.datasets.base import ReadOptions, load_plan_datasets, read_options_for
+from evalaction.datasets.base import ReadOptions
+from evalaction.datasets.load import load_plan_datasets, read_options_for
 from evalaction.datasets.tabular import read_table
 from evalaction.errors import InvalidDataset, InvalidPlan
 from evalaction.stages.plan import dataset_fingerprint

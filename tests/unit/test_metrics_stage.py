@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from evalaction.metrics.catalog import CATALOG
-from evalaction.metrics.registry import get_metric
 from evalaction.metrics.values import parse_constraint
 from evalaction.predictions import Predictions
 from evalaction.stages.metrics import (
@@ -37,17 +35,6 @@ def _predictions(seed: int, n: int, k: int) -> Predictions:
         slices={"region": region},
         classes=[f"c{i}" for i in range(k)],
     )
-
-
-def test_every_catalog_metric_is_in_the_registry() -> None:
-    for name, info in CATALOG.items():
-        if info.tasks == {"detection"}:
-            continue  # COCO metrics come from pycocotools (tests/unit/test_detection_metrics.py)
-        metric = get_metric(name)
-        assert set(info.tasks) <= set(metric.tasks), name
-        assert metric.higher_is_better is info.higher_is_better, name
-        if info.per_class:
-            assert metric.per_class, name
 
 
 def test_model_metrics_overall_per_class_and_slices_match_sklearn() -> None:

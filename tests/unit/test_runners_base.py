@@ -10,7 +10,8 @@ import pytest
 
 from evalaction.config import ModelSpec, Preprocessing
 from evalaction.errors import CannotLoadModel, LfsPointerInsteadOfWeights, ModelOutputInvalid, UnsafeModelFormat
-from evalaction.runners.base import check_model_file, open_runner, preprocess, run_batches, to_scores
+from evalaction.runners.base import check_model_file, preprocess, run_batches, to_scores
+from evalaction.runners.factory import open_runner
 from evalaction.runners.progress import LineProgress, NoProgress, TqdmProgress, terminal_progress
 from tests.runner_models import write_evil_pickle
 

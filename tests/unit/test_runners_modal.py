@@ -16,7 +16,7 @@ import pytest
 
 from evalaction.config import ModalSpec, ModelSpec, Preprocessing
 from evalaction.errors import ModalUnavailable, ModelOutputInvalid, UnsafeModelFormat
-from evalaction.runners.base import open_runner
+from evalaction.runners.factory import open_runner
 from evalaction.runners.modal import (
     LocalShardExecutor,
     ModalCredentials,

@@ -9,8 +9,10 @@ import pytest
 
 from evalaction.config import ModelSpec, Preprocessing
 from evalaction.errors import CannotLoadModel, ModelOutputInvalid
-from evalaction.runners.base import open_runner, preprocess, to_scores
-from evalaction.runners.onnx import OnnxRunner, choose_providers
+from evalaction.runners.base import preprocess, to_scores
+from evalaction.runners.factory import open_runner
+from evalaction.runners.onnx import OnnxRunner
+from evalaction.runners.onnx_session import choose_providers
 from tests.conftest import DEMO
 from tests.runner_models import DIGITS_PRE, digits_dataset, digits_inputs
 

@@ -10,7 +10,8 @@ import pytest
 
 from evalaction.config import ModelSpec
 from evalaction.errors import CannotLoadModel
-from evalaction.runners.base import open_runner, to_scores
+from evalaction.runners.base import to_scores
+from evalaction.runners.factory import open_runner
 
 CLASSES = ["cat", "dog", "eel"]
 

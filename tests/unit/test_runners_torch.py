@@ -11,7 +11,7 @@ import pytest
 
 from evalaction.config import ModelSpec, Preprocessing
 from evalaction.errors import CannotLoadModel, ModelOutputInvalid, UnsafeModelFormat
-from evalaction.runners.base import open_runner
+from evalaction.runners.factory import open_runner
 from evalaction.runners.torch import TorchRunner, resolve_device
 from tests.runner_models import (
     DIGITS_PRE,
