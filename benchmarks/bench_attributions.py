@@ -37,7 +37,7 @@ STAGE = """
 import json, sys, time
 from pathlib import Path
 from evalaction.artifacts import InferenceResult, PlanResult
-from evalaction.config import load_plan
+from evalaction.plan import load_plan
 from evalaction.datasets import load_dataset
 from evalaction.stages.errors import run_errors
 out = Path(sys.argv[1])
@@ -76,10 +76,10 @@ def _wrapper_overhead() -> tuple[float, float, float, int]:
     import numpy as np
     import torch
 
-    from evalaction.config import load_plan
     from evalaction.datasets import load_dataset
     from evalaction.explain.forward import open_explainable
     from evalaction.explain.methods import occlusion, occlusion_window
+    from evalaction.plan import load_plan
     from evalaction.runners.base import preprocess
 
     loaded = load_plan(PLAN)
@@ -119,8 +119,8 @@ def _wrapper_overhead() -> tuple[float, float, float, int]:
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
-        from evalaction.config import load_plan
         from evalaction.pipeline import run_pipeline
+        from evalaction.plan import load_plan
 
         run_pipeline(loaded=load_plan(PLAN), out_dir=out)  # predictions for the errors stage to read
         imports, import_cpu, stages = [], [], []

@@ -96,7 +96,7 @@ def _case(
 ) -> tuple[float, float, float]:
     """Overhead (evalaction time / raw time - 1) over `repeats` full passes interleaved chunk by chunk: the
     geometric mean of the per-pass ratios and its 90 % interval."""
-    from evalaction.config import ModelSpec, Preprocessing
+    from evalaction.plan import ModelSpec, Preprocessing
     from evalaction.runners.base import Preprocessor, preprocess, to_scores
     from evalaction.runners.factory import open_runner
 

@@ -24,7 +24,7 @@ TARGET = 1.5
 _CHILD = r"""
 import json, resource, sys, time
 import numpy as np, pandas as pd, pyarrow.parquet
-from evalaction.config import DatasetSpec
+from evalaction.plan import DatasetSpec
 from evalaction.datasets.base import ReadOptions
 from evalaction.datasets.tabular import read_table
 

@@ -23,8 +23,8 @@ DEMO = ROOT / "examples" / "digits"
 def main() -> int:
     import numpy as np
 
-    from evalaction.config import load_plan
     from evalaction.datasets import load_dataset
+    from evalaction.plan import load_plan
     from evalaction.readiness.profile import Timing, profile_models
     from evalaction.readiness.quantize import quantization_trial
     from evalaction.report.readiness_view import human_bytes

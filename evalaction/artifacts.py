@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalaction.config import Plan
 from evalaction.detection.artifacts import DetectionResult
 from evalaction.metrics.values import ThresholdTuning
+from evalaction.plan import Plan
 from evalaction.readiness.models import QuantizationReport, ReadinessProfile, TorchExport
 
 

@@ -90,7 +90,7 @@ def _os_error(exc: OSError) -> str | None:
 def _handle_errors(fn: F) -> F:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from evalaction.errors import EvalActionError
+        from evalaction.exceptions import EvalActionError
 
         debug = click.get_current_context().find_root().params.get("debug", False)
         out = kwargs.get("out") if fn.__name__ == "run" else None  # only `run` marks its folder
@@ -200,8 +200,8 @@ def main(debug: bool) -> None:
 @_handle_errors
 def plan(config: Path, baseline_error: float | None) -> None:
     """Validate the plan and print it as markdown, with the test set's card and each gate's power."""
-    from evalaction.config import load_plan
     from evalaction.datasets import load_plan_datasets
+    from evalaction.plan import load_plan
     from evalaction.report.plan_card import render_plan_markdown
     from evalaction.stages.plan import run_plan
 
@@ -223,7 +223,7 @@ def schema() -> None:
     """Print the JSON Schema of the plan (for editor completion)."""
     import json
 
-    from evalaction.config import plan_json_schema
+    from evalaction.plan import plan_json_schema
 
     click.echo(json.dumps(plan_json_schema(), indent=2))
 
@@ -249,8 +249,8 @@ def schema() -> None:
 @_handle_errors
 def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, untrusted: bool) -> None:
     """Run every stage: plan, inference, metrics, errors, compare, readiness, verdict, report."""
-    from evalaction.config import load_plan
     from evalaction.pipeline import PipelineHooks, check_output_folder, run_pipeline
+    from evalaction.plan import load_plan
     from evalaction.runners.progress import terminal_progress
     from evalaction.stages.inference import InferenceOptions
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from evalaction import __version__
 from evalaction.artifacts import OverrideRequest, RunResult
-from evalaction.config import LoadedPlan
 from evalaction.hooks import PipelineHooks as PipelineHooks  # defined a floor down; callers import it here
+from evalaction.plan import LoadedPlan
 
 if TYPE_CHECKING:
     from evalaction.datasets.sources import DataSources
@@ -84,7 +84,7 @@ def check_output_folder(out_dir: Path) -> None:
     """Refuse an output path that is a file, or a folder that cannot be created or written, before a run starts."""
     import os
 
-    from evalaction.errors import BadInput
+    from evalaction.exceptions import BadInput
 
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"{out_dir}: expected an output folder, found a file; choose another `-o` folder")
@@ -102,7 +102,7 @@ def check_output_folder(out_dir: Path) -> None:
 @contextmanager
 def output_run(out_dir: Path) -> Iterator[None]:
     """Mark `out_dir` in progress, remove the previous run's files, and mark it complete only on success."""
-    from evalaction.errors import BadInput
+    from evalaction.exceptions import BadInput
 
     check_output_folder(out_dir)
     try:
@@ -140,7 +140,7 @@ def check_complete(out_dir: Path) -> None:
     """Refuse an output folder whose run did not finish (an old folder without a marker is accepted)."""
     import json
 
-    from evalaction.errors import BadInput
+    from evalaction.exceptions import BadInput
 
     marker = out_dir / RUN_MARKER
     if not marker.exists():

@@ -140,7 +140,7 @@ def with_positive_class(p: Predictions, positive: str | None) -> Predictions:
     if positive is None or len(p.classes) != 2 or p.scores is None or p.classes[1] == positive:
         return p
     if positive != p.classes[0]:
-        from evalaction.errors import BadInput
+        from evalaction.exceptions import BadInput
 
         raise BadInput(
             f"`dataset.positive_class`: expected one of the classes {p.classes}, found {positive!r}; name one of them"

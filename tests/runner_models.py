@@ -98,8 +98,8 @@ def torch_reference(model: Any, x: Any) -> Any:
 
 def digits_dataset(task: str = "multiclass") -> Any:
     """The demo's 360-sample digits test set, as the stages see it."""
-    from evalaction.config import DatasetSpec
     from evalaction.datasets import load_dataset
+    from evalaction.plan import DatasetSpec
 
     spec = DatasetSpec(
         path="data/test.csv",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalaction.errors import InvalidDataset
+from evalaction.exceptions import InvalidDataset
 
 if TYPE_CHECKING:
     import numpy as np

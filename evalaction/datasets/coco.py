@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels, safe_cause
-from evalaction.errors import InvalidDataset
+from evalaction.exceptions import InvalidDataset
 
 if TYPE_CHECKING:
-    from evalaction.config import DatasetSpec
+    from evalaction.plan import DatasetSpec
 
 ANNOTATIONS_FILE = "_annotations.coco.json"
 

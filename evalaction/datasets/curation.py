@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from evalaction.artifacts import Leakage
 from evalaction.datasets.base import safe_cause
-from evalaction.errors import InvalidDataset
+from evalaction.exceptions import InvalidDataset
 
 if TYPE_CHECKING:
     from evalaction.datasets.base import Dataset

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalaction.datasets.base import Dataset, ReadOptions, count_missing_labels, encode_labels, safe_cause
-from evalaction.errors import InvalidDataset
+from evalaction.exceptions import InvalidDataset
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from evalaction.config import DatasetSpec
+    from evalaction.plan import DatasetSpec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 SPLIT_NAMES = ("train", "valid", "val", "test")

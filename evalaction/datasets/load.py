@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalaction.datasets.base import Dataset, ReadOptions, few_names, screen_invalid_values
-from evalaction.errors import InvalidPlan
+from evalaction.exceptions import InvalidPlan
 
 if TYPE_CHECKING:
-    from evalaction.config import DatasetSpec, LoadedPlan, Plan
     from evalaction.datasets.sources import DataSources
+    from evalaction.plan import DatasetSpec, LoadedPlan, Plan
 
 
 def load_dataset(
@@ -136,7 +136,7 @@ def load_plan_datasets(loaded: LoadedPlan, sources: DataSources | None = None) -
 def _check_class_refs(loaded: LoadedPlan, dataset: Dataset) -> None:
     """`recall[eleven]` and `negative_flips[eleven]` name a class of the test set, checked when it is read (the
     plan stage), not first at the verdict."""
-    from evalaction.config import parse_metric_ref
+    from evalaction.plan import parse_metric_ref
 
     p = loaded.plan
     if not dataset.classes:

@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalaction.errors import BadInput, CannotDownloadDataset
+from evalaction.exceptions import BadInput, CannotDownloadDataset
 
 if TYPE_CHECKING:
-    from evalaction.config import RoboflowSource
     from evalaction.datasets.sources import DataSources
+    from evalaction.plan import RoboflowSource
 
 log = logging.getLogger("evalaction.roboflow")
 

@@ -24,13 +24,13 @@ from evalaction.datasets.base import (
     label_texts,
     safe_cause,
 )
-from evalaction.errors import InvalidDataset
+from evalaction.exceptions import InvalidDataset
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-    from evalaction.config import DatasetSpec
+    from evalaction.plan import DatasetSpec
 
 CHUNK_ROWS = 65_536
 CSV_BLOCK_BYTES = 8 << 20  # pyarrow's CSV block: types are fixed up front, so blocks may differ

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from evalaction.config import parse_metric_ref
 from evalaction.detection.metrics import PER_CLASS, STATS, StatSpec, summarize_value
+from evalaction.plan import parse_metric_ref
 
 if TYPE_CHECKING:
     import numpy as np

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalaction.errors import InvalidDataset, ModelOutputInvalid
+from evalaction.exceptions import InvalidDataset, ModelOutputInvalid
 
 if TYPE_CHECKING:
     from pycocotools.coco import COCO

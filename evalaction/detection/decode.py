@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from evalaction.errors import ModelOutputInvalid
+from evalaction.exceptions import ModelOutputInvalid
 
 if TYPE_CHECKING:
     import numpy as np

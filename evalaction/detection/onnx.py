@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalaction.detection.decode import Resize, decode
-from evalaction.errors import CannotLoadModel, InvalidDataset
+from evalaction.exceptions import CannotLoadModel, InvalidDataset
 from evalaction.runners.onnx_session import open_onnx_session
 
 if TYPE_CHECKING:
     import numpy as np
     import onnxruntime as ort
 
-    from evalaction.config import ModelSpec
     from evalaction.detection.coco import GroundTruth
+    from evalaction.plan import ModelSpec
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Plan-time checks that the models, data and gates fit the task, for detection and for the other tasks.
 
-The plan's validator (`evalaction.config.Plan`) calls `check_detection_plan` lazily: this module reads the plan
-type, so importing it from `evalaction.config` at start-up would make an import cycle.
+The plan's validator (`evalaction.plan.Plan`) calls `check_detection_plan` lazily: this module reads the plan
+type, so importing it from `evalaction.plan` at start-up would make an import cycle.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from evalaction.config import Plan
+    from evalaction.plan import Plan
 
 # Curation gates that read what a detection card does not measure (training data, perceptual hashes, slices).
 _UNSUPPORTED_CURATION = ("leakage", "near_duplicates", "slice_coverage")

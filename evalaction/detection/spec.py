@@ -1,6 +1,6 @@
 """The plan's detection fields: how to read an ONNX detector's outputs, and the report's detection settings.
 
-Imported by `evalaction.config` at start-up, so it imports nothing but pydantic. The checks that read the
+Imported by `evalaction.plan` at start-up, so it imports nothing but pydantic. The checks that read the
 whole plan are in `evalaction.detection.plan_checks`.
 """
 

@@ -47,7 +47,6 @@ from evalaction.artifacts import (
     PlanResult,
     ReadinessResult,
 )
-from evalaction.config import parse_metric_ref
 from evalaction.detection.artifacts import (
     DetectionCard,
     DetectionErrors,
@@ -58,15 +57,16 @@ from evalaction.detection.artifacts import (
     TideResult,
     WorstImage,
 )
-from evalaction.errors import InvalidPlan
+from evalaction.exceptions import InvalidPlan
+from evalaction.plan import parse_metric_ref
 
 if TYPE_CHECKING:
     from pycocotools.cocoeval import COCOeval
 
-    from evalaction.config import LoadedPlan, ModelSpec
     from evalaction.datasets.sources import DataSources
     from evalaction.detection.coco import GroundTruth
     from evalaction.detection.tide import Analysis
+    from evalaction.plan import LoadedPlan, ModelSpec
 
 Detections = list[dict[str, Any]]
 
@@ -622,7 +622,7 @@ def run_detection_compare(
     import numpy as np
 
     from evalaction.detection.bootstrap import ImageBootstrap, cells_for, jackknife_deltas, paired_image_bootstrap
-    from evalaction.errors import InvalidStatisticInput
+    from evalaction.exceptions import InvalidStatisticInput
     from evalaction.stages.compare import MeasuredDelta, assemble_comparisons
     from evalaction.stats._common import bca_acceleration, summarise
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalaction.errors import CannotLoadModel
+from evalaction.exceptions import CannotLoadModel
 from evalaction.runners.base import check_model_file, preprocess, resolve_kind, to_scores
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from evalaction.config import ModelSpec, Preprocessing
+    from evalaction.plan import ModelSpec, Preprocessing
 
 
 @dataclass

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from evalaction import __version__
-from evalaction.errors import BadInput, CannotPostComment, EvalActionError, ExternalServiceError
+from evalaction.exceptions import BadInput, CannotPostComment, EvalActionError, ExternalServiceError
 from evalaction.github import changes, commands
 from evalaction.github.event import (
     LABEL_ACTIONS,
@@ -42,10 +42,10 @@ from evalaction.github.settings import CommentMode, Settings
 
 if TYPE_CHECKING:
     from evalaction.artifacts import GateResult, OverrideRequest, RunResult
-    from evalaction.config import LoadedPlan
     from evalaction.datasets.sources import DataSources
     from evalaction.github.plan_trust import PlanChange
     from evalaction.github.publish import GitHubPublisher, PublishFailed, StatusState
+    from evalaction.plan import LoadedPlan
     from evalaction.runners.modal import ModalCredentials
 
 EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -352,8 +352,8 @@ class Action:
         """
         if self._loaded is not None:
             return self._loaded
-        from evalaction.config import load_plan, load_plan_text, parse_plan
         from evalaction.github.plan_trust import PlanChange, first_adoption_note, plan_diff
+        from evalaction.plan import load_plan, load_plan_text, parse_plan
 
         s = self.settings
         path = self.repo_dir / s.config

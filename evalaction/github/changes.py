@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from evalaction.errors import BadInput, InvalidEvent, LfsPointerInsteadOfWeights
+from evalaction.exceptions import BadInput, InvalidEvent, LfsPointerInsteadOfWeights
 
 Status = Literal["added", "modified", "deleted", "renamed", "copied", "type-changed"]
 

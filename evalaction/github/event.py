@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from evalaction.errors import InvalidEvent
+from evalaction.exceptions import InvalidEvent
 
 if TYPE_CHECKING:
     from evalaction.artifacts import OverrideRequest
-    from evalaction.config import OverrideSpec
+    from evalaction.plan import OverrideSpec
 
 EVALUATED_PR_ACTIONS = ("opened", "synchronize", "reopened")
 LABEL_ACTIONS = ("labeled", "unlabeled")  # evaluated only for the plan's override label

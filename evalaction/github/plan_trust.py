@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from evalaction.artifacts import OverrideRequest, RunResult
-    from evalaction.config import Gates, Plan
+    from evalaction.plan import Gates, Plan
 
 Effect = Literal["loosens", "tightens", "changes"]
 _EMOJI = {"GO": "✅", "GO WITH CONDITIONS": "⚠️", "NO-GO": "❌"}

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from evalaction.errors import CannotPostComment, ExternalServiceError
+from evalaction.exceptions import CannotPostComment, ExternalServiceError
 
 if TYPE_CHECKING:  # PyGithub is imported lazily: the CLI must not pay for it at start-up.
     from github import Github

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from evalaction.errors import InvalidEvent
+from evalaction.exceptions import InvalidEvent
 
 if TYPE_CHECKING:
     from evalaction.github.publish import PublishLimits

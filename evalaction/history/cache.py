@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from evalaction.config import Plan
+    from evalaction.plan import Plan
 
 # under the output folder unless `history.cache_dir` says otherwise; kept across runs (pipeline.output_run)
 DEFAULT_CACHE = "history_cache"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalaction.errors import BadInput
+from evalaction.exceptions import BadInput
 from evalaction.github.changes import (
     _LFS_POINTER_MAX_BYTES,
     LFS_POINTER_PREFIX,
@@ -150,7 +150,7 @@ def weights(repo: Path, version: GitVersion, content: bytes, *, git_lfs: str | N
     if lfs_oid(content) is None:
         return content
     if git_lfs is None:
-        from evalaction.errors import LfsPointerInsteadOfWeights
+        from evalaction.exceptions import LfsPointerInsteadOfWeights
 
         raise LfsPointerInsteadOfWeights(
             f"`{version.path}` at {version.label} is a Git LFS pointer and git-lfs is not installed; "

@@ -20,15 +20,15 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from evalaction.artifacts import GateResult, HistoryResult, MetricComparison, PriorVersion
-from evalaction.config import parse_metric_ref
 from evalaction.history.cache import DEFAULT_CACHE
+from evalaction.plan import parse_metric_ref
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from evalaction.artifacts import CompareResult, InferenceResult, MetricsResult, PlanResult
-    from evalaction.config import BaselineGate, Plan
     from evalaction.datasets import Dataset
+    from evalaction.plan import BaselineGate, Plan
     from evalaction.predictions import Predictions
 
 HISTORY_DIR = "history"
@@ -245,7 +245,7 @@ class _Scorer:
 
 def _path_in_repo(repo: Path, candidate: Path, planned: Path) -> str:
     """The candidate's path relative to the repository (the plan's path when the file is elsewhere)."""
-    from evalaction.errors import BadInput
+    from evalaction.exceptions import BadInput
 
     for p in (candidate, planned):
         try:
@@ -261,7 +261,7 @@ def _path_in_repo(repo: Path, candidate: Path, planned: Path) -> str:
 def _cache_dir(configured: str | None, base_dir: Path, out_dir: Path, repo: Path) -> Path:
     """`history.cache_dir` (relative to the plan) or `<out>/history_cache`; never outside the repository or
     the output folder (the plan may come from a pull request)."""
-    from evalaction.errors import BadInput
+    from evalaction.exceptions import BadInput
 
     path = ((base_dir / configured) if configured else (out_dir / DEFAULT_CACHE)).resolve()
     if not any(path.is_relative_to(root) for root in (repo.resolve(), out_dir.resolve())):

@@ -33,7 +33,7 @@ from evalaction.artifacts import WandbRun
 
 if TYPE_CHECKING:
     from evalaction.artifacts import ModelRun, RunResult
-    from evalaction.config import WandbSpec
+    from evalaction.plan import WandbSpec
 
 log = logging.getLogger("evalaction.wandb")
 
@@ -49,7 +49,7 @@ def require_wandb() -> None:
     """Fail early (before inference) when the plan asks for W&B but the package is missing."""
     import importlib.util
 
-    from evalaction.errors import InvalidPlan
+    from evalaction.exceptions import InvalidPlan
 
     if importlib.util.find_spec("wandb") is None:
         raise InvalidPlan(

@@ -1,7 +1,7 @@
 """Every metric evalaction knows, once: name, tasks, direction, unit, per class, needs scores, what it is.
 
 This table is the only place a metric's metadata is written. It imports nothing heavy, so the plan validator
-(`evalaction.config`), `evalaction schema` and the report read it without numpy or scikit-learn; the registry
+(`evalaction.plan`), `evalaction schema` and the report read it without numpy or scikit-learn; the registry
 (`evalaction.metrics.registry`) attaches one function to each classification and regression name and takes
 everything else from here; the detection names are filled by `evalaction.detection.metrics` (pycocotools).
 `tests/unit/test_metrics_catalog.py` holds the three together: the same names, both ways, and each name

@@ -35,7 +35,7 @@ from typing import Literal
 
 import numpy as np
 
-from evalaction.errors import BadInput, InvalidDataset, ModelOutputInvalid
+from evalaction.exceptions import BadInput, InvalidDataset, ModelOutputInvalid
 from evalaction.metrics.catalog import CATALOG
 from evalaction.metrics.curves import SortedScores, calibration_bins
 from evalaction.metrics.values import MetricValue

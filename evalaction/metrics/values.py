@@ -1,6 +1,6 @@
 """The values the metrics produce, as frozen pydantic models, and the threshold constraint of a plan.
 
-No numpy here: the plan (`config.py`) and the artifacts import this module, and `evalaction --help` must not
+No numpy here: the plan (`plan/schema.py`) and the artifacts import this module, and `evalaction --help` must not
 pay for numpy.
 """
 
@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from evalaction.errors import BadInput
+from evalaction.exceptions import BadInput
 
 
 class MetricValue(BaseModel):

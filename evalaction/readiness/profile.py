@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evalaction.errors import BadInput, CannotLoadModel, EvalActionError
+from evalaction.exceptions import BadInput, CannotLoadModel, EvalActionError
 from evalaction.readiness.models import LatencyStats, ModelProfile, ReadinessProfile, SlownessTest
 from evalaction.runners.onnx_session import open_onnx_session
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from evalaction.errors import BadInput, CannotLoadModel, EvalActionError
+from evalaction.exceptions import BadInput, CannotLoadModel, EvalActionError
 from evalaction.readiness.models import LatencyStats, QuantizationReport, QuantizationTrial, SlownessTest
 from evalaction.readiness.profile import (
     DEFAULT_TIMING,

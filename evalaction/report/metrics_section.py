@@ -44,7 +44,7 @@ PLOT_TITLES = {
 
 def _direction(name: str) -> tuple[bool | None, bool]:
     """(higher_is_better, value in [0, 1]) from the registry; unknown names read as plain numbers."""
-    from evalaction.errors import BadInput
+    from evalaction.exceptions import BadInput
     from evalaction.metrics.registry import get_metric
 
     try:

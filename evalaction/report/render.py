@@ -38,7 +38,7 @@ def pval(p: float | None) -> str:
 
 
 def _is_rate(metric: str) -> bool:
-    from evalaction.config import metric_is_rate, parse_metric_ref
+    from evalaction.plan import metric_is_rate, parse_metric_ref
 
     try:
         return metric_is_rate(parse_metric_ref(metric)[0])
@@ -307,7 +307,7 @@ def write_reports(run: RunResult, out_dir: Path, *, run_url: str | None = None) 
 def load_run(out_dir: Path) -> RunResult:
     """Read a saved run back (for `evalaction report`)."""
     from evalaction.artifacts import RunResult
-    from evalaction.errors import BadInput
+    from evalaction.exceptions import BadInput
 
     path = out_dir / "results.json"
     if not path.is_file():

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from evalaction.errors import (
+from evalaction.exceptions import (
     CannotLoadModel,
     LfsPointerInsteadOfWeights,
     ModelOutputInvalid,
@@ -31,7 +31,7 @@ from evalaction.formats import KINDS, MissingModule, ModelKind, is_pickle_file, 
 if TYPE_CHECKING:
     import numpy as np
 
-    from evalaction.config import ModelSpec, Preprocessing
+    from evalaction.plan import ModelSpec, Preprocessing
     from evalaction.runners.progress import ProgressHook
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalaction.errors import CannotLoadModel
+from evalaction.exceptions import CannotLoadModel
 from evalaction.runners.base import ModelRunner, check_safe
 
 if TYPE_CHECKING:
-    from evalaction.config import ModelSpec
+    from evalaction.plan import ModelSpec
 
 
 def open_runner(

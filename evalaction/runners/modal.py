@@ -42,13 +42,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-from evalaction.errors import BadInput, CannotLoadModel, EvalActionError, ModalUnavailable
+from evalaction.exceptions import BadInput, CannotLoadModel, EvalActionError, ModalUnavailable
 from evalaction.runners.base import ModelOutput, first_line
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from evalaction.config import ModalSpec, ModelSpec
+    from evalaction.plan import ModalSpec, ModelSpec
     from evalaction.runners.base import BatchSource, OutputCheck
     from evalaction.runners.progress import ProgressHook
 
@@ -325,7 +325,7 @@ _RUNNER_CACHE: dict[tuple[Any, ...], Any] = {}
 
 def run_shard(payload: dict[str, Any]) -> dict[str, Any]:
     """Modal's function body: open the model with the local runner code (cached per container), run one shard."""
-    from evalaction.config import ModelSpec
+    from evalaction.plan import ModelSpec
     from evalaction.runners.factory import open_runner
 
     path = Path(payload["model_path"])

@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalaction.errors import CannotLoadModel, ModelOutputInvalid
+from evalaction.exceptions import CannotLoadModel, ModelOutputInvalid
 from evalaction.runners.base import ModelOutput, first_line, run_batches
 from evalaction.runners.onnx_session import open_onnx_session
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from evalaction.config import ModelSpec
+    from evalaction.plan import ModelSpec
     from evalaction.runners.base import BatchSource, OutputCheck
     from evalaction.runners.progress import ProgressHook
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalaction.errors import CannotLoadModel, UnsafeModelFormat
+from evalaction.exceptions import CannotLoadModel, UnsafeModelFormat
 from evalaction.runners.base import check_model_file, first_line
 
 if TYPE_CHECKING:

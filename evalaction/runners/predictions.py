@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalaction.errors import CannotLoadModel
+from evalaction.exceptions import CannotLoadModel
 from evalaction.runners.base import ModelOutput, first_line
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from evalaction.config import ModelSpec
+    from evalaction.plan import ModelSpec
     from evalaction.runners.base import BatchSource, OutputCheck
     from evalaction.runners.progress import ProgressHook
 

@@ -19,14 +19,14 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalaction.errors import CannotLoadModel, ModelOutputInvalid
+from evalaction.exceptions import CannotLoadModel, ModelOutputInvalid
 from evalaction.formats import KINDS
 from evalaction.runners.base import ModelOutput, first_line, run_batches
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from evalaction.config import ModelSpec
+    from evalaction.plan import ModelSpec
     from evalaction.runners.base import BatchSource, OutputCheck
     from evalaction.runners.progress import ProgressHook
 

@@ -33,14 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalaction.artifacts import ClassFlips, CompareResult, Flips, McNemarReport, MetricComparison
-from evalaction.config import parse_metric_ref
+from evalaction.plan import parse_metric_ref
 from evalaction.predictions import Predictions, read_predictions
 
 if TYPE_CHECKING:
     import numpy as np
 
     from evalaction.artifacts import InferenceResult, PlanResult
-    from evalaction.config import Plan
+    from evalaction.plan import Plan
     from evalaction.stats.power import GatePower
 
 # Each comparison lists at most this many flipped sample ids per direction (counts are always complete).
@@ -82,7 +82,7 @@ def compare_predictions(
     *, plan: Plan, baseline: Predictions, candidate: Predictions, max_listed: int = MAX_LISTED_FLIPS
 ) -> CompareResult:
     """The comparison for two models' predictions on the same test set (pure; `run_compare` reads them)."""
-    from evalaction.errors import EvalActionError
+    from evalaction.exceptions import EvalActionError
     from evalaction.predictions import with_positive_class
 
     _check_paired(baseline, candidate)
@@ -167,7 +167,7 @@ def assemble_comparisons(
     A metric whose rule cannot be decided (`InvalidStatisticInput`) moves to `undefined` with the reason.
     Returns the comparisons in `refs` order and the Holm family (the gated metrics measured).
     """
-    from evalaction.errors import InvalidStatisticInput
+    from evalaction.exceptions import InvalidStatisticInput
     from evalaction.metrics.catalog import higher_is_better
     from evalaction.stats.multitest import holm
     from evalaction.stats.outcome import decide
@@ -297,7 +297,7 @@ def _contingency_key(ref: str, task: str, classes: list[str]) -> str | None:
 
 def _raise_unknown_class(ref: str, classes: list[str]) -> None:
     """A per-class reference to a class the test set does not have."""
-    from evalaction.errors import InvalidPlan
+    from evalaction.exceptions import InvalidPlan
 
     shown = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
     raise InvalidPlan(
@@ -312,7 +312,7 @@ def _contingency(
     """Measured deltas of the confusion metrics, or why one is undefined (str)."""
     import numpy as np
 
-    from evalaction.errors import InvalidStatisticInput
+    from evalaction.exceptions import InvalidStatisticInput
     from evalaction.stats.contingency import contingency_draws, count_statistics, joint_table, metrics_from_counts
 
     if not refs:
@@ -651,7 +651,7 @@ def _mcnemar(base: Predictions, cand: Predictions) -> McNemarReport:
 def _check_paired(base: Predictions, cand: Predictions) -> None:
     import numpy as np
 
-    from evalaction.errors import InvalidStatisticInput
+    from evalaction.exceptions import InvalidStatisticInput
 
     if len(base.y) != len(cand.y) or not np.array_equal(base.y, cand.y) or list(base.ids) != list(cand.ids):
         raise InvalidStatisticInput(

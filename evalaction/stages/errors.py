@@ -30,7 +30,7 @@ from evalaction.artifacts import (
     InferenceResult,
     SliceErrorRate,
 )
-from evalaction.config import ErrorsSpec
+from evalaction.plan import ErrorsSpec
 from evalaction.predictions import Predictions, read_predictions
 
 if TYPE_CHECKING:

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from evalaction.artifacts import InferenceResult, PlanResult
-    from evalaction.config import ErrorsSpec
     from evalaction.datasets import Dataset
+    from evalaction.plan import ErrorsSpec
     from evalaction.predictions import Predictions
 
 ERRORS_DIR = "errors"

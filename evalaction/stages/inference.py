@@ -22,8 +22,8 @@ from evalaction.runners.progress import no_progress
 
 if TYPE_CHECKING:
     from evalaction.artifacts import PlanResult
-    from evalaction.config import ModelSpec
     from evalaction.datasets import Dataset
+    from evalaction.plan import ModelSpec
     from evalaction.runners.base import ModelRunner
     from evalaction.runners.modal import ModalCredentials, ShardExecutor
     from evalaction.runners.progress import ProgressFactory

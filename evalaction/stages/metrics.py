@@ -46,7 +46,7 @@ def _classification_metric(
     name: str, p: Predictions, task: str | None = None
 ) -> tuple[float | None, dict[str, float | None] | None, str | None]:
     """(overall value, per-class values, why undefined) of one metric (the compare stage's entry point)."""
-    from evalaction.errors import BadInput
+    from evalaction.exceptions import BadInput
     from evalaction.metrics.registry import get_metric
 
     t = _task_of(p, task)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from evalaction.artifacts import DatasetCard, GateResult, PlanResult
 
 if TYPE_CHECKING:
-    from evalaction.config import CountGate, LoadedPlan, MinCountGate, RatioGate
     from evalaction.datasets import Dataset
     from evalaction.datasets.curation import Manifest
+    from evalaction.plan import CountGate, LoadedPlan, MinCountGate, RatioGate
 
 DEFAULT_NEAR_DISTANCE = 4
 _SHOWN_GROUPS = 10
@@ -355,7 +355,7 @@ def plan_power(plan: PlanResult, baseline_error: float | None = None) -> list[Pl
     For accuracy the variance per row is the share of rows the models disagree on, taken as twice the
     baseline's error rate: `baseline_error` when known, else 1 - the plan's accuracy threshold, else 5 %.
     """
-    from evalaction.config import parse_metric_ref
+    from evalaction.plan import parse_metric_ref
     from evalaction.stats.power import gate_margin, gate_power
 
     p = plan.plan

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from evalaction.artifacts import PlanResult
-    from evalaction.config import ModelSpec
     from evalaction.datasets import Dataset
+    from evalaction.plan import ModelSpec
     from evalaction.readiness.models import ModelProfile, TorchExport
     from evalaction.readiness.profile import Timing
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from evalaction.artifacts import GateResult, VerdictResult
-from evalaction.config import parse_metric_ref
+from evalaction.plan import parse_metric_ref
 
 if TYPE_CHECKING:
     from evalaction.artifacts import (

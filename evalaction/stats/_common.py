@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from evalaction.errors import InvalidStatisticInput
+from evalaction.exceptions import InvalidStatisticInput
 
 CiMethod = Literal["percentile", "basic", "bca"]
 # Share of resamples allowed to leave a delta undefined before a result is refused (see summarise).

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalaction.errors import InvalidStatisticInput
+from evalaction.exceptions import InvalidStatisticInput
 from evalaction.stats._common import (
     DeltaEstimate,
     bca_acceleration,

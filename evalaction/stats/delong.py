@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalaction.errors import InvalidStatisticInput
+from evalaction.exceptions import InvalidStatisticInput
 from evalaction.stats._common import check_level, norm_cdf, norm_ppf
 
 

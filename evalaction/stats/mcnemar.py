@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from evalaction.errors import InvalidStatisticInput
+from evalaction.exceptions import InvalidStatisticInput
 
 McNemarMethod = Literal["exact", "chi2", "chi2_corrected"]
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evalaction.errors import InvalidStatisticInput
+from evalaction.exceptions import InvalidStatisticInput
 
 
 def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -42,7 +42,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from evalaction.errors import InvalidStatisticInput
+from evalaction.exceptions import InvalidStatisticInput
 from evalaction.stats._common import check_level
 
 Outcome = Literal["better", "worse", "equivalent", "inconclusive"]

@@ -66,8 +66,8 @@ def gate_margin(metric: str, margin: float) -> str:
 
 def is_proportion(metric: str) -> bool:
     """Whether a metric is a share in [0, 1] that readers quote in points (accuracy, recall, AP, AUC...)."""
-    from evalaction.config import parse_metric_ref
     from evalaction.metrics.catalog import CATALOG
+    from evalaction.plan import parse_metric_ref
 
     name = parse_metric_ref(metric)[0]
     info = CATALOG.get(name)

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
         PlanResult,
         ReadinessResult,
     )
-    from evalaction.config import LoadedPlan
     from evalaction.datasets import Dataset
     from evalaction.datasets.sources import DataSources
+    from evalaction.plan import LoadedPlan
 
 
 class TabularTask:

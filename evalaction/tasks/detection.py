@@ -18,10 +18,10 @@ if TYPE_CHECKING:
         PlanResult,
         ReadinessResult,
     )
-    from evalaction.config import LoadedPlan
     from evalaction.datasets.sources import DataSources
     from evalaction.detection.artifacts import DetectionCard, DetectionErrors, DetectionMetrics
     from evalaction.detection.coco import GroundTruth
+    from evalaction.plan import LoadedPlan
 
 
 class DetectionTask:
@@ -98,7 +98,7 @@ class DetectionTask:
         return run_detection_compare(plan=plan, gt=gt, evals=self._evals, flips=self._flips)
 
     def history(self, compare: CompareResult | None) -> tuple[CompareResult | None, HistoryResult | None]:
-        return compare, None  # `history:` is refused for detection at plan time (config.py)
+        return compare, None  # `history:` is refused for detection at plan time (plan/schema.py)
 
     def readiness(self) -> ReadinessResult:
         from evalaction.detection.stages import run_detection_readiness

@@ -86,8 +86,8 @@ def test_demo_gates_read_detection_metrics(shapes_run) -> None:
 
 def test_error_gates_count_lost_boxes(tmp_path: Path) -> None:
     """`gates.errors` limits the boxes the baseline found and the candidate lost, overall or per class."""
-    from evalaction.config import load_plan
     from evalaction.pipeline import run_pipeline
+    from evalaction.plan import load_plan
 
     shutil.copytree(SHAPES, tmp_path / "shapes")
     plan_file = tmp_path / "shapes" / "evalaction.yml"
@@ -170,8 +170,8 @@ def test_demo_files_regenerate_from_the_seed(tmp_path: Path) -> None:
 
 def test_curation_gates_read_the_detection_card(tmp_path: Path) -> None:
     """Boxes per class are the class counts: `min_class_samples` and `class_balance` gate on them."""
-    from evalaction.config import load_plan
     from evalaction.detection.stages import load_plan_ground_truth, run_detection_plan
+    from evalaction.plan import load_plan
     from evalaction.stages.plan import curation_gates
 
     shutil.copytree(SHAPES, tmp_path / "shapes", ignore=shutil.ignore_patterns("images"))
@@ -316,9 +316,9 @@ def test_onnx_detector_end_to_end(tmp_path: Path) -> None:
 
 
 def test_onnx_detector_output_names_are_checked(tmp_path: Path) -> None:
-    from evalaction.config import load_plan
-    from evalaction.errors import CannotLoadModel
+    from evalaction.exceptions import CannotLoadModel
     from evalaction.pipeline import run_pipeline
+    from evalaction.plan import load_plan
 
     (tmp_path / "images").mkdir()
     (tmp_path / "gt.json").write_text(

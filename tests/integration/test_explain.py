@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from evalaction.config import ModelSpec, Preprocessing
 from evalaction.explain.forward import OnnxForward, open_explainable
 from evalaction.explain.methods import attribute, occlusion, occlusion_window
+from evalaction.plan import ModelSpec, Preprocessing
 
 SCALE = 0.0625
 SPEC = ModelSpec(path="m", outputs="logits", preprocessing=Preprocessing(scale=SCALE, input_shape=[1, 8, 8]))
@@ -208,8 +208,8 @@ def tabular_run(tmp_path_factory: pytest.TempPathFactory):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from evalaction.config import load_plan
     from evalaction.pipeline import run_pipeline
+    from evalaction.plan import load_plan
 
     root = tmp_path_factory.mktemp("tabular")
     (root / "data").mkdir()
@@ -289,8 +289,8 @@ def test_torch_models_get_integrated_gradients_and_saliency_through_the_stage(
     """Two TorchScript CNNs on the demo's digits: the stage picks Integrated Gradients and Saliency, reports the
     convergence deltas, and draws both models side by side."""
     from evalaction.artifacts import InferenceResult, ModelRun
-    from evalaction.config import load_plan
     from evalaction.datasets import load_dataset
+    from evalaction.plan import load_plan
     from evalaction.predictions import write_predictions
     from evalaction.stages.errors import run_errors
     from evalaction.stages.plan import run_plan

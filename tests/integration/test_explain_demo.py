@@ -16,7 +16,7 @@ from tests.conftest import DEMO, DemoRun
 def demo(demo_run: DemoRun):  # type: ignore[no-untyped-def]
     """The plan, results and output folder of the session's one run of the demo (read-only)."""
     from evalaction.artifacts import RunResult
-    from evalaction.config import load_plan
+    from evalaction.plan import load_plan
 
     assert demo_run.exit_code in (0, 1), demo_run.output
     return load_plan(DEMO / "evalaction.yml"), RunResult.read(demo_run.out / "results.json"), demo_run.out

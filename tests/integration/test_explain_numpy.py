@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalaction.config import ModelSpec, Preprocessing
 from evalaction.explain.forward import open_explainable
 from evalaction.explain.methods import attribute, feature_ablation
+from evalaction.plan import ModelSpec, Preprocessing
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_numpy_feature_ablation_imports_neither_torch_nor_captum(tabular_models)
     paths, x = tabular_models
     code = (
         "import sys, numpy as np\n"
-        "from evalaction.config import ModelSpec, Preprocessing\n"
+        "from evalaction.plan import ModelSpec, Preprocessing\n"
         "from evalaction.explain.forward import open_explainable\n"
         "from evalaction.explain.methods import attribute\n"
         "spec = ModelSpec(path='m', output_name='probabilities', preprocessing=Preprocessing(dtype='float32'))\n"

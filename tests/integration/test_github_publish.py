@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from evalaction.errors import CannotPostComment, ExternalServiceError
+from evalaction.exceptions import CannotPostComment, ExternalServiceError
 from evalaction.github.publish import (
     GitHubPublisher,
     comment_marker,

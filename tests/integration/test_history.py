@@ -198,7 +198,7 @@ def test_demo_history_repository(tmp_path: Path) -> None:
     """examples/digits/make_history.py: four versions of the candidate in a new repo; the demo's bytes intact."""
     import importlib.util
 
-    from evalaction.config import load_plan
+    from evalaction.plan import load_plan
     from tests.conftest import DEMO
 
     spec = importlib.util.spec_from_file_location("make_history", DEMO / "make_history.py")

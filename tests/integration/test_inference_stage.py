@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from evalaction.artifacts import ModelRun, PlanResult
-from evalaction.config import load_plan
 from evalaction.datasets import load_dataset
-from evalaction.errors import ModalUnavailable, UnsafeModelFormat
+from evalaction.exceptions import ModalUnavailable, UnsafeModelFormat
+from evalaction.plan import load_plan
 from evalaction.runners.modal import LocalShardExecutor
 from evalaction.stages.inference import InferenceOptions, run_inference
 from evalaction.stages.plan import run_plan
@@ -249,7 +249,7 @@ def test_demo_safetensors_equal_the_demo_onnx(role: str, cls: str) -> None:
     import sys
     import types
 
-    from evalaction.config import ModelSpec, Preprocessing
+    from evalaction.plan import ModelSpec, Preprocessing
     from evalaction.runners.factory import open_runner
     from tests.runner_models import digits_dataset
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from evalaction.errors import BadInput, ModalUnavailable
+from evalaction.exceptions import BadInput, ModalUnavailable
 from evalaction.runners.modal import ModalCredentials, preflight, verify_in_subprocess
 
 pytest.importorskip("modal")

@@ -27,11 +27,11 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
-from evalaction.config import DatasetSpec
 from evalaction.datasets import load_dataset
 from evalaction.datasets.roboflow import COMPLETE_MARKER, cache_path, fetch_roboflow, redact
 from evalaction.datasets.sources import DataSources
-from evalaction.errors import BadInput, CannotDownloadDataset
+from evalaction.exceptions import BadInput, CannotDownloadDataset
+from evalaction.plan import DatasetSpec
 
 pytest.importorskip("roboflow")
 
@@ -510,7 +510,7 @@ def test_signal_mid_download_kills_the_worker_and_removes_the_partial(
     standin.hang = threading.Event()
     code = (
         "import sys; from pathlib import Path; from pydantic import SecretStr\n"
-        "from evalaction.config import DatasetSpec\n"
+        "from evalaction.plan import DatasetSpec\n"
         "from evalaction.datasets.roboflow import fetch_roboflow\n"
         "from evalaction.datasets.sources import DataSources\n"
         "spec = DatasetSpec(roboflow={'workspace': 'acme', 'project': 'flowers', 'version': 3, 'timeout_s': 60})\n"

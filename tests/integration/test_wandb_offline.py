@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 
 from evalaction.artifacts import RunResult
-from evalaction.config import load_plan
 from evalaction.pipeline import run_pipeline
+from evalaction.plan import load_plan
 from tests.conftest import ROOT
 
 
@@ -203,8 +203,8 @@ def test_unreachable_wandb_is_bounded_and_shown(
     caplog: pytest.LogCaptureFixture,
     server: str,
 ) -> None:
-    from evalaction.config import WandbSpec
     from evalaction.integrations.wandb_log import log_run
+    from evalaction.plan import WandbSpec
     from evalaction.report.render import render_html, render_markdown
 
     _isolate_wandb(tmp_path, monkeypatch)
@@ -251,7 +251,7 @@ def test_no_wandb_section_imports_no_wandb() -> None:
 def test_missing_wandb_is_a_plan_error_before_any_stage(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from evalaction.errors import InvalidPlan
+    from evalaction.exceptions import InvalidPlan
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))

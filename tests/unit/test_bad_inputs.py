@@ -235,7 +235,7 @@ def test_alias_bomb_is_refused_fast_and_small(tmp_path: Path) -> None:
         "from click.testing import CliRunner\n"
         "from evalaction.cli import main\n"
         # what the command imports anyway (numpy, pyarrow...): the bomb's cost is what comes on top
-        "import evalaction.config, evalaction.datasets, evalaction.stages.plan, evalaction.report.plan_card\n"
+        "import evalaction.plan, evalaction.datasets, evalaction.stages.plan, evalaction.report.plan_card\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "t0 = time.perf_counter()\n"
         f"r = CliRunner().invoke(main, ['plan', '-c', {str(plan)!r}])\n"
@@ -252,8 +252,8 @@ def test_alias_bomb_is_refused_fast_and_small(tmp_path: Path) -> None:
 
 
 def test_duplicate_key_never_silently_loosens_a_gate(plan_dir: Path) -> None:
-    from evalaction.config import load_plan
-    from evalaction.errors import InvalidPlan
+    from evalaction.exceptions import InvalidPlan
+    from evalaction.plan import load_plan
 
     plan = write_plan(plan_dir, VALID_PLAN + "    accuracy: '>= 0.0'\n")
     with pytest.raises(InvalidPlan, match="twice"):
@@ -264,7 +264,7 @@ def test_line_index_never_walks_shared_nodes() -> None:
     """`_line_index` visits each node once (the loader refuses aliases; this guards the walk itself)."""
     import yaml
 
-    from evalaction.config import _line_index
+    from evalaction.plan.load import _line_index
 
     node = yaml.compose("a: &x [1, 2]\nb: *x\n")
     lines = _line_index(node)
@@ -470,7 +470,7 @@ def test_bad_plan_paths(tmp_path: Path, build: Builder, needles: tuple[str, ...]
 
 def test_dotdot_inside_the_repository_is_allowed(tmp_path: Path) -> None:
     """The root is the folder holding `.git`: a plan in `ci/` may name `../data/test.csv`."""
-    from evalaction.config import load_plan
+    from evalaction.plan import load_plan
 
     (tmp_path / ".git").mkdir()
     (tmp_path / "data").mkdir()
@@ -512,7 +512,7 @@ def test_bad_module(plan_dir: Path, ref: str, needles: tuple[str, ...]) -> None:
 
 
 def test_module_file_form_and_package_form_are_allowed(plan_dir: Path) -> None:
-    from evalaction.config import load_plan
+    from evalaction.plan import load_plan
     from evalaction.runners.torch import import_module_class
 
     (plan_dir / "nets").mkdir()
@@ -527,7 +527,7 @@ def test_module_file_form_and_package_form_are_allowed(plan_dir: Path) -> None:
 @pytest.mark.parametrize("ref", ["os:system", "json:loads", "nets/tiny.py:system", "../x.py:Net"])
 def test_runner_refuses_modules_outside_the_repository(plan_dir: Path, ref: str) -> None:
     """Defence in depth: the runner checks again (a caller that skips load_plan still cannot import os)."""
-    from evalaction.errors import CannotLoadModel
+    from evalaction.exceptions import CannotLoadModel
     from evalaction.runners.torch import import_module_class
 
     (plan_dir / "nets").mkdir()
@@ -969,7 +969,8 @@ def test_invalid_values_kept_are_counted(plan_dir: Path) -> None:
 
 def test_every_path_field_is_checked_including_ones_added_later(plan_dir: Path) -> None:
     """`_plan_paths` finds path fields by name, so a `*_path`/`*_dir` field added to the plan is confined too."""
-    from evalaction.config import _plan_paths, load_plan
+    from evalaction.plan import load_plan
+    from evalaction.plan.load import _plan_paths
 
     text = _edit(VALID_PLAN, LABEL, LABEL + "  train_manifest: data/test.csv\n  images_dir: data\n")
     plan = load_plan(write_plan(plan_dir, text)).plan

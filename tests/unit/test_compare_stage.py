@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalaction.config import parse_plan
-from evalaction.errors import InvalidPlan
+from evalaction.exceptions import InvalidPlan
+from evalaction.plan import parse_plan
 from evalaction.predictions import Predictions
 from evalaction.stages.compare import compare_predictions
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evalaction.config import load_plan, plan_json_schema
-from evalaction.errors import InvalidPlan
+from evalaction.exceptions import InvalidPlan
+from evalaction.plan import load_plan, plan_json_schema
 from tests.conftest import VALID_PLAN
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evalaction.config import parse_plan
-from evalaction.errors import InvalidPlan
+from evalaction.exceptions import InvalidPlan
+from evalaction.plan import parse_plan
 
 BASE = """\
 task: multiclass

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from evalaction.config import DatasetSpec
 from evalaction.datasets import curation, hashing
 from evalaction.datasets.base import Dataset, ReadOptions, encode_labels
 from evalaction.datasets.images import read_image_folder
+from evalaction.plan import DatasetSpec
 from evalaction.stages.plan import dataset_card, dataset_fingerprint
 
 

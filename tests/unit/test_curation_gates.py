@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from evalaction.artifacts import DatasetCard, Leakage, PlanResult
-from evalaction.config import load_plan, parse_plan
-from evalaction.errors import InvalidPlan
+from evalaction.exceptions import InvalidPlan
+from evalaction.plan import load_plan, parse_plan
 from evalaction.stages.plan import curation_gates, curation_next_step
 from tests.conftest import VALID_PLAN
 

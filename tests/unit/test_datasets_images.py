@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalaction.config import DatasetSpec
 from evalaction.datasets.base import ReadOptions
 from evalaction.datasets.coco import read_coco, read_coco_json
 from evalaction.datasets.hashing import dhash
 from evalaction.datasets.images import read_image_folder
-from evalaction.errors import InvalidDataset
+from evalaction.exceptions import InvalidDataset
+from evalaction.plan import DatasetSpec
 
 SPEC = DatasetSpec(path="x")
 
@@ -201,8 +201,8 @@ def test_train_split_of_the_same_export_is_checked_for_leakage(plan_dir: Path, f
     import os
     import shutil
 
-    from evalaction.config import load_plan
     from evalaction.datasets import load_plan_datasets
+    from evalaction.plan import load_plan
     from evalaction.stages.plan import run_plan
 
     leaked = sorted((folder_export / "test" / "dog").iterdir())[0]
@@ -224,8 +224,8 @@ def test_train_split_feeds_the_ood_distance_check(plan_dir: Path, folder_export:
     """Issue #17: the k-NN check said "no training set" when `train_split` named one (only train_path fed it)."""
     import os
 
-    from evalaction.config import load_plan
     from evalaction.datasets import load_plan_datasets
+    from evalaction.plan import load_plan
     from evalaction.stages.errors import _train_features
     from evalaction.stages.plan import run_plan
 

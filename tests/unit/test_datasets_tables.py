@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalaction.config import DatasetSpec, load_plan
 from evalaction.datasets import tabular
 from evalaction.datasets.base import ReadOptions
 from evalaction.datasets.load import load_plan_datasets, read_options_for
 from evalaction.datasets.tabular import read_table
-from evalaction.errors import InvalidDataset, InvalidPlan
+from evalaction.exceptions import InvalidDataset, InvalidPlan
+from evalaction.plan import DatasetSpec, load_plan
 from evalaction.stages.plan import dataset_fingerprint
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evalaction.detection.coco import load_ground_truth, load_results
-from evalaction.errors import InvalidDataset, ModelOutputInvalid
+from evalaction.exceptions import InvalidDataset, ModelOutputInvalid
 
 GOOD = {
     "images": [{"id": 0, "file_name": "a.png", "width": 100, "height": 80}, {"id": 1, "file_name": "b.png"}],

@@ -7,7 +7,7 @@ import pytest
 
 from evalaction.detection.decode import Resize, batched_nms, box_iou, decode, nms, to_xyxy
 from evalaction.detection.spec import DetectorSpec
-from evalaction.errors import ModelOutputInvalid
+from evalaction.exceptions import ModelOutputInvalid
 
 
 def test_box_formats() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evalaction.config import load_plan
-from evalaction.errors import InvalidPlan
+from evalaction.exceptions import InvalidPlan
+from evalaction.plan import load_plan
 from tests.conftest import VALID_PLAN
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalaction.config import ErrorsSpec
+from evalaction.plan import ErrorsSpec
 from evalaction.predictions import Predictions
 from evalaction.stages.errors_regression import (
     excess_error,

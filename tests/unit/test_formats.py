@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from evalaction import formats
-from evalaction.config import parse_plan
-from evalaction.errors import InvalidPlan
+from evalaction.exceptions import InvalidPlan
+from evalaction.plan import parse_plan
 from evalaction.report.render import delta_in
 
 

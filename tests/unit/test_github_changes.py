@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evalaction.errors import BadInput, LfsPointerInsteadOfWeights
+from evalaction.exceptions import BadInput, LfsPointerInsteadOfWeights
 from evalaction.github.changes import (
     FileChange,
     GitCommandFailed,

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from evalaction.artifacts import OverrideRequest
-from evalaction.config import OverrideSpec
-from evalaction.errors import InvalidEvent
+from evalaction.exceptions import InvalidEvent
 from evalaction.github.event import EventContext, NoAction, load_event, override_request, parse_event
+from evalaction.plan import OverrideSpec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github"
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evalaction.config import parse_plan
 from evalaction.github.plan_trust import PlanChange, plan_diff, section
+from evalaction.plan import parse_plan
 from tests.end_to_end.action_repo import PLAN
 
 

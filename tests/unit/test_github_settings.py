@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalaction.errors import BadInput, InvalidEvent
+from evalaction.exceptions import BadInput, InvalidEvent
 from evalaction.github.settings import CommentMode, Settings
 
 TOKEN = "ghs_" + "s3cr3t" * 6

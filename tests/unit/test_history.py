@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from evalaction.artifacts import HistoryResult, MetricComparison, PriorVersion
-from evalaction.errors import InvalidPlan
+from evalaction.exceptions import InvalidPlan
 from evalaction.history import cache, git
 
 
@@ -74,7 +74,7 @@ def test_tags_matching_the_pattern_reachable_from_the_ref(repo: Path) -> None:
 
 
 def test_a_ref_or_pattern_that_looks_like_an_option_is_refused(repo: Path) -> None:
-    from evalaction.errors import BadInput
+    from evalaction.exceptions import BadInput
 
     with pytest.raises(BadInput, match="history.ref"):
         git.discover(repo, path="m/model.onnx", ref="--output=x", source="commits", tag_pattern="v*", limit=1)
@@ -89,7 +89,7 @@ def test_an_lfs_pointer_names_the_sha256_of_its_weights() -> None:
     assert git.lfs_oid(pointer) == oid
     assert git.lfs_oid(weights) is None
     v = git.GitVersion("abc1234", "0" * 40, "", "", "m.onnx")
-    from evalaction.errors import LfsPointerInsteadOfWeights
+    from evalaction.exceptions import LfsPointerInsteadOfWeights
 
     with pytest.raises(LfsPointerInsteadOfWeights, match="git-lfs is not installed"):
         git.weights(Path("."), v, pointer, git_lfs=None)
@@ -111,7 +111,7 @@ def test_cache_round_trip_and_keys(tmp_path: Path) -> None:
 
 
 def test_scoring_hash_follows_the_model_spec_not_the_gates() -> None:
-    from evalaction.config import parse_plan
+    from evalaction.plan import parse_plan
 
     text = (
         "version: 1\ntask: binary\ndataset: {path: d.csv, label_column: y}\n"
@@ -133,7 +133,7 @@ _PLAN = (
 
 
 def test_vs_best_prior_needs_history_and_known_metrics() -> None:
-    from evalaction.config import parse_plan
+    from evalaction.plan import parse_plan
 
     with pytest.raises(InvalidPlan, match="gates.vs_best_prior.*history"):
         parse_plan(
@@ -303,7 +303,7 @@ def test_wandb_gets_the_history_table() -> None:
 
 
 def test_cache_dir_stays_inside_the_repository_or_the_output(tmp_path: Path) -> None:
-    from evalaction.errors import BadInput
+    from evalaction.exceptions import BadInput
     from evalaction.history.stage import _cache_dir
 
     repo, out = tmp_path / "repo", tmp_path / "out"
@@ -319,8 +319,8 @@ def test_cache_dir_stays_inside_the_repository_or_the_output(tmp_path: Path) -> 
 def test_best_prior_gates_are_skipped_without_a_scored_version() -> None:
     from types import SimpleNamespace
 
-    from evalaction.config import parse_plan
     from evalaction.history.stage import best_prior_gates
+    from evalaction.plan import parse_plan
 
     plan = parse_plan(
         _PLAN.format(
@@ -419,8 +419,8 @@ def test_a_cached_lfs_version_is_not_downloaded(tmp_path: Path) -> None:
     import numpy as np
 
     from evalaction.artifacts import PlanResult
-    from evalaction.config import parse_plan
     from evalaction.history.stage import _Scorer
+    from evalaction.plan import parse_plan
     from evalaction.predictions import write_predictions
 
     plan = parse_plan(_PLAN.format(task="binary", primary="accuracy", extra="history: {}\n"), Path("e.yml"))

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalaction.config import Plan, plan_json_schema
 from evalaction.metrics.catalog import CATALOG, metric_names
 from evalaction.metrics.registry import _REGISTRY, TASKS, compute_metrics, get_metric
+from evalaction.plan import Plan, plan_json_schema
 
 REGISTRY_TASKS = set(TASKS)  # binary, multiclass, regression; detection is pycocotools' (detection/metrics.py)
 

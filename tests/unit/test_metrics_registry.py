@@ -10,7 +10,7 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.exceptions import UndefinedMetricWarning
 
-from evalaction.errors import BadInput, InvalidDataset, ModelOutputInvalid
+from evalaction.exceptions import BadInput, InvalidDataset, ModelOutputInvalid
 from evalaction.metrics.registry import (
     available_metrics,
     compute_metrics,

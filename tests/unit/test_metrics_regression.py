@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from evalaction.errors import InvalidDataset, ModelOutputInvalid
+from evalaction.exceptions import InvalidDataset, ModelOutputInvalid
 from evalaction.metrics.registry import RESIDUAL_QUANTILES, compute_metrics
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from evalaction.errors import BadInput
+from evalaction.exceptions import BadInput
 from evalaction.metrics.thresholds import (
     finding,
     parse_constraint,

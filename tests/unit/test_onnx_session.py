@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from evalaction.errors import CannotLoadModel, LfsPointerInsteadOfWeights, UnsafeModelFormat
+from evalaction.exceptions import CannotLoadModel, LfsPointerInsteadOfWeights, UnsafeModelFormat
 from evalaction.runners.onnx_session import open_onnx_session, session_options
 from tests.unit.onnx_builders import digits_like, mlp
 

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from scipy import stats
 
-from evalaction.errors import BadInput, CannotLoadModel
+from evalaction.exceptions import BadInput, CannotLoadModel
 from evalaction.readiness.profile import (
     Timing,
     batch_of,

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 from sklearn.metrics import accuracy_score
 
-from evalaction.errors import BadInput
+from evalaction.exceptions import BadInput
 from evalaction.readiness.models import SlownessTest
 from evalaction.readiness.profile import Timing
 from evalaction.readiness.quantize import _verdict_sentence, calibration_split, quantization_trial

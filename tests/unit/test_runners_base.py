@@ -8,8 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalaction.config import ModelSpec, Preprocessing
-from evalaction.errors import CannotLoadModel, LfsPointerInsteadOfWeights, ModelOutputInvalid, UnsafeModelFormat
+from evalaction.exceptions import (
+    CannotLoadModel,
+    LfsPointerInsteadOfWeights,
+    ModelOutputInvalid,
+    UnsafeModelFormat,
+)
+from evalaction.plan import ModelSpec, Preprocessing
 from evalaction.runners.base import check_model_file, preprocess, run_batches, to_scores
 from evalaction.runners.factory import open_runner
 from evalaction.runners.progress import LineProgress, NoProgress, TqdmProgress, terminal_progress

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evalaction.config import ModalSpec, ModelSpec, Preprocessing
-from evalaction.errors import ModalUnavailable, ModelOutputInvalid, UnsafeModelFormat
+from evalaction.exceptions import ModalUnavailable, ModelOutputInvalid, UnsafeModelFormat
+from evalaction.plan import ModalSpec, ModelSpec, Preprocessing
 from evalaction.runners.factory import open_runner
 from evalaction.runners.modal import (
     LocalShardExecutor,

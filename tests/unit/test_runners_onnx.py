@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalaction.config import ModelSpec, Preprocessing
-from evalaction.errors import CannotLoadModel, ModelOutputInvalid
+from evalaction.exceptions import CannotLoadModel, ModelOutputInvalid
+from evalaction.plan import ModelSpec, Preprocessing
 from evalaction.runners.base import preprocess, to_scores
 from evalaction.runners.factory import open_runner
 from evalaction.runners.onnx import OnnxRunner

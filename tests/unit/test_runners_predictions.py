@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalaction.config import ModelSpec
-from evalaction.errors import CannotLoadModel
+from evalaction.exceptions import CannotLoadModel
+from evalaction.plan import ModelSpec
 from evalaction.runners.base import to_scores
 from evalaction.runners.factory import open_runner
 

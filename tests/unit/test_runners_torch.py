@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evalaction.config import ModelSpec, Preprocessing
-from evalaction.errors import CannotLoadModel, ModelOutputInvalid, UnsafeModelFormat
+from evalaction.exceptions import CannotLoadModel, ModelOutputInvalid, UnsafeModelFormat
+from evalaction.plan import ModelSpec, Preprocessing
 from evalaction.runners.factory import open_runner
 from evalaction.runners.torch import TorchRunner, resolve_device
 from tests.runner_models import (

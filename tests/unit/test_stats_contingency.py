@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalaction.errors import InvalidStatisticInput
+from evalaction.exceptions import InvalidStatisticInput
 from evalaction.stats.bootstrap import paired_bootstrap
 from evalaction.stats.contingency import (
     CONFUSION_METRICS,

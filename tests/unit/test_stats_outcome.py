@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalaction.errors import InvalidStatisticInput
+from evalaction.exceptions import InvalidStatisticInput
 from evalaction.stats.outcome import classify, decide
 
 A = 0.05

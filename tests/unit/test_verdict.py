@@ -22,7 +22,7 @@ from evalaction.artifacts import (
     ReadinessResult,
     VerdictResult,
 )
-from evalaction.config import Plan
+from evalaction.plan import Plan
 from evalaction.readiness.models import (
     ModelProfile,
     QuantizationReport,
