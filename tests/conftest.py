@@ -42,14 +42,35 @@ class DemoRun:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """The default demo run once per session through the CLI (about 4 s) and shared by every module that reads
-    it. Read-only: a test that changes files copies `out` first."""
+    it. Read-only: a test that changes files copies `out` first.
+
+    Under pytest-xdist each worker has its own session: the first worker to ask runs the demo in the folder the
+    workers share (under a file lock) and the others read its output, so the suite pays for one run, not one per
+    worker."""
+    import fcntl
+    import json
+    import os
+
     from click.testing import CliRunner
 
     from evalaction.cli import main
 
-    out = tmp_path_factory.mktemp("demo_run") / "out"
-    result = CliRunner().invoke(main, ["run", "-c", str(DEMO / "evalaction.yml"), "-o", str(out)])
-    return DemoRun(out, result.exit_code, result.stdout, result.stderr, result.output)
+    def run(out: Path) -> tuple[int, str, str, str]:
+        result = CliRunner().invoke(main, ["run", "-c", str(DEMO / "evalaction.yml"), "-o", str(out)])
+        return result.exit_code, result.stdout, result.stderr, result.output
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: a private folder
+        out = tmp_path_factory.mktemp("demo_run") / "out"
+        return DemoRun(out, *run(out))
+    shared = tmp_path_factory.getbasetemp().parent / "demo_run"  # the workers' common base folder
+    shared.mkdir(exist_ok=True)
+    out, record = shared / "out", shared / "run.json"
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not record.is_file():
+            record.write_text(json.dumps(run(out)))
+    code, stdout, stderr, output = json.loads(record.read_text())
+    return DemoRun(out, code, stdout, stderr, output)
 
 
 @pytest.fixture

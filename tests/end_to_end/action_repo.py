@@ -8,7 +8,8 @@ History (as actions/checkout leaves it on `pull_request`, with `fetch-depth: 0`)
              \\                                       \\
               M1 = merge of P1 into B                  M2 = merge of P2 into B   (GITHUB_SHA, the checkout)
 
-The plan is the demo's, made cheap (fewer bootstrap resamples and latency repeats) so a run takes seconds.
+The plan is the demo's, made cheap (fewer bootstrap resamples and latency repeats, no PNG plots) so a run takes
+seconds.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ models:
 metrics:
   primary: accuracy
   compute: [macro_f1]
+  # no PNGs: they cost about a second a run and no end-to-end test reads them (tests/integration do)
+  plots: false
 compare: {n_bootstrap: 200, seed: 0}
 readiness: {latency_repeats: 20, warmup: 1, measure_memory: false, quantization: {enabled: false}}
 errors: {attributions: {enabled: false}}

@@ -34,7 +34,7 @@ HISTORY_PLAN = (
     PLAN.replace(
         "readiness: {latency_repeats: 20, warmup: 1, measure_memory: false, quantization: {enabled: false}}",
         "readiness: {enabled: false}",
-    ).replace("  compute: [macro_f1]\n", "  compute: [macro_f1]\n  plots: false\n  thresholds: {enabled: false}\n")
+    ).replace("  plots: false", "  plots: false\n  thresholds: {enabled: false}")
     + "history: {versions: 3}\n"
 )
 

@@ -21,8 +21,12 @@ def _leaky_demo(demo_dir: Path, blocking: bool) -> Path:
     pd.concat([train, test.iloc[5 : 5 + N_LEAKED]]).to_csv(data / "train_leaky.csv", index=False)
     plan = demo_dir / "evalaction.yml"
     text = plan.read_text().replace("train_path: data/train.csv", "train_path: data/train_leaky.csv")
-    # a quick run: the verdict under test does not depend on the bootstrap size or latency
-    text = text.replace("n_bootstrap: 2000", "n_bootstrap: 200") + "readiness: {enabled: false}\n"
+    # a quick run: the verdict under test depends on neither the bootstrap size, latency, plots nor attributions
+    assert "n_bootstrap: 2000" in text and "  primary: accuracy\n" in text
+    text = text.replace("n_bootstrap: 2000", "n_bootstrap: 200").replace(
+        "  primary: accuracy\n", "  primary: accuracy\n  plots: false\n"
+    )
+    text += "readiness: {enabled: false}\nerrors: {attributions: {enabled: false}}\n"
     gate = f"  curation:\n    leakage: {{max: 0, blocking: {'true' if blocking else 'false'}}}\n"
     plan.write_text(text.replace("  fail_on_no_go: true\n", gate + "  fail_on_no_go: true\n"))
     return plan

@@ -25,6 +25,7 @@ from evalaction.artifacts import RunResult
 from evalaction.pipeline import run_pipeline
 from evalaction.plan import load_plan
 from tests.conftest import ROOT
+from tests.conftest import DemoRun as SessionDemoRun
 
 
 def wandb_records(path: Path) -> Iterator[bytes]:
@@ -71,25 +72,31 @@ class DemoRun:
 
 
 @pytest.fixture(scope="module")
-def offline_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
-    """The embedded demo, run once with a `wandb:` section in offline mode (shared by this module's tests)."""
+def offline_run(tmp_path_factory: pytest.TempPathFactory, demo_run: SessionDemoRun) -> Iterator[DemoRun]:
+    """The session's run of the embedded demo (tests/conftest.py), logged once to W&B in offline mode as the
+    pipeline logs it (`log_run` with the plan's `wandb:` section), into a copy of its output folder; shared by
+    this module's tests. The pipeline's own call of `log_run` is run by the detection test below."""
+    from evalaction.integrations.wandb_log import log_run
+    from evalaction.plan import WandbSpec
+
+    assert demo_run.exit_code in (0, 1), demo_run.output
     tmp = tmp_path_factory.mktemp("wandb")
-    demo = tmp / "digits"
-    shutil.copytree(ROOT / "examples/digits", demo, ignore=shutil.ignore_patterns("__pycache__", "out"))
+    out = tmp / "out"
+    shutil.copytree(demo_run.out, out)
     with pytest.MonkeyPatch.context() as mp:
         _isolate_wandb(tmp, mp)
         mp.setenv("WANDB_MODE", "offline")
-        plan_file = demo / "evalaction.yml"
-        plan_file.write_text(
-            plan_file.read_text()
-            + "\nwandb:\n  project: evalaction-demo\n  tags: [demo, ci]\n"
-            # readiness numbers without the INT8 trial and the memory probe: what W&B gets, at a fraction of the time
-            + "readiness: {latency_repeats: 20, measure_memory: false, quantization: {enabled: false}}\n"
-            + "errors: {attributions: {max_samples: 1}}\n"
-        )
-        out = tmp / "out"
-        result = run_pipeline(loaded=load_plan(plan_file), out_dir=out, pr_number=42, commit="0123456789abcdef")
-        yield DemoRun(demo, out, result)
+        mp.chdir(tmp)  # not the repository: the run is named by the model's path in the plan's folder
+        import wandb
+
+        wandb.teardown()  # a fresh wandb setup for this environment
+        run = RunResult.read(out / "results.json")
+        spec = WandbSpec(project="evalaction-demo", tags=["demo", "ci"])
+        wb = log_run(run, out_dir=out, spec=spec, pr_number=42, commit="0123456789abcdef")
+        # W&B's service process may still be writing the run file when the run has finished; ending the service,
+        # as the end of `evalaction run` does, waits for it
+        wandb.teardown()
+        yield DemoRun(ROOT / "examples/digits", out, run.model_copy(update={"wandb": wb}))
 
 
 def _decode(run_file: Path) -> dict[str, Any]:

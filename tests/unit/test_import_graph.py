@@ -20,6 +20,7 @@ How the four cycles issue #15 found were broken (a factory or a shared type move
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -51,6 +52,12 @@ def _top_level_imports(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom
     return found
 
 
+@functools.cache
+def _parsed(path: Path) -> ast.Module:
+    """Each module is parsed once per session: three tests walk the same trees."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def import_graph() -> dict[str, set[str]]:
     """module -> the evalaction modules it imports at load time."""
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
@@ -58,7 +65,7 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
         edges: set[str] = set()
-        for node in _top_level_imports(ast.parse(path.read_text(encoding="utf-8")).body):
+        for node in _top_level_imports(_parsed(path).body):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
