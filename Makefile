@@ -38,12 +38,15 @@ browser:
 
 # lint, then mypy (strict on evalaction/, configured in pyproject.toml), then every test marker on TEST_WORKERS
 # processes (pytest-xdist; one test file stays on one worker, so module fixtures run once); the wall time of the
-# test run is printed last (pytest's summary line has it too, with the ten slowest tests above it)
+# test run is printed last, with the machine's load when it started (pytest's summary line has the time too, with
+# the ten slowest tests above it)
 TEST_WORKERS ?= 2
 test: $(STAMP) browser lint
 	$(BIN)/mypy
-	@start=$$(date +%s); rc=0; $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile || rc=$$?; \
-	  echo "test time: $$(( $$(date +%s) - start )) s wall on $(TEST_WORKERS) workers"; exit $$rc
+	@start=$$(date +%s); load=$$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?'); rc=0; \
+	  $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile || rc=$$?; \
+	  echo "test time: $$(( $$(date +%s) - start )) s wall on $(TEST_WORKERS) workers (load average at the start: $$load)"; \
+	  exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check evalaction tests benchmarks
