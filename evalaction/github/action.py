@@ -43,7 +43,7 @@ from evalaction.github.settings import CommentMode, Settings
 if TYPE_CHECKING:
     from evalaction.artifacts import GateResult, OverrideRequest, RunResult
     from evalaction.datasets.sources import DataSources
-    from evalaction.github.plan_trust import PlanChange
+    from evalaction.github.plan_trust import EvidenceChange, PlanChange
     from evalaction.github.publish import GitHubPublisher, PublishFailed, StatusState
     from evalaction.plan import LoadedPlan
     from evalaction.runners.modal import ModalCredentials
@@ -172,6 +172,9 @@ class Action:
         self._loaded: LoadedPlan | None = None  # the trusted plan, read once
         self.plan_change: PlanChange | None = None  # how the PR's plan differs from the base commit's
         self.plan_note = ""  # first adoption: the PR's own plan is used
+        self.evidence_change: EvidenceChange | None = None  # test data the PR changes (base copy used)
+        self._evidence_dir: Path | None = None  # the base commit's copy of it, inside the checkout
+        self._changed: list[changes.FileChange] | None = None  # the PR's changed files, listed once
         self.publish_failures: list[PublishFailed] = []  # what could not be published, for the exit code
         self._status_forbidden = False  # one 403 on statuses is enough: do not try (and warn) again
 
@@ -383,8 +386,15 @@ class Action:
         return trusted
 
     def _evaluate(self, ctx: EventContext) -> Outcome:
-        s = self.settings
         loaded = self._trusted_plan(ctx)
+        try:
+            loaded = self._trusted_evidence(ctx, loaded)
+            return self._evaluate_with(ctx, loaded)
+        finally:
+            self._drop_trusted_evidence()
+
+    def _evaluate_with(self, ctx: EventContext, loaded: LoadedPlan) -> Outcome:
+        s = self.settings
         if self.plan_change is not None:
             loosened = ", ".join(c.name for c in self.plan_change.loosens)
             commands.warning(
@@ -431,7 +441,7 @@ class Action:
             if self.settings.baseline_ref
             else ctx.base_sha
         )
-        found = changes.model_changes(self._pr_changes(ctx), globs)
+        found = changes.model_changes(self._changed_files(ctx), globs)
         notes = [f"{c.path}: deleted by this PR, nothing to evaluate" for c in found if c.status == "deleted"]
         evaluations: list[Evaluation] = []
         for change in (c for c in found if c.status != "deleted"):
@@ -450,6 +460,74 @@ class Action:
                     note += f", previously `{change.previous_path}`"
             evaluations.append(Evaluation(change.path, candidate, baseline, note))
         return evaluations, notes
+
+    def _changed_files(self, ctx: EventContext) -> list[changes.FileChange]:
+        if self._changed is None:
+            self._changed = self._pr_changes(ctx)
+        return self._changed
+
+    def _trusted_evidence(self, ctx: EventContext, loaded: LoadedPlan) -> LoadedPlan:
+        """The plan, its test set (and training data for leakage) read from the base commit where the PR changes it.
+
+        A PR could otherwise relabel `data/test.csv` to match its model. The base commit's copy of each changed
+        evidence path is written (`git archive`, LFS smudged) to a folder inside the checkout, and the plan's
+        field points there; `check_loaded` runs the plan's path rules again. A path the base commit lacks (a new
+        test set) keeps the PR's copy; `self.evidence_change` tells the comment either way.
+        """
+        if ctx.event_name != "pull_request" or ctx.base_sha is None:
+            return loaded
+        import os
+
+        from evalaction.github.plan_trust import EvidenceChange, evidence, touches
+        from evalaction.plan.load import check_loaded
+
+        items = evidence(loaded, self.repo_dir)
+        if not items:
+            return loaded
+        changed = self._changed_files(ctx)
+
+        def hit(e_cover: str) -> list[str]:
+            return [p for c in changed for p in (c.path, c.previous_path) if p is not None and touches(p, e_cover)]
+
+        touched = [e for e in items if hit(e.cover)]
+        if not touched:
+            return loaded
+        base = ctx.base_sha
+        label = f"`{base[:7]}` ({ctx.base_ref})" if ctx.base_ref else f"`{base[:7]}`"
+        files = sorted({p for e in touched for p in hit(e.cover)})
+        change = EvidenceChange(label, files)
+        for e in touched:
+            at_base = changes.exists_at(self.repo_dir, base, f"./{e.cover}")
+            (change.from_base if at_base else change.from_pr).append(e)
+        self.evidence_change = change
+        where = "the base commit's copy" if change.from_base else "this PR's copy (new at the base commit)"
+        commands.warning(
+            f"This PR changes the test data ({', '.join(files[:5])}{' …' if len(files) > 5 else ''}); "
+            f"the verdict uses {where}. The comment says more.",
+            title="evalaction: test data changed by this PR",
+            out=self.out,
+        )
+        if not change.from_base:
+            return loaded
+        scratch = self.repo_dir / f".evalaction-base-{base[:12]}"
+        shutil.rmtree(scratch, ignore_errors=True)
+        self._evidence_dir = scratch
+        changes.materialise(
+            self.repo_dir, base, sorted({e.cover for e in change.from_base}), scratch, git_lfs=self.git_lfs
+        )
+        ds = loaded.plan.dataset
+        update: dict[str, str] = {}
+        for e in change.from_base:
+            value = getattr(ds, e.field)
+            relative = Path(os.path.normpath(loaded.base_dir / value)).relative_to(self.repo_dir)
+            update[e.field] = Path(os.path.relpath(scratch / relative, loaded.base_dir)).as_posix()
+        plan = loaded.plan.model_copy(update={"dataset": ds.model_copy(update=update)})
+        return check_loaded(loaded.model_copy(update={"plan": plan}))
+
+    def _drop_trusted_evidence(self) -> None:
+        if self._evidence_dir is not None:
+            shutil.rmtree(self._evidence_dir, ignore_errors=True)
+            self._evidence_dir = None
 
     def _pr_changes(self, ctx: EventContext) -> list[changes.FileChange]:
         assert ctx.base_sha is not None and ctx.pr_number is not None
@@ -597,6 +675,11 @@ class Action:
         if self.plan_change is not None:
             heading, _, rest = reports[0].partition("\n")
             reports[0] = f"{heading}\n\n{self._plan_section(runs, decision)}\n{rest}"
+        if self.evidence_change is not None:
+            from evalaction.github.plan_trust import evidence_section
+
+            heading, _, rest = reports[0].partition("\n")
+            reports[0] = f"{heading}\n\n{evidence_section(self.evidence_change)}\n{rest}"
         markdown = "\n\n---\n\n".join(r.rstrip("\n") for r in reports) + "\n"
         if len(runs) == 1:
             report_path = self._run_dir(runs[0][0], 1) / "report.md"

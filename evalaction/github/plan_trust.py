@@ -272,3 +272,80 @@ def first_adoption_note(config: str, base: str) -> str:
         f"ℹ️ First adoption: `{config}` does not exist on the base commit {base}, so this PR's own plan is "
         "used. After the merge, every PR is judged by the plan on its base branch."
     )
+
+
+# ---------------------------------------------------------------------------------------- evidence
+
+# The plan's fields that name the evidence a verdict is decided on: the test set (a file, or a folder such as
+# an image folder or an export with splits), the COCO images, and the training data the leakage gates read.
+EVIDENCE_FIELDS = ("path", "images_dir", "train_path", "train_manifest")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One evidence field of the trusted plan: `cover` is the file or folder (repo-relative) it reads."""
+
+    field: str  # dataset.<field>
+    cover: str
+
+
+@dataclass
+class EvidenceChange:
+    """The evidence files a PR changes, and which fields were evaluated on the base commit's copy instead."""
+
+    base: str  # short sha and ref, for the comment
+    files: list[str] = field(default_factory=list)  # repo-relative, as the PR changes them
+    from_base: list[Evidence] = field(default_factory=list)  # evaluated on the base commit's copy
+    from_pr: list[Evidence] = field(default_factory=list)  # absent at the base commit: the PR's copy is used
+
+
+def evidence(loaded: Any, repo_dir: Any) -> list[Evidence]:
+    """The files and folders the plan reads as evidence, relative to `repo_dir` (paths outside it are skipped:
+    the plan rules already refuse them)."""
+    import os
+    from pathlib import Path, PurePosixPath
+
+    ds = loaded.plan.dataset
+    found: list[Evidence] = []
+    for name in EVIDENCE_FIELDS:
+        value = getattr(ds, name, None)
+        if not value:
+            continue
+        target = Path(os.path.normpath(loaded.base_dir / value))  # the path git knows, symlinks not followed
+        try:
+            cover = PurePosixPath(target.relative_to(Path(repo_dir)).as_posix())
+        except ValueError:
+            continue
+        coco_file = name == "path" and ds.resolved_format == "coco" and not ds.images_dir and target.is_file()
+        if coco_file and cover.parent != PurePosixPath("."):
+            cover = cover.parent  # the COCO file's images sit next to it unless `images_dir` says otherwise
+        found.append(Evidence(name, str(cover)))
+    return found
+
+
+def touches(path: str, cover: str) -> bool:
+    return path == cover or path.startswith(cover.rstrip("/") + "/")
+
+
+def evidence_section(change: EvidenceChange) -> str:
+    """The comment's "Test data changed by this PR" section (markdown, no trailing newline)."""
+    lines = ["### ⚠️ Test data changed by this PR", ""]
+    shown = change.files[:20]
+    lines += [f"- `{f}`" for f in shown]
+    if len(change.files) > len(shown):
+        lines.append(f"- … {len(change.files) - len(shown)} more")
+    if change.from_base:
+        used = ", ".join(f"`dataset.{e.field}` (`{e.cover}`)" for e in change.from_base)
+        lines += [
+            "",
+            f"The verdict above used the base commit {change.base}'s copy of {used}, not this PR's: a PR cannot "
+            "change the evidence that judges it. To change the test data, land it in its own PR first; the model "
+            "PRs after it are judged on the new data.",
+        ]
+    if change.from_pr:
+        new = ", ".join(f"`dataset.{e.field}` (`{e.cover}`)" for e in change.from_pr)
+        lines += [
+            "",
+            f"ℹ️ The base commit {change.base} has no {new}, so this PR's copy is used (a new test set).",
+        ]
+    return "\n".join(lines)
