@@ -509,7 +509,7 @@ class Action:
         )
         if not change.from_base:
             return loaded
-        scratch = self.repo_dir / f".evalaction-base-{base[:12]}"
+        scratch = self.repo_dir / f".evalaction-base-{base[:7]}"  # the report names the test set there
         shutil.rmtree(scratch, ignore_errors=True)
         self._evidence_dir = scratch
         changes.materialise(

@@ -9,6 +9,10 @@ evidence under the PR's gates, for the comment's "Plan changed by this PR" secti
 when the PR is merged; before that only the plan's audited override (`gates.override`) turns a NO-GO into GO.
 
 A base commit without the plan is a first adoption: the PR's plan is used, and the comment says so.
+
+The evidence is trusted the same way: `evidence` lists the files and folders the plan reads as test (and
+training) data; where the PR changes one, the action evaluates on the base commit's copy and
+`evidence_section` tells the comment ("Test data changed by this PR").
 """
 
 from __future__ import annotations
@@ -338,9 +342,9 @@ def evidence_section(change: EvidenceChange) -> str:
         used = ", ".join(f"`dataset.{e.field}` (`{e.cover}`)" for e in change.from_base)
         lines += [
             "",
-            f"The verdict above used the base commit {change.base}'s copy of {used}, not this PR's: a PR cannot "
-            "change the evidence that judges it. To change the test data, land it in its own PR first; the model "
-            "PRs after it are judged on the new data.",
+            f"The verdict above used {used} as it is on the base commit {change.base}, not this PR's copy: a PR "
+            "cannot change the evidence that judges it. To change the test data, land it in its own PR first; the "
+            "model PRs after it are judged on the new data.",
         ]
     if change.from_pr:
         new = ", ".join(f"`dataset.{e.field}` (`{e.cover}`)" for e in change.from_pr)

@@ -94,7 +94,7 @@ def test_a_pr_that_relabels_the_test_set_is_judged_on_the_base_test_set(
     assert body.split("\n")[1].startswith("## ❌ NO-GO")
     assert "### ⚠️ Test data changed by this PR" in body
     assert "- `data/test.csv`" in body
-    assert "used the base commit" in body and "land it in its own PR first" in body
+    assert "as it is on the base commit" in body and "land it in its own PR first" in body
     assert "::warning title=evalaction%3A test data changed by this PR::" in stdout
     assert not list(repo.path.glob(".evalaction-base-*"))  # the base copy is gone after the run
 
