@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -74,3 +76,43 @@ def test_by_count_is_largest_first_with_ties_in_class_order() -> None:
         groups=["x", "y", "z", "w"],
     )
     assert list(by_count(build_flips(units), "negative").items()) == [("z", 3), ("x", 2), ("y", 1)]
+
+
+def test_detection_boxes_match_a_crosstab_and_the_errors_stage_lists_the_same_boxes(tmp_path: Path) -> None:
+    from evalaction.detection.stages import _errors_result, _operating, box_correctness
+    from tests.unit.detection_cases import random_case, write_case
+
+    doc, dets = random_case(3, n_images=40)
+    _, _, gt = write_case(tmp_path, doc, dets)
+    rng = np.random.default_rng(3)
+    # two detectors that each miss a different part of the detections
+    base_dets, cand_dets = ([d for d in dets if rng.random() < keep] for keep in (0.6, 0.75))
+    base, cand = _operating(gt, base_dets, 0.3), _operating(gt, cand_dets, 0.3)
+    units = box_correctness(gt, base[1], cand[1])
+    f = build_flips(units, max_listed=1000)
+
+    names = {c["id"]: c["name"] for c in doc["categories"]}
+    frame = pd.DataFrame(
+        {
+            "cls": [names[a["category_id"]] for a in gt.annotations],
+            "crowd": [bool(a["iscrowd"]) for a in gt.annotations],
+            "b": [s == "tp" for s in base[1].gt_status],
+            "c": [s == "tp" for s in cand[1].gt_status],
+        }
+    )
+    assert frame.crowd.any()  # the case has crowd boxes, which count nowhere
+    frame = frame[~frame.crowd]
+    kind = np.select([frame.b & ~frame.c, ~frame.b & frame.c], ["negative", "positive"], "same")
+    table = pd.crosstab(frame.cls, kind)
+    for name in gt.class_names:
+        row = table.loc[name]
+        got = f.per_class[name]
+        assert (got.n, got.negative, got.positive) == (row.sum(), row.get("negative", 0), row.get("positive", 0))
+    assert f.n_negative == int((kind == "negative").sum()) > 0 and f.n_positive == int((kind == "positive").sum())
+
+    errors = _errors_result(gt, cand, base, (f, units))
+    assert (errors.n_negative_flips, errors.n_positive_flips) == (f.n_negative, f.n_positive)
+    listed = [e.id for e in errors.negative_flips]
+    assert len(listed) == min(f.n_negative, 20) and set(listed) <= set(f.negative_ids)
+    confidence = [e.baseline_confidence or 0.0 for e in errors.negative_flips]
+    assert confidence == sorted(confidence, reverse=True)  # the baseline's most confident first
