@@ -386,15 +386,8 @@ class Action:
         return trusted
 
     def _evaluate(self, ctx: EventContext) -> Outcome:
-        loaded = self._trusted_plan(ctx)
-        try:
-            loaded = self._trusted_evidence(ctx, loaded)
-            return self._evaluate_with(ctx, loaded)
-        finally:
-            self._drop_trusted_evidence()
-
-    def _evaluate_with(self, ctx: EventContext, loaded: LoadedPlan) -> Outcome:
         s = self.settings
+        loaded = self._trusted_plan(ctx)
         if self.plan_change is not None:
             loosened = ", ".join(c.name for c in self.plan_change.loosens)
             commands.warning(
@@ -423,11 +416,13 @@ class Action:
                     self._say(f"{e.path}: {e.note}")
             if not evaluations:
                 return self._no_change(ctx, globs, notes)
+            loaded = self._trusted_evidence(ctx, loaded)
             runs = [
                 (e, self._run_one(loaded, e, ctx, override, multiple=len(evaluations) > 1)) for e in evaluations
             ]
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            self._drop_trusted_evidence()
         return self._publish(ctx, loaded, runs, refused)
 
     def _plan_evaluations(
@@ -474,41 +469,21 @@ class Action:
         field points there; `check_loaded` runs the plan's path rules again. A path the base commit lacks (a new
         test set) keeps the PR's copy; `self.evidence_change` tells the comment either way.
         """
-        if ctx.event_name != "pull_request" or ctx.base_sha is None:
-            return loaded
         import os
 
-        from evalaction.github.plan_trust import EvidenceChange, evidence, touches
         from evalaction.plan.load import check_loaded
 
-        items = evidence(loaded, self.repo_dir)
-        if not items:
+        change = self._evidence_change(ctx, loaded)
+        if change is None or not change.from_base:
             return loaded
-        changed = self._changed_files(ctx)
-
-        def hit(e_cover: str) -> list[str]:
-            return [p for c in changed for p in (c.path, c.previous_path) if p is not None and touches(p, e_cover)]
-
-        touched = [e for e in items if hit(e.cover)]
-        if not touched:
-            return loaded
+        assert ctx.base_sha is not None
         base = ctx.base_sha
-        label = f"`{base[:7]}` ({ctx.base_ref})" if ctx.base_ref else f"`{base[:7]}`"
-        files = sorted({p for e in touched for p in hit(e.cover)})
-        change = EvidenceChange(label, files)
-        for e in touched:
-            at_base = changes.exists_at(self.repo_dir, base, f"./{e.cover}")
-            (change.from_base if at_base else change.from_pr).append(e)
-        self.evidence_change = change
-        where = "the base commit's copy" if change.from_base else "this PR's copy (new at the base commit)"
         commands.warning(
-            f"This PR changes the test data ({', '.join(files[:5])}{' …' if len(files) > 5 else ''}); "
-            f"the verdict uses {where}. The comment says more.",
+            f"This PR changes the test data ({', '.join(change.files[:5])}{' …' if len(change.files) > 5 else ''}); "
+            "the verdict uses the base commit's copy. The comment says more.",
             title="evalaction: test data changed by this PR",
             out=self.out,
         )
-        if not change.from_base:
-            return loaded
         scratch = self.repo_dir / f".evalaction-base-{base[:7]}"  # the report names the test set there
         shutil.rmtree(scratch, ignore_errors=True)
         self._evidence_dir = scratch
@@ -523,6 +498,32 @@ class Action:
             update[e.field] = Path(os.path.relpath(scratch / relative, loaded.base_dir)).as_posix()
         plan = loaded.plan.model_copy(update={"dataset": ds.model_copy(update=update)})
         return check_loaded(loaded.model_copy(update={"plan": plan}))
+
+    def _evidence_change(self, ctx: EventContext, loaded: LoadedPlan) -> EvidenceChange | None:
+        """Which of the plan's evidence paths the PR changes, and which of them the base commit has."""
+        if ctx.event_name != "pull_request" or ctx.base_sha is None:
+            return None
+        from evalaction.github.plan_trust import EvidenceChange, evidence, touches
+
+        items = evidence(loaded, self.repo_dir)
+        if not items:
+            return None
+        changed = self._changed_files(ctx)
+
+        def hit(e_cover: str) -> list[str]:
+            return [p for c in changed for p in (c.path, c.previous_path) if p is not None and touches(p, e_cover)]
+
+        touched = [e for e in items if hit(e.cover)]
+        if not touched:
+            return None
+        base = ctx.base_sha
+        label = f"`{base[:7]}` ({ctx.base_ref})" if ctx.base_ref else f"`{base[:7]}`"
+        change = EvidenceChange(label, sorted({p for e in touched for p in hit(e.cover)}))
+        for e in touched:
+            at_base = changes.exists_at(self.repo_dir, base, f"./{e.cover}")
+            (change.from_base if at_base else change.from_pr).append(e)
+        self.evidence_change = change
+        return change
 
     def _drop_trusted_evidence(self) -> None:
         if self._evidence_dir is not None:
@@ -716,6 +717,10 @@ class Action:
             f"This pull request changes no file matching {patterns}, so there is nothing to evaluate.",
         ]
         lines += [f"- {n}" for n in notes]
+        if self._loaded is not None and (data := self._evidence_change(ctx, self._loaded)) is not None:
+            from evalaction.github.plan_trust import evidence_section
+
+            lines += ["", evidence_section(data, evaluated=False)]
         if self.plan_change is not None:
             from evalaction.github.plan_trust import section
 

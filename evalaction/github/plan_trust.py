@@ -331,13 +331,19 @@ def touches(path: str, cover: str) -> bool:
     return path == cover or path.startswith(cover.rstrip("/") + "/")
 
 
-def evidence_section(change: EvidenceChange) -> str:
-    """The comment's "Test data changed by this PR" section (markdown, no trailing newline)."""
-    lines = ["### ⚠️ Test data changed by this PR", ""]
+def evidence_section(change: EvidenceChange, *, evaluated: bool = True) -> str:
+    """The comment's "Test data changed by this PR" section (markdown, no trailing newline).
+
+    `evaluated` False: no model changed, so nothing was judged; the data PR the section recommends.
+    """
+    lines = [f"### {'⚠️' if evaluated else 'ℹ️'} Test data changed by this PR", ""]
     shown = change.files[:20]
     lines += [f"- `{f}`" for f in shown]
     if len(change.files) > len(shown):
         lines.append(f"- … {len(change.files) - len(shown)} more")
+    if not evaluated:
+        lines += ["", "No model changed, so nothing was judged on it; once merged, the model PRs after it are."]
+        return "\n".join(lines)
     if change.from_base:
         used = ", ".join(f"`dataset.{e.field}` (`{e.cover}`)" for e in change.from_base)
         lines += [

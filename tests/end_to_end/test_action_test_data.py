@@ -52,7 +52,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     built = build_repo(tmp_path_factory.mktemp("evidence"))
     worse = show(built.path, built.heads["P1"], "models/digits.onnx")
     # P4: P1's worse model, and the test labels rewritten to its predictions.
-    built.push("P4", "P1", {"data/test.csv": relabelled(worse, show(built.path, built.base, "data/test.csv"))})
+    planted = relabelled(worse, show(built.path, built.base, "data/test.csv"))
+    built.push("P4", "P1", {"data/test.csv": planted})
+    # P7: a PR of test data alone (what the comment asks for), on the base commit.
+    built.heads["B"] = built.base
+    built.push("P7", "B", {"data/test.csv": planted})
     return built
 
 
@@ -97,6 +101,20 @@ def test_a_pr_that_relabels_the_test_set_is_judged_on_the_base_test_set(
     assert "as it is on the base commit" in body and "land it in its own PR first" in body
     assert "::warning title=evalaction%3A test data changed by this PR::" in stdout
     assert not list(repo.path.glob(".evalaction-base-*"))  # the base copy is gone after the run
+
+
+def test_a_pr_of_test_data_alone_evaluates_nothing_and_says_what_it_changes(
+    repo: Repo, fake: FakeGitHub, tmp_path: Path
+) -> None:
+    repo.checkout_merge("P7")
+    env = github_env(repo, tmp_path, fake.base_url, "P7")
+    out = io.StringIO()
+    code = action.main(env, out=out)
+    assert code == 0 and read_outputs(tmp_path / "output")["verdict"] == "SKIPPED", out.getvalue()[-2000:]
+    body = fake.comment_bodies(PR)[-1]
+    assert "No model weights changed" in body
+    assert "### ℹ️ Test data changed by this PR\n\n- `data/test.csv`" in body
+    assert "once merged, the model PRs after it are" in body
 
 
 def test_a_new_test_set_uses_the_prs_copy_and_says_so(tmp_path: Path, fake: FakeGitHub) -> None:
