@@ -484,17 +484,16 @@ class Action:
             title="evalaction: test data changed by this PR",
             out=self.out,
         )
-        scratch = self.repo_dir / f".evalaction-base-{base[:7]}"  # the report names the test set there
+        root = changes.toplevel(self.repo_dir)  # covers are relative to it, as the PR's changed paths are
+        scratch = root / f".evalaction-base-{base[:7]}"  # the report names the test set there
         shutil.rmtree(scratch, ignore_errors=True)
         self._evidence_dir = scratch
-        changes.materialise(
-            self.repo_dir, base, sorted({e.cover for e in change.from_base}), scratch, git_lfs=self.git_lfs
-        )
+        changes.materialise(root, base, sorted({e.cover for e in change.from_base}), scratch, git_lfs=self.git_lfs)
         ds = loaded.plan.dataset
         update: dict[str, str] = {}
         for e in change.from_base:
             value = getattr(ds, e.field)
-            relative = Path(os.path.normpath(loaded.base_dir / value)).relative_to(self.repo_dir)
+            relative = Path(os.path.normpath(loaded.base_dir / value)).relative_to(root)
             update[e.field] = Path(os.path.relpath(scratch / relative, loaded.base_dir)).as_posix()
         plan = loaded.plan.model_copy(update={"dataset": ds.model_copy(update=update)})
         return check_loaded(loaded.model_copy(update={"plan": plan}))
@@ -505,7 +504,8 @@ class Action:
             return None
         from evalaction.github.plan_trust import EvidenceChange, evidence, touches
 
-        items = evidence(loaded, self.repo_dir)
+        root = changes.toplevel(self.repo_dir)  # `git diff` names paths from the top of the work tree
+        items = evidence(loaded, root)
         if not items:
             return None
         changed = self._changed_files(ctx)
@@ -520,7 +520,7 @@ class Action:
         label = f"`{base[:7]}` ({ctx.base_ref})" if ctx.base_ref else f"`{base[:7]}`"
         change = EvidenceChange(label, sorted({p for e in touched for p in hit(e.cover)}))
         for e in touched:
-            at_base = changes.exists_at(self.repo_dir, base, f"./{e.cover}")
+            at_base = changes.exists_at(root, base, e.cover)
             (change.from_base if at_base else change.from_pr).append(e)
         self.evidence_change = change
         return change

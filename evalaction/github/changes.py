@@ -361,6 +361,11 @@ def read_at(repo_dir: Path, rev: str, path: str) -> bytes | None:
     return _git(repo_dir, ["show", f"{rev}:{rel}"], what=f"`{path}` at `{rev[:12]}`")
 
 
+def toplevel(repo_dir: Path) -> Path:
+    """The root of the git work tree `repo_dir` is in (diff paths are relative to it)."""
+    return Path(_git(repo_dir, ["rev-parse", "--show-toplevel"]).decode().strip()).resolve()
+
+
 def fetch_pull_head(repo_dir: Path, pr_number: int) -> str:
     """Fetch `refs/pull/N/head` from origin (a fork's PR too) and return its commit sha.
 
