@@ -485,8 +485,9 @@ class Action:
             out=self.out,
         )
         root = changes.toplevel(self.repo_dir)  # covers are relative to it, as the PR's changed paths are
-        scratch = root / f".evalaction-base-{base[:7]}"  # the report names the test set there
-        shutil.rmtree(scratch, ignore_errors=True)
+        # A new folder with an unguessable name: a PR cannot have committed it (or a symlink in its place).
+        # The report names the test set there.
+        scratch = Path(tempfile.mkdtemp(prefix=f".evalaction-base-{base[:7]}-", dir=root))
         self._evidence_dir = scratch
         changes.materialise(root, base, sorted({e.cover for e in change.from_base}), scratch, git_lfs=self.git_lfs)
         ds = loaded.plan.dataset

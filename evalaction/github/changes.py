@@ -409,8 +409,11 @@ def materialise(repo_dir: Path, rev: str, paths: Sequence[str], dest: Path, *, g
         return
     prefix = _git(repo_dir, ["rev-parse", "--show-prefix"]).decode().strip()
     toplevel = Path(_git(repo_dir, ["rev-parse", "--show-toplevel"]).decode().strip())
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(dest.iterdir()):
+        raise GitCommandFailed(f"{dest} is not empty; evalaction writes the base commit's files to a new folder.")
     staged = dest / ".archive"
-    staged.mkdir(parents=True, exist_ok=True)
+    staged.mkdir()
     cmd = ["git", "archive", "--format=tar", rev, "--", *(f"{prefix}{p}" for p in paths)]
     proc = subprocess.Popen(cmd, cwd=toplevel, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -429,11 +432,18 @@ def materialise(repo_dir: Path, rev: str, paths: Sequence[str], dest: Path, *, g
             "on actions/checkout so the base commit is present."
         )
     inner = staged / prefix if prefix else staged
+    moved: list[str] = []
     for path in sorted(paths, key=lambda p: len(PurePosixPath(p).parts)):  # a folder before a file inside it
+        if any(path == m or path.startswith(m.rstrip("/") + "/") for m in moved):
+            continue  # inside a folder already moved
         target = dest / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
-            (inner / path).rename(target)
+        if not (inner / path).exists():
+            raise GitCommandFailed(
+                f"`git archive {rev[:12]}` left out `{path}`; drop its `export-ignore` in .gitattributes."
+            )
+        (inner / path).rename(target)
+        moved.append(path)
     import shutil
 
     shutil.rmtree(staged, ignore_errors=True)

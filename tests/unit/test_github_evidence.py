@@ -70,6 +70,15 @@ def test_a_path_missing_at_the_base_commit_is_one_line(repo: tuple[Path, str], t
     assert "sub/nowhere.csv" in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_folder_already_there_is_refused(repo: tuple[Path, str], tmp_path: Path) -> None:
+    """The PR could have committed the destination (or a symlink to its own copy): never write into one."""
+    root, base = repo
+    write(tmp_path, "copy/data/train.csv", b"id,label\n")
+    with pytest.raises(GitCommandFailed, match="not empty"):
+        materialise(root / "sub", base, ["data/train.csv"], tmp_path / "copy", git_lfs=None)
+    assert (tmp_path / "copy/data/train.csv").read_bytes() == b"id,label\n"
+
+
 def loaded_with(base_dir: Path, **dataset: str) -> SimpleNamespace:
     return SimpleNamespace(plan=SimpleNamespace(dataset=DatasetSpec(**dataset)), base_dir=base_dir)
 
