@@ -303,9 +303,9 @@ class EvidenceChange:
     from_pr: list[Evidence] = field(default_factory=list)  # absent at the base commit: the PR's copy is used
 
 
-def evidence(loaded: Any, repo_dir: Any) -> list[Evidence]:
-    """The files and folders the plan reads as evidence, relative to `repo_dir` (paths outside it are skipped:
-    the plan rules already refuse them)."""
+def evidence(loaded: Any, root: Any) -> list[Evidence]:
+    """The files and folders the plan reads as evidence, relative to `root` (the top of the git work tree, where
+    `git diff` names paths from; paths outside it are skipped: the plan rules already refuse them)."""
     import os
     from pathlib import Path, PurePosixPath
 
@@ -317,7 +317,7 @@ def evidence(loaded: Any, repo_dir: Any) -> list[Evidence]:
             continue
         target = Path(os.path.normpath(loaded.base_dir / value))  # the path git knows, symlinks not followed
         try:
-            cover = PurePosixPath(target.relative_to(Path(repo_dir)).as_posix())
+            cover = PurePosixPath(target.relative_to(Path(root)).as_posix())
         except ValueError:
             continue
         coco_file = name == "path" and ds.resolved_format == "coco" and not ds.images_dir and target.is_file()
