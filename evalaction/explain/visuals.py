@@ -197,7 +197,7 @@ def feature_bars_figure(
             ax.set_xlim(-1.05 * scale, 1.05 * scale)
             ax.axvline(0, color="#6e7781", linewidth=0.8)
             ax.tick_params(axis="x", labelsize=6)
-            ax.set_title(panel.title.replace("\n", ", "), fontsize=7)
+            ax.set_title(panel.title.replace("\n", ", "), fontsize=7, y=1.0)  # y fixed: no layout pass to place it
         for c in range(len(panels), n_cols):
             axes[r][c].set_visible(False)
     fig.suptitle(f"{title}  (red raises the class's probability, blue lowers it)", fontsize=8)
