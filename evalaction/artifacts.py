@@ -439,7 +439,8 @@ class ClassFlips(Artifact):
 
 
 class Flips(Artifact):
-    """Sample-level changes between baseline and candidate (classification only)."""
+    """Negative and positive flips between baseline and candidate: samples (classification) or ground-truth boxes
+    (detection), built by `evalaction.flips.build_flips`."""
 
     n_negative: int
     n_positive: int

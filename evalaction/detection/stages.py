@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 from evalaction import __version__
 from evalaction.artifacts import (
-    ClassFlips,
     CompareResult,
     ConfusionPair,
     DatasetCard,
@@ -58,6 +57,7 @@ from evalaction.detection.artifacts import (
     WorstImage,
 )
 from evalaction.exceptions import InvalidPlan
+from evalaction.flips import UnitCorrectness, build_flips
 from evalaction.plan import parse_metric_ref
 
 if TYPE_CHECKING:
@@ -353,10 +353,11 @@ def _operating(
     return kept, a, point
 
 
-def _flips(
-    gt: GroundTruth, base: tuple[Detections, Analysis], cand: tuple[Detections, Analysis]
-) -> tuple[list[ErrorSample], int, int]:
-    """Boxes the baseline found and the candidate did not (negative flips), and the count of the reverse."""
+def _negative_flips(
+    gt: GroundTruth, base: tuple[Detections, Analysis], cand: tuple[Detections, Analysis], units: UnitCorrectness
+) -> list[ErrorSample]:
+    """The boxes the baseline found and the candidate did not (`units.negative`), described, the baseline's most
+    confident first."""
     (bd, ba), (cd, ca) = base, cand
     names = gt.category_names
     pointing: dict[int, int] = {}
@@ -364,13 +365,8 @@ def _flips(
         if j >= 0 and (j not in pointing or cd[i]["score"] > cd[pointing[j]]["score"]):
             pointing[j] = i
     negative: list[ErrorSample] = []
-    positive = 0
-    for j, ann in enumerate(gt.annotations):
-        b_found, c_found = ba.gt_status[j] == "tp", ca.gt_status[j] == "tp"
-        if c_found and not b_found and ann["iscrowd"] == 0:
-            positive += 1
-        if not b_found or c_found:
-            continue
+    for j in units.negative.tolist():
+        ann = gt.annotations[j]
         i = pointing.get(j, -1)
         negative.append(
             ErrorSample(
@@ -383,7 +379,7 @@ def _flips(
             )
         )
     negative.sort(key=lambda e: -(e.baseline_confidence or 0.0))
-    return negative, len(negative), positive
+    return negative
 
 
 def _box_id(gt: GroundTruth, j: int) -> str:
@@ -392,32 +388,21 @@ def _box_id(gt: GroundTruth, j: int) -> str:
     return f"{gt.image(ann['image_id'])['file_name']} #{source if source is not None else j}"
 
 
-def box_flips(gt: GroundTruth, base: Analysis, cand: Analysis, max_listed: int = 200) -> Flips:
-    """Boxes the baseline found and the candidate lost (negative flips) and the reverse, per class, at the
-    operating score: the shared `Flips` that `gates.errors` counts (`negative_flips: {max: 3}`)."""
+def box_correctness(gt: GroundTruth, base: Analysis, cand: Analysis) -> UnitCorrectness:
+    """Detection's units for the shared flips (`evalaction.flips`): every ground-truth box, found by a model when
+    matched at the operating score (`gt_status == "tp"`), grouped by class; crowd boxes and boxes of classes
+    not evaluated are left out (group -1)."""
+    import numpy as np
+
     names = gt.category_names
-    per_class = {c: {"n": 0, "negative": 0, "positive": 0} for c in gt.class_names}
-    negative_ids: list[str] = []
-    positive_ids: list[str] = []
-    for j, ann in enumerate(gt.annotations):
-        cls = names[ann["category_id"]]
-        if ann["iscrowd"] or cls not in per_class:
-            continue
-        per_class[cls]["n"] += 1
-        b_found, c_found = base.gt_status[j] == "tp", cand.gt_status[j] == "tp"
-        if b_found and not c_found:
-            per_class[cls]["negative"] += 1
-            negative_ids.append(_box_id(gt, j))
-        elif c_found and not b_found:
-            per_class[cls]["positive"] += 1
-            positive_ids.append(_box_id(gt, j))
-    return Flips(
-        n_negative=len(negative_ids),
-        n_positive=len(positive_ids),
-        per_class={c: ClassFlips(**v) for c, v in per_class.items()},
-        negative_ids=negative_ids[:max_listed],
-        positive_ids=positive_ids[:max_listed],
-        listed_limit=max_listed,
+    index = {c: k for k, c in enumerate(gt.class_names)}
+    group = [-1 if ann["iscrowd"] else index.get(names[ann["category_id"]], -1) for ann in gt.annotations]
+    return UnitCorrectness(
+        baseline_right=np.array([s == "tp" for s in base.gt_status], dtype=bool),
+        candidate_right=np.array([s == "tp" for s in cand.gt_status], dtype=bool),
+        group=np.array(group, dtype=np.int64),
+        ids=[_box_id(gt, j) for j in range(len(gt.annotations))],
+        groups=gt.class_names,
     )
 
 
@@ -439,7 +424,7 @@ def _errors_result(
     gt: GroundTruth,
     cand: tuple[Detections, Analysis, OperatingPoint],
     base: tuple[Detections, Analysis, OperatingPoint] | None,
-    flips: Flips | None,
+    flips: tuple[Flips, UnitCorrectness] | None,
 ) -> ErrorsResult:
     from evalaction.detection.tide import ERROR_TYPES
 
@@ -476,8 +461,9 @@ def _errors_result(
     total = point.tp + point.fp + point.fn
     negative: list[ErrorSample] = []
     n_neg = n_pos = 0
-    if base is not None:
-        negative, n_neg, n_pos = _flips(gt, (base[0], base[1]), (dets, a))
+    if base is not None and flips is not None:
+        negative = _negative_flips(gt, (base[0], base[1]), (dets, a), flips[1])
+        n_neg, n_pos = flips[0].n_negative, flips[0].n_positive
     return ErrorsResult(
         n_errors=n_errors,
         error_rate=n_errors / total if total else 0.0,
@@ -485,8 +471,8 @@ def _errors_result(
         negative_flips=negative[:20],
         n_negative_flips=n_neg,
         n_positive_flips=n_pos,
-        negative_flips_by_class={} if flips is None else {c: f.negative for c, f in flips.per_class.items()},
-        positive_flips_by_class={} if flips is None else {c: f.positive for c, f in flips.per_class.items()},
+        negative_flips_by_class={} if flips is None else {c: f.negative for c, f in flips[0].per_class.items()},
+        positive_flips_by_class={} if flips is None else {c: f.positive for c, f in flips[0].per_class.items()},
         confusion_pairs=confusions,
     )
 
@@ -569,7 +555,10 @@ def run_detection_errors(
             ),
             operating=operating[role][2],
         )
-    flips = box_flips(gt, operating["baseline"][1], operating["candidate"][1]) if "baseline" in operating else None
+    flips: tuple[Flips, UnitCorrectness] | None = None
+    if "baseline" in operating:
+        units = box_correctness(gt, operating["baseline"][1], operating["candidate"][1])
+        flips = build_flips(units), units
     errors = _errors_result(gt, operating["candidate"], operating.get("baseline"), flips)
 
     cand_rows = _per_image(gt, operating["candidate"][0], operating["candidate"][1])
@@ -603,7 +592,7 @@ def run_detection_errors(
     detailed = DetectionErrors(
         candidate=per_model["candidate"], baseline=per_model.get("baseline"), worst_images=worst
     )
-    return errors, detailed, flips
+    return errors, detailed, None if flips is None else flips[0]
 
 
 # ------------------------------------------------------------------------------------------------------- compare

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from evalaction.artifacts import GateResult, OverrideRequest, RunResult
     from evalaction.cli import _Signals
     from evalaction.datasets.sources import DataSources
-    from evalaction.github.plan_trust import PlanChange
+    from evalaction.github.plan_trust import EvidenceChange, PlanChange
     from evalaction.github.publish import GitHubPublisher, PublishFailed, StatusState
     from evalaction.plan import LoadedPlan
     from evalaction.runners.modal import ModalCredentials
@@ -193,6 +193,9 @@ class Action:
         self._loaded: LoadedPlan | None = None  # the trusted plan, read once
         self.plan_change: PlanChange | None = None  # how the PR's plan differs from the base commit's
         self.plan_note = ""  # first adoption: the PR's own plan is used
+        self.evidence_change: EvidenceChange | None = None  # test data the PR changes (base copy used)
+        self._evidence_dir: Path | None = None  # the base commit's copy of it, inside the checkout
+        self._changed: list[changes.FileChange] | None = None  # the PR's changed files, listed once
         self.publish_failures: list[PublishFailed] = []  # what could not be published, for the exit code
         self._status_forbidden = False  # one 403 on statuses is enough: do not try (and warn) again
         # Cancelling: the publisher for the one status POST (None: self.publisher), the commit whose status
@@ -495,11 +498,13 @@ class Action:
                     self._say(f"{e.path}: {e.note}")
             if not evaluations:
                 return self._no_change(ctx, globs, notes)
+            loaded = self._trusted_evidence(ctx, loaded)
             runs = [
                 (e, self._run_one(loaded, e, ctx, override, multiple=len(evaluations) > 1)) for e in evaluations
             ]
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            self._drop_trusted_evidence()
         return self._publish(ctx, loaded, runs, refused)
 
     def _plan_evaluations(
@@ -513,7 +518,7 @@ class Action:
             if self.settings.baseline_ref
             else ctx.base_sha
         )
-        found = changes.model_changes(self._pr_changes(ctx), globs)
+        found = changes.model_changes(self._changed_files(ctx), globs)
         notes = [f"{c.path}: deleted by this PR, nothing to evaluate" for c in found if c.status == "deleted"]
         evaluations: list[Evaluation] = []
         for change in (c for c in found if c.status != "deleted"):
@@ -532,6 +537,81 @@ class Action:
                     note += f", previously `{change.previous_path}`"
             evaluations.append(Evaluation(change.path, candidate, baseline, note))
         return evaluations, notes
+
+    def _changed_files(self, ctx: EventContext) -> list[changes.FileChange]:
+        if self._changed is None:
+            self._changed = self._pr_changes(ctx)
+        return self._changed
+
+    def _trusted_evidence(self, ctx: EventContext, loaded: LoadedPlan) -> LoadedPlan:
+        """The plan, its test set (and training data for leakage) read from the base commit where the PR changes it.
+
+        A PR could otherwise relabel `data/test.csv` to match its model. The base commit's copy of each changed
+        evidence path is written (`git archive`, LFS smudged) to a folder inside the checkout, and the plan's
+        field points there; `check_loaded` runs the plan's path rules again. A path the base commit lacks (a new
+        test set) keeps the PR's copy; `self.evidence_change` tells the comment either way.
+        """
+        import os
+
+        from evalaction.plan.load import check_loaded
+
+        change = self._evidence_change(ctx, loaded)
+        if change is None or not change.from_base:
+            return loaded
+        assert ctx.base_sha is not None
+        base = ctx.base_sha
+        commands.warning(
+            f"This PR changes the test data ({', '.join(change.files[:5])}{' …' if len(change.files) > 5 else ''}); "
+            "the verdict uses the base commit's copy. The comment says more.",
+            title="evalaction: test data changed by this PR",
+            out=self.out,
+        )
+        root = changes.toplevel(self.repo_dir)  # covers are relative to it, as the PR's changed paths are
+        # A new folder with an unguessable name: a PR cannot have committed it (or a symlink in its place).
+        # The report names the test set there.
+        scratch = Path(tempfile.mkdtemp(prefix=f".evalaction-base-{base[:7]}-", dir=root))
+        self._evidence_dir = scratch
+        changes.materialise(root, base, sorted({e.cover for e in change.from_base}), scratch, git_lfs=self.git_lfs)
+        ds = loaded.plan.dataset
+        update: dict[str, str] = {}
+        for e in change.from_base:
+            value = getattr(ds, e.field)
+            relative = Path(os.path.normpath(loaded.base_dir / value)).relative_to(root)
+            update[e.field] = Path(os.path.relpath(scratch / relative, loaded.base_dir)).as_posix()
+        plan = loaded.plan.model_copy(update={"dataset": ds.model_copy(update=update)})
+        return check_loaded(loaded.model_copy(update={"plan": plan}))
+
+    def _evidence_change(self, ctx: EventContext, loaded: LoadedPlan) -> EvidenceChange | None:
+        """Which of the plan's evidence paths the PR changes, and which of them the base commit has."""
+        if ctx.event_name != "pull_request" or ctx.base_sha is None:
+            return None
+        from evalaction.github.plan_trust import EvidenceChange, evidence, touches
+
+        root = changes.toplevel(self.repo_dir)  # `git diff` names paths from the top of the work tree
+        items = evidence(loaded, root)
+        if not items:
+            return None
+        changed = self._changed_files(ctx)
+
+        def hit(e_cover: str) -> list[str]:
+            return [p for c in changed for p in (c.path, c.previous_path) if p is not None and touches(p, e_cover)]
+
+        touched = [e for e in items if hit(e.cover)]
+        if not touched:
+            return None
+        base = ctx.base_sha
+        label = f"`{base[:7]}` ({ctx.base_ref})" if ctx.base_ref else f"`{base[:7]}`"
+        change = EvidenceChange(label, sorted({p for e in touched for p in hit(e.cover)}))
+        for e in touched:
+            at_base = changes.exists_at(root, base, e.cover)
+            (change.from_base if at_base else change.from_pr).append(e)
+        self.evidence_change = change
+        return change
+
+    def _drop_trusted_evidence(self) -> None:
+        if self._evidence_dir is not None:
+            shutil.rmtree(self._evidence_dir, ignore_errors=True)
+            self._evidence_dir = None
 
     def _pr_changes(self, ctx: EventContext) -> list[changes.FileChange]:
         assert ctx.base_sha is not None and ctx.pr_number is not None
@@ -679,6 +759,11 @@ class Action:
         if self.plan_change is not None:
             heading, _, rest = reports[0].partition("\n")
             reports[0] = f"{heading}\n\n{self._plan_section(runs, decision)}\n{rest}"
+        if self.evidence_change is not None:
+            from evalaction.github.plan_trust import evidence_section
+
+            heading, _, rest = reports[0].partition("\n")
+            reports[0] = f"{heading}\n\n{evidence_section(self.evidence_change)}\n{rest}"
         markdown = "\n\n---\n\n".join(r.rstrip("\n") for r in reports) + "\n"
         if len(runs) == 1:
             report_path = self._run_dir(runs[0][0], 1) / "report.md"
@@ -715,6 +800,10 @@ class Action:
             f"This pull request changes no file matching {patterns}, so there is nothing to evaluate.",
         ]
         lines += [f"- {n}" for n in notes]
+        if self._loaded is not None and (data := self._evidence_change(ctx, self._loaded)) is not None:
+            from evalaction.github.plan_trust import evidence_section
+
+            lines += ["", evidence_section(data, evaluated=False)]
         if self.plan_change is not None:
             from evalaction.github.plan_trust import section
 

@@ -361,6 +361,11 @@ def read_at(repo_dir: Path, rev: str, path: str) -> bytes | None:
     return _git(repo_dir, ["show", f"{rev}:{rel}"], what=f"`{path}` at `{rev[:12]}`")
 
 
+def toplevel(repo_dir: Path) -> Path:
+    """The root of the git work tree `repo_dir` is in (diff paths are relative to it)."""
+    return Path(_git(repo_dir, ["rev-parse", "--show-toplevel"]).decode().strip()).resolve()
+
+
 def fetch_pull_head(repo_dir: Path, pr_number: int) -> str:
     """Fetch `refs/pull/N/head` from origin (a fork's PR too) and return its commit sha.
 
@@ -386,3 +391,75 @@ def fetch_pull_head(repo_dir: Path, pr_number: int) -> str:
             "check the PR number and that actions/checkout left `origin` with its token (persist-credentials)."
         )
     return resolve_commit(repo_dir, local)
+
+
+# ---------------------------------------------------------------------------------------- trees
+
+
+def materialise(repo_dir: Path, rev: str, paths: Sequence[str], dest: Path, *, git_lfs: str | None) -> None:
+    """Write `paths` (files or folders, relative to `repo_dir`) as they are at `rev` under `dest`, same layout.
+
+    `dest/<path>` is the base commit's copy of `repo_dir/<path>`: `git archive` streamed into a tar reader
+    whose `data` filter refuses absolute names, `..` and links leaving `dest`. Git LFS pointers are smudged
+    as baselines are (`extract_baseline`). Every path must exist at `rev` (see `exists_at`).
+    """
+    import tarfile
+
+    if not paths:
+        return
+    prefix = _git(repo_dir, ["rev-parse", "--show-prefix"]).decode().strip()
+    toplevel = Path(_git(repo_dir, ["rev-parse", "--show-toplevel"]).decode().strip())
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(dest.iterdir()):
+        raise GitCommandFailed(f"{dest} is not empty; evalaction writes the base commit's files to a new folder.")
+    staged = dest / ".archive"
+    staged.mkdir()
+    cmd = ["git", "archive", "--format=tar", rev, "--", *(f"{prefix}{p}" for p in paths)]
+    proc = subprocess.Popen(cmd, cwd=toplevel, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            tar.extractall(staged, filter="data")
+        proc.wait(timeout=GIT_TIMEOUT_S)
+    except (tarfile.TarError, subprocess.TimeoutExpired) as exc:
+        proc.kill()
+        proc.wait()
+        raise GitCommandFailed(f"Cannot read {', '.join(paths)} at `{rev[:12]}` ({type(exc).__name__}).") from None
+    if proc.returncode != 0:
+        reason = _first_line(proc.stderr.read() if proc.stderr else b"")
+        raise GitCommandFailed(
+            f"Cannot read {', '.join(paths)} at `{rev[:12]}`: {reason}; check out with `fetch-depth: 0` "
+            "on actions/checkout so the base commit is present."
+        )
+    inner = staged / prefix if prefix else staged
+    moved: list[str] = []
+    for path in sorted(paths, key=lambda p: len(PurePosixPath(p).parts)):  # a folder before a file inside it
+        if any(path == m or path.startswith(m.rstrip("/") + "/") for m in moved):
+            continue  # inside a folder already moved
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not (inner / path).exists():
+            raise GitCommandFailed(
+                f"`git archive {rev[:12]}` left out `{path}`; drop its `export-ignore` in .gitattributes."
+            )
+        (inner / path).rename(target)
+        moved.append(path)
+    import shutil
+
+    shutil.rmtree(staged, ignore_errors=True)
+    for path in paths:
+        root = dest / path
+        files = [root] if root.is_file() else [f for f in root.rglob("*") if f.is_file() and not f.is_symlink()]
+        for f in files:
+            if f.stat().st_size >= _LFS_POINTER_MAX_BYTES:
+                continue
+            content = f.read_bytes()
+            if not is_lfs_pointer(content[: len(LFS_POINTER_PREFIX)]):
+                continue
+            rel = f.relative_to(dest).as_posix()
+            if git_lfs is None:
+                raise LfsPointerInsteadOfWeights(
+                    f"`{rel}` at `{rev[:12]}` is a Git LFS pointer and git-lfs is not installed; check out with "
+                    "`lfs: true` on actions/checkout and install git-lfs (the evalaction image has it)."
+                )
+            f.write_bytes(_lfs_smudge(repo_dir, git_lfs, rel, content, rev))

@@ -9,6 +9,10 @@ evidence under the PR's gates, for the comment's "Plan changed by this PR" secti
 when the PR is merged; before that only the plan's audited override (`gates.override`) turns a NO-GO into GO.
 
 A base commit without the plan is a first adoption: the PR's plan is used, and the comment says so.
+
+The evidence is trusted the same way: `evidence` lists the files and folders the plan reads as test (and
+training) data; where the PR changes one, the action evaluates on the base commit's copy and
+`evidence_section` tells the comment ("Test data changed by this PR").
 """
 
 from __future__ import annotations
@@ -272,3 +276,86 @@ def first_adoption_note(config: str, base: str) -> str:
         f"ℹ️ First adoption: `{config}` does not exist on the base commit {base}, so this PR's own plan is "
         "used. After the merge, every PR is judged by the plan on its base branch."
     )
+
+
+# ---------------------------------------------------------------------------------------- evidence
+
+# The plan's fields that name the evidence a verdict is decided on: the test set (a file, or a folder such as
+# an image folder or an export with splits), the COCO images, and the training data the leakage gates read.
+EVIDENCE_FIELDS = ("path", "images_dir", "train_path", "train_manifest")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One evidence field of the trusted plan: `cover` is the file or folder (repo-relative) it reads."""
+
+    field: str  # dataset.<field>
+    cover: str
+
+
+@dataclass
+class EvidenceChange:
+    """The evidence files a PR changes, and which fields were evaluated on the base commit's copy instead."""
+
+    base: str  # short sha and ref, for the comment
+    files: list[str] = field(default_factory=list)  # repo-relative, as the PR changes them
+    from_base: list[Evidence] = field(default_factory=list)  # evaluated on the base commit's copy
+    from_pr: list[Evidence] = field(default_factory=list)  # absent at the base commit: the PR's copy is used
+
+
+def evidence(loaded: Any, root: Any) -> list[Evidence]:
+    """The files and folders the plan reads as evidence, relative to `root` (the top of the git work tree, where
+    `git diff` names paths from; paths outside it are skipped: the plan rules already refuse them)."""
+    import os
+    from pathlib import Path, PurePosixPath
+
+    ds = loaded.plan.dataset
+    found: list[Evidence] = []
+    for name in EVIDENCE_FIELDS:
+        value = getattr(ds, name, None)
+        if not value:
+            continue
+        target = Path(os.path.normpath(loaded.base_dir / value))  # the path git knows, symlinks not followed
+        try:
+            cover = PurePosixPath(target.relative_to(Path(root)).as_posix())
+        except ValueError:
+            continue
+        coco_file = name == "path" and ds.resolved_format == "coco" and not ds.images_dir and target.is_file()
+        if coco_file and cover.parent != PurePosixPath("."):
+            cover = cover.parent  # the COCO file's images sit next to it unless `images_dir` says otherwise
+        found.append(Evidence(name, str(cover)))
+    return found
+
+
+def touches(path: str, cover: str) -> bool:
+    return path == cover or path.startswith(cover.rstrip("/") + "/")
+
+
+def evidence_section(change: EvidenceChange, *, evaluated: bool = True) -> str:
+    """The comment's "Test data changed by this PR" section (markdown, no trailing newline).
+
+    `evaluated` False: no model changed, so nothing was judged; the data PR the section recommends.
+    """
+    lines = [f"### {'⚠️' if evaluated else 'ℹ️'} Test data changed by this PR", ""]
+    shown = change.files[:20]
+    lines += [f"- `{f}`" for f in shown]
+    if len(change.files) > len(shown):
+        lines.append(f"- … {len(change.files) - len(shown)} more")
+    if not evaluated:
+        lines += ["", "No model changed, so nothing was judged on it; once merged, the model PRs after it are."]
+        return "\n".join(lines)
+    if change.from_base:
+        used = ", ".join(f"`dataset.{e.field}` (`{e.cover}`)" for e in change.from_base)
+        lines += [
+            "",
+            f"The verdict above used {used} as it is on the base commit {change.base}, not this PR's copy: a PR "
+            "cannot change the evidence that judges it. To change the test data, land it in its own PR first; the "
+            "model PRs after it are judged on the new data.",
+        ]
+    if change.from_pr:
+        new = ", ".join(f"`dataset.{e.field}` (`{e.cover}`)" for e in change.from_pr)
+        lines += [
+            "",
+            f"ℹ️ The base commit {change.base} has no {new}, so this PR's copy is used (a new test set).",
+        ]
+    return "\n".join(lines)

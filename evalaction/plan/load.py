@@ -537,3 +537,11 @@ def load_plan_text(text: str | bytes, path: Path) -> LoadedPlan:
     _check_paths(loaded, lines, repository_root(loaded.base_dir).resolve())
     _check_files(loaded, lines)
     return loaded
+
+
+def check_loaded(loaded: LoadedPlan) -> LoadedPlan:
+    """Run the path rules of `load_plan` on a plan changed in memory (the action points its test set at the
+    base commit's copy, a folder it wrote inside the repository); no line numbers, there is no text."""
+    _check_paths(loaded, {}, repository_root(loaded.base_dir).resolve())
+    _check_files(loaded, {})
+    return loaded

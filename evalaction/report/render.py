@@ -175,6 +175,18 @@ def significant_changes(run: RunResult) -> list[str]:
     return out
 
 
+def margin_clause(c: MetricComparison) -> str:
+    """The bound the rule puts on the delta, in its direction: a lower-is-better metric (RMSE, log loss) may rise
+    by at most the margin under `not_worse` (`+2.00`), a higher-is-better one fall by at most it (`-1.0 pt`)."""
+    if not c.margin or c.rule is None:
+        return ""
+    if c.rule == "equivalent":
+        return f"against the margins ±{delta_in(c.margin, c.metric).lstrip('+')}"
+    worse_side = c.rule == "not_worse"
+    sign = -1.0 if worse_side == c.higher_is_better else 1.0
+    return f"against the margin {delta_in(sign * c.margin, c.metric)}"
+
+
 def power_clause(c: MetricComparison) -> str:
     """What the gate can decide on this test set (stats/power.py), for the comparison's notes."""
     if c.detectable is None or c.rule is None:
@@ -244,6 +256,7 @@ def _context(run: RunResult, run_url: str | None, out_dir: Path | None = None) -
         ],
         "decisive_label": decisive_label,
         "power_clause": power_clause,
+        "margin_clause": margin_clause,
         "readiness": readiness_view(run.readiness),
         # errors section: PNGs referenced relative to the output folder, embedded when the folder is known
         "embed": (lambda rel: data_uri(out_dir / rel)) if out_dir is not None else (lambda rel: None),

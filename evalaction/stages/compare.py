@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalaction.artifacts import ClassFlips, CompareResult, Flips, McNemarReport, MetricComparison
+from evalaction.artifacts import CompareResult, McNemarReport, MetricComparison
+from evalaction.flips import MAX_LISTED_FLIPS, build_flips, sample_correctness
 from evalaction.plan import parse_metric_ref
 from evalaction.predictions import Predictions, read_predictions
 
@@ -42,9 +43,6 @@ if TYPE_CHECKING:
     from evalaction.artifacts import InferenceResult, PlanResult
     from evalaction.plan import Plan
     from evalaction.stats.power import GatePower
-
-# Each comparison lists at most this many flipped sample ids per direction (counts are always complete).
-MAX_LISTED_FLIPS = 200
 
 _METHOD_LABEL = {"bca": "BCa", "percentile": "percentile", "basic": "basic"}
 # Below this many rows where the two models' predictions differ, BCa gives way to the percentile interval
@@ -127,12 +125,14 @@ def compare_predictions(
         mcnemar=mcnemar,
     )
     flips = (
-        sample_flips(
-            y=candidate.y,
-            baseline_pred=baseline.pred,
-            candidate_pred=candidate.pred,
-            ids=candidate.ids,
-            classes=candidate.classes,
+        build_flips(
+            sample_correctness(
+                y=candidate.y,
+                baseline_pred=baseline.pred,
+                candidate_pred=candidate.pred,
+                ids=candidate.ids,
+                classes=candidate.classes,
+            ),
             max_listed=max_listed,
         )
         if classification
@@ -231,40 +231,6 @@ def assemble_comparisons(
             )
         )
     return comparisons, gated
-
-
-def sample_flips(
-    *,
-    y: np.ndarray,
-    baseline_pred: np.ndarray,
-    candidate_pred: np.ndarray,
-    ids: np.ndarray,
-    classes: list[str],
-    max_listed: int = MAX_LISTED_FLIPS,
-) -> Flips:
-    """Negative flips (baseline right, candidate wrong) and positive flips (the reverse), per true class."""
-    import numpy as np
-
-    base_right = baseline_pred == y
-    cand_right = candidate_pred == y
-    negative = base_right & ~cand_right
-    positive = ~base_right & cand_right
-    per_class = {
-        name: ClassFlips(
-            n=int(np.count_nonzero(y == k)),
-            negative=int(np.count_nonzero(negative & (y == k))),
-            positive=int(np.count_nonzero(positive & (y == k))),
-        )
-        for k, name in enumerate(classes)
-    }
-    return Flips(
-        n_negative=int(negative.sum()),
-        n_positive=int(positive.sum()),
-        per_class=per_class,
-        negative_ids=[str(i) for i in ids[negative][:max_listed]],
-        positive_ids=[str(i) for i in ids[positive][:max_listed]],
-        listed_limit=max_listed,
-    )
 
 
 # ------------------------------------------------------------------------------------------------ the three tests

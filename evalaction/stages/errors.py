@@ -30,6 +30,7 @@ from evalaction.artifacts import (
     InferenceResult,
     SliceErrorRate,
 )
+from evalaction.flips import build_flips, by_count, sample_correctness
 from evalaction.plan import ErrorsSpec
 from evalaction.predictions import Predictions, read_predictions
 
@@ -82,26 +83,6 @@ def ambiguous(margin: np.ndarray, threshold: float) -> np.ndarray:
 
     idx = np.flatnonzero(margin < threshold)
     return idx[np.argsort(margin[idx], kind="stable")]
-
-
-def flips(base_correct: np.ndarray, cand_correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(negative flips: baseline right and candidate wrong, positive flips: the reverse), as indices."""
-    import numpy as np
-
-    return np.flatnonzero(base_correct & ~cand_correct), np.flatnonzero(~base_correct & cand_correct)
-
-
-def count_by_class(idx: np.ndarray, y: np.ndarray, classes: Sequence[str]) -> dict[str, int]:
-    """True class -> how many of `idx`, largest first (ties by class order)."""
-    import numpy as np
-
-    counts: dict[str, int] = {}
-    values, n = np.unique(np.asarray(y)[np.asarray(idx, dtype=np.int64)], return_counts=True)
-    for value, count in zip(values.tolist(), n.tolist(), strict=True):
-        name = _class_name(classes, int(value))  # every label outside the list shares one name
-        counts[name] = counts.get(name, 0) + count
-    order = {c: k for k, c in enumerate(classes)}
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], order.get(kv[0], len(order)))))
 
 
 def confusion_pairs(
@@ -399,10 +380,17 @@ def run_errors(
     listed: list[_Listed] = []
 
     neg = pos = np.array([], dtype=np.int64)
+    negative_by_class: dict[str, int] = {}
+    positive_by_class: dict[str, int] = {}
     if base is not None:
-        neg, pos = flips(base.correct, correct)
+        units = sample_correctness(
+            y=cand.y, baseline_pred=base.pred, candidate_pred=cand.pred, ids=cand.ids, classes=classes
+        )
+        shared = build_flips(units)
+        negative_by_class, positive_by_class = by_count(shared, "negative"), by_count(shared, "positive")
+        neg, pos = units.negative, units.positive
         neg = neg[np.argsort(-conf[neg], kind="stable")]
-        by_class = count_by_class(neg, cand.y, classes)
+        by_class = negative_by_class
         listed.append(
             _Listed(
                 ErrorCategory(
@@ -493,8 +481,8 @@ def run_errors(
         negative_flips=[sample(int(i)) for i in neg[:cap]],
         n_negative_flips=len(neg),
         n_positive_flips=len(pos),
-        negative_flips_by_class=count_by_class(neg, cand.y, classes),
-        positive_flips_by_class=count_by_class(pos, cand.y, classes),
+        negative_flips_by_class=negative_by_class,
+        positive_flips_by_class=positive_by_class,
         confusion_pairs=confusion_pairs(cand.y, cand.pred, classes, base.pred if base is not None else None),
         categories=[item.category for item in listed],
         slices=slice_rates[:MAX_SLICES_KEPT],

@@ -4,6 +4,12 @@ A task object is built for one run and keeps what its stages share (the test set
 torch modules). The sequencer calls the methods in stage order, writes each result as `<stage>.json`, then runs
 the verdict, W&B and the report the same way for every task. A task writes only its own extra files
 (`detection_card.json`, predictions, plots).
+
+Flips are the task's per-unit correctness (`evalaction.flips.UnitCorrectness`: samples for classification,
+ground-truth boxes for detection) turned into `Flips` by the one builder `evalaction.flips.build_flips`. They are
+no method here: the stage functions that need them (`stages.compare.compare_predictions`, `stages.errors.run_errors`,
+`detection.stages.run_detection_errors`) are pure, run without a task object (tests, `history`), and already hold
+the predictions or matches the units come from.
 """
 
 from __future__ import annotations

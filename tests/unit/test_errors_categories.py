@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from evalaction.artifacts import InferenceResult, ModelRun
+from evalaction.flips import sample_correctness
 from evalaction.predictions import write_predictions
 from evalaction.stages.errors import (
     ambiguous,
     confidently_wrong,
     confusion_pairs,
-    flips,
     knn_distances,
     run_errors,
     slice_error_rates,
@@ -263,7 +263,10 @@ def test_small_pieces_against_direct_computation() -> None:
     assert list(conf[cw]) == sorted(conf[cw], reverse=True)
     amb = ambiguous(top2_margin(scores), 0.1)
     assert set(amb) == set(np.flatnonzero(s[:, -1] - s[:, -2] < 0.1))
-    neg, pos = flips(y == base_pred, y == pred)
+    units = sample_correctness(
+        y=y, baseline_pred=base_pred, candidate_pred=pred, ids=range(50), classes=list("0123")
+    )
+    neg, pos = units.negative, units.positive
     assert set(neg) == {i for i in range(50) if y[i] == base_pred[i] and y[i] != pred[i]}
     assert set(pos) == {i for i in range(50) if y[i] != base_pred[i] and y[i] == pred[i]}
     names = ["0", "1", "2", "3"]
