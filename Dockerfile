@@ -20,19 +20,34 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && git config --system --add safe.directory '*'
 
+# What no run of the action needs is deleted in the same RUN that installed it (a later layer cannot shrink
+# the image): requirements/slim_image.sh says what and why; requirements/measure_image.py measures the result
+# without Docker (docs/github-action.md, "Image size"). pip compiles nothing (--no-compile): bytecode is
+# written last, only for what a run imports.
+COPY requirements/slim_image.sh /opt/evalaction/requirements/slim_image.sh
+
 # The CPU build of torch first: installed from PyPI as a dependency it would pull the multi-GB CUDA build.
-# Its C++ test binaries and headers (~0.15 GB) serve no run of the action: nothing here compiles C++.
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
-    && rm -rf /usr/local/lib/python3.11/site-packages/torch/test /usr/local/lib/python3.11/site-packages/torch/include
+# binutils only to strip torch's symbol tables, removed again in this layer.
+# hadolint ignore=DL3008 # as above: Debian security updates replace exact versions.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends binutils \
+    && pip install --no-cache-dir --no-compile torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+    && sh /opt/evalaction/requirements/slim_image.sh prune /usr/local/lib/python3.11/site-packages python \
+    && sh /opt/evalaction/requirements/slim_image.sh strip-torch /usr/local/lib/python3.11/site-packages \
+    && apt-get purge -y --auto-remove binutils \
+    && rm -rf /var/lib/apt/lists/*
 
 # Every other dependency at the version the test suite passed with, then the package with all its services
-# (Roboflow test sets, W&B logging, Modal inference): a workflow user cannot `pip install` an extra.
+# (Roboflow test sets, W&B logging, Modal inference): a workflow user cannot `pip install` an extra. The digits
+# demo then runs once (a broken image fails here) and writes the bytecode of what a run imports.
 COPY requirements/image.lock /opt/evalaction/requirements/image.lock
 COPY pyproject.toml README.md /opt/evalaction/
 COPY evalaction /opt/evalaction/evalaction
-RUN pip install --no-cache-dir -c /opt/evalaction/requirements/image.lock '/opt/evalaction[roboflow,wandb,modal]' \
-    && python -c "import roboflow, wandb, modal, evalaction.cli" \
-    && rm -rf /opt/evalaction/evalaction
+COPY examples/digits /opt/evalaction/examples/digits
+RUN pip install --no-cache-dir --no-compile -c /opt/evalaction/requirements/image.lock '/opt/evalaction[roboflow,wandb,modal]' \
+    && sh /opt/evalaction/requirements/slim_image.sh prune /usr/local/lib/python3.11/site-packages python \
+    && sh /opt/evalaction/requirements/slim_image.sh warm python /opt/evalaction/examples/digits \
+    && rm -rf /opt/evalaction/evalaction /opt/evalaction/examples
 
 COPY entrypoint /entrypoint
 ENTRYPOINT ["/entrypoint"]

@@ -18,10 +18,12 @@ The machine's load averages are printed next to each size: timings on a shared m
 within a run.
 
 Usage: python benchmarks/bench_pipeline.py [--sizes 228,1000,100000] [--repeats 3] [--workdir DIR] [--debug]
-                                          [--root SOURCE_TREE]
+                                          [--root SOURCE_TREE] [--against SOURCE_TREE]
   --workdir keeps generated data and models between invocations (generation at 1e6 takes ~10 s);
   --debug passes --debug to the CLI (per-stage import vs work split, where the CLI prints it);
-  --root runs another checkout's evalaction (main, for a before/after table) on the same data.
+  --root runs another checkout's evalaction (main, for a before/after table) on the same data;
+  --against runs a second tree (the code before a change) interleaved with it, on the same data under the same
+  load, and prints the paired wall and CPU ratios with intervals and whether results.json is equal.
 """
 
 from __future__ import annotations
@@ -214,6 +216,28 @@ def run_floor(plan: Path) -> Run:
     return run
 
 
+def print_against(ours: list[Run], others: list[Run], out: Path, other_out: Path) -> None:
+    """The --root tree against the --against tree: paired ratios (< 1: --root is faster) and equal results."""
+    other_stage = {s: statistics.median(o.stages.get(s, 0.0) for o in others) for s in STAGES}
+    print("  --against stages (median s): " + "  ".join(f"{s} {other_stage[s]:.2f}" for s in STAGES))
+    for what in ("wall_s", "cpu_s"):
+        paired = [getattr(a, what) / getattr(b, what) for a, b in zip(ours, others, strict=True)]
+        mid, lo, hi = _stats.interval(paired, log=True)
+        print(
+            f"  {what[:-2]} this tree / --against {mid:.3f}x [90% {lo:.3f}, {hi:.3f}]  "
+            f"(medians {statistics.median(getattr(a, what) for a in ours):.2f} s vs "
+            f"{statistics.median(getattr(b, what) for b in others):.2f} s)"
+        )
+    same = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_results.py"), str(other_out), str(out)],
+        capture_output=True,
+        text=True,
+    )
+    print(
+        f"  results.json vs --against: {same.stdout.strip().splitlines()[-1] if same.stdout.strip() else same.stderr}"
+    )
+
+
 def target_for(rows: int) -> tuple[float, float | None]:
     """(wall seconds, peak MB or None) the issue sets for this size."""
     if rows <= 1_000:
@@ -240,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         default=ROOT,
         help="the evalaction source tree to run (e.g. a checkout of main: before/after)",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="another source tree (the code before a change) run interleaved with --root on the same data: "
+        "prints the paired wall and CPU ratios with 90%% intervals and checks results.json is equal",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(_rows_of(s) for s in args.sizes.split(","))
     tmp = tempfile.TemporaryDirectory() if args.workdir is None else None
@@ -253,13 +284,19 @@ def main(argv: list[str] | None = None) -> int:
             load_before = _load()
             ours: list[Run] = []
             floors: list[Run] = []
+            others: list[Run] = []
+            kinds = ("floor", "ours", "other") if args.against is not None else ("floor", "ours")
             for r in range(args.repeats):
-                order = ("floor", "ours") if r % 2 == 0 else ("ours", "floor")
+                order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]  # F E, E F, ...: each goes first in turn
                 for which in order:
                     if which == "floor":
                         floors.append(run_floor(plan))
-                    else:
+                    elif which == "ours":
                         ours.append(run_evalaction(plan, workdir / f"out_{rows}_{r}", args.debug, args.root))
+                    else:
+                        others.append(
+                            run_evalaction(plan, workdir / f"against_{rows}_{r}", args.debug, args.against)
+                        )
             ratios = [o.wall_s / f.wall_s for o, f in zip(ours, floors, strict=True)]
             ratio, r_lo, r_hi = _stats.interval(ratios, log=True)
             wall, w_lo, w_hi = _stats.interval([o.wall_s for o in ours])
@@ -278,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak RSS {max(f.peak_mb for f in floors):6.0f} MB"
             )
             print(f"  ratio evalaction / floor {ratio:.2f}x [90% {r_lo:.2f}, {r_hi:.2f}]")
+            if others:
+                print_against(ours, others, workdir / f"out_{rows}_0", workdir / f"against_{rows}_0")
             want_s, want_mb = target_for(rows)
             verdict = _stats.decide(w_lo, w_hi, want_s)
             met = verdict == "PASS"

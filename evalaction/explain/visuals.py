@@ -31,13 +31,15 @@ class Panel:
     signed: bool  # False for magnitudes (Saliency)
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(**kwargs: Any) -> Any:
+    """A figure on an Agg canvas, without pyplot: its import and backend machinery cost more than drawing one
+    small figure (issue #16), and nothing here is shown on screen."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def as_image(row: np.ndarray, sample_shape: Sequence[int]) -> np.ndarray:
@@ -90,7 +92,6 @@ def grid_figure(
     imshow and a few text labels, far cheaper than one matplotlib axes per tile."""
     import numpy as np
 
-    plt = _pyplot()
     th, tw = tiles[0][0].shape[:2]
     lines = max((c.count("\n") + 1 for row in captions for c in row), default=1)
     gap, head, top = 8, 6 + 9 * lines, 22  # pixels between tiles, caption band over each row, title band
@@ -103,7 +104,7 @@ def grid_figure(
             y, x = top + r * (head + th) + head, gap + c * (tw + gap)
             canvas[y : y + th, x : x + tw] = np.clip(tile, 0.0, 1.0)
     dpi = 100
-    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    fig = _figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.imshow(canvas, interpolation="nearest")
     ax.set_axis_off()
@@ -113,7 +114,6 @@ def grid_figure(
             y, x = top + r * (head + th) + head - 2, gap + c * (tw + gap) + tw / 2
             ax.text(x, y, cap, fontsize=6, va="bottom", ha="center", linespacing=1.0)
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     return path
 
 
@@ -169,7 +169,6 @@ def feature_bars_figure(
     it, as in the heatmaps). Margins are set from the longest name rather than by tight_layout, which costs a second draw."""
     import numpy as np
 
-    plt = _pyplot()
     n_cols = max(len(r) for r in rows)
     shown = [
         np.argsort(-np.abs(np.stack([p.values.reshape(-1) for p in panels])).max(axis=0), kind="stable")[
@@ -180,7 +179,8 @@ def feature_bars_figure(
     label_in = 0.06 * max(len(feature_names[i]) for order in shown for i in order) + 0.2  # ~7-pt characters
     width, row_h = label_in + 2.6 * n_cols, 2.4
     height = row_h * len(rows) + 0.5
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(width, height), squeeze=False, sharey="row")
+    fig = _figure(figsize=(width, height), dpi=80)
+    axes = fig.subplots(len(rows), n_cols, squeeze=False, sharey="row")
     fig.subplots_adjust(
         left=label_in / width, right=0.98, top=1 - 0.45 / height, bottom=0.3 / height, wspace=0.08, hspace=0.45
     )
@@ -192,16 +192,16 @@ def feature_bars_figure(
             ax = axes[r][c]
             vals = stacked[c]
             ax.barh(range(len(order)), vals, color=[RAISES if v >= 0 else LOWERS for v in vals])
-            ax.set_yticks(range(len(order)), [feature_names[i] for i in order], fontsize=7)
+            if c == 0:  # the row's axes share their y axis (ticks and labels): setting them once is enough
+                ax.set_yticks(range(len(order)), [feature_names[i] for i in order], fontsize=7)
             ax.set_xlim(-1.05 * scale, 1.05 * scale)
             ax.axvline(0, color="#6e7781", linewidth=0.8)
             ax.tick_params(axis="x", labelsize=6)
-            ax.set_title(panel.title.replace("\n", ", "), fontsize=7)
+            ax.set_title(panel.title.replace("\n", ", "), fontsize=7, y=1.0)  # y fixed: no layout pass to place it
         for c in range(len(panels), n_cols):
             axes[r][c].set_visible(False)
     fig.suptitle(f"{title}  (red raises the class's probability, blue lowers it)", fontsize=8)
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path
 
 

@@ -9,6 +9,12 @@ or the error's (2 bad input, 3 GitHub or internal failure).
 A read-only token (fork PRs) does not fail the run: the comment is saved as `<output-dir>/pr-comment.md`
 (+ `.json`) for a follow-up `workflow_run` job, and the job summary still carries the report.
 
+Cancelling (GitHub sends SIGINT, then SIGTERM about 7.5 s later, then kills): `Action.run` holds the CLI's
+signal handling (`evalaction.cli._Signals`), stops the evaluation, sets a pending commit status to `error`
+("cancelled") with one POST of at most `CANCEL_TIMEOUT_S` and no retry, and exits 130 (SIGINT) or 143
+(SIGTERM), never 0 or 1. In the container the entrypoint is PID 1, which the kernel spares from a signal it
+has no handler for: without one, SIGTERM would be ignored and only the kill would end the step.
+
 An override (issue 8) is the plan's `gates.override` label or workflow_dispatch input, read from the event by
 `event.override_request` and handed to the pipeline, whose verdict turns NO-GO into GO and records who and
 when; the comment heading and the commit status say so.
@@ -42,6 +48,7 @@ from evalaction.github.settings import CommentMode, Settings
 
 if TYPE_CHECKING:
     from evalaction.artifacts import GateResult, OverrideRequest, RunResult
+    from evalaction.cli import _Signals
     from evalaction.datasets.sources import DataSources
     from evalaction.github.plan_trust import EvidenceChange, PlanChange
     from evalaction.github.publish import GitHubPublisher, PublishFailed, StatusState
@@ -51,6 +58,7 @@ if TYPE_CHECKING:
 EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 SUPPORTED_EVENTS = ("pull_request", "workflow_dispatch")
 _DECISION_RANK = {"GO": 0, "GO WITH CONDITIONS": 1, "NO-GO": 2}
+CANCEL_TIMEOUT_S = 3  # the one status POST after a cancel: GitHub kills the step 7.5 s after its SIGTERM
 
 
 @dataclass(frozen=True)
@@ -116,9 +124,21 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
         client = make_client(api_url=settings.api_url, token=token, limits=limits)
         return GitHubPublisher(client, repository, limits=limits)
 
+    def cancel_publisher_for(repository: str) -> GitHubPublisher | None:
+        """A publisher for the last word after a cancel: one attempt, a short timeout, no retry."""
+        if not token:
+            return None
+        from evalaction.github.publish import GitHubPublisher, PublishLimits, make_client
+
+        timeout_s = max(1, min(CANCEL_TIMEOUT_S, settings.publish_limits().timeout_s))
+        limits = PublishLimits(timeout_s=timeout_s, attempts=1, backoff_s=0.0, network_budget_s=float(timeout_s))
+        client = make_client(api_url=settings.api_url, token=token, limits=limits)
+        return GitHubPublisher(client, repository, limits=limits)
+
     return Action(
         settings,
         publisher_for=publisher_for,
+        cancel_publisher_for=cancel_publisher_for,
         out=stream,
         git_lfs=shutil.which("git-lfs"),
         sources=sources,
@@ -156,6 +176,7 @@ class Action:
         sources: DataSources | None = None,
         modal_credentials: ModalCredentials | None = None,
         comment_author: str | None = GITHUB_ACTIONS_BOT,
+        cancel_publisher_for: Callable[[str], GitHubPublisher | None] | None = None,
     ) -> None:
         self.settings = settings
         self.comment_author = comment_author  # None: ask GitHub (GET /user) on first use
@@ -177,10 +198,30 @@ class Action:
         self._changed: list[changes.FileChange] | None = None  # the PR's changed files, listed once
         self.publish_failures: list[PublishFailed] = []  # what could not be published, for the exit code
         self._status_forbidden = False  # one 403 on statuses is enough: do not try (and warn) again
+        # Cancelling: the publisher for the one status POST (None: self.publisher), the commit whose status
+        # this run set to pending and has not yet settled, and the signals received while running.
+        self._cancel_publisher_for = cancel_publisher_for
+        self._repository = settings.repository or ""  # the event's, once known (run)
+        self._pending_sha: str | None = None
+        self._signals: _Signals | None = None
 
     # ------------------------------------------------------------------ entry
 
     def run(self) -> int:
+        """The exit code: the verdict's, the error's, or 130/143 when SIGINT/SIGTERM cancelled the run."""
+        from evalaction.cli import _Signals, _Terminated
+
+        with _Signals() as signals:
+            self._signals = signals
+            try:
+                code = self._run()
+            except (KeyboardInterrupt, _Terminated):
+                return self._cancelled(signals)
+            if signals.received:  # a library swallowed the interrupt: the run must not count
+                return self._cancelled(signals)
+            return code
+
+    def _run(self) -> int:
         s = self.settings
         if s.event_name not in SUPPORTED_EVENTS:
             return self._skip(parse_event(s.event_name, {}))  # type: ignore[arg-type]
@@ -205,7 +246,8 @@ class Action:
         from evalaction.github.publish import comment_marker
 
         self.marker = comment_marker(s.config)
-        self.publisher = self._publisher_for(s.repository or ctx.repository)
+        self._repository = s.repository or ctx.repository
+        self.publisher = self._publisher_for(self._repository)
         if ctx.event_name == "workflow_dispatch" and ctx.pr_number is not None:
             try:
                 ctx = self._confirm_pull(ctx)
@@ -214,6 +256,7 @@ class Action:
                 self._summary(f"## ⛔ ERROR — `{s.config}`\n\n{exc}\n")
                 self._outputs(Outcome("ERROR", str(exc), "error", exc.exit_code))
                 return exc.exit_code
+        self._pending_sha = ctx.head_sha  # from here a cancel settles the status (`_cancelled`)
         self._status(ctx, "pending", f"Evaluating {s.config}…")
         try:
             outcome = self._evaluate(ctx)
@@ -225,12 +268,51 @@ class Action:
             message = f"internal error: {type(exc).__name__}: {first}"
             outcome = Outcome("ERROR", message, "error", EXIT_INTERNAL)
             commands.error(message, title="evalaction", out=self.out)
+        if self._signals is not None and self._signals.received:
+            raise KeyboardInterrupt  # an error that the interrupt caused is the cancel, not the run's result
         if outcome.verdict == "ERROR":
             self._error_state(ctx, outcome)
         self._status(ctx, outcome.state, outcome.status_text or f"{outcome.verdict}: {outcome.summary}")
+        self._pending_sha = None  # settled: a cancel from here on leaves the verdict's status alone
         self._not_published(ctx, outcome)
         self._outputs(outcome)
         return outcome.exit_code
+
+    def _cancelled(self, signals: _Signals) -> int:
+        """The job was cancelled: a pending status becomes `error` (one short POST), and the exit code is 130/143.
+
+        No status is set when none was pending, there is no token, or the API already failed on the network or
+        refused statuses in this run; a second signal while this runs stops it.
+        """
+        from evalaction.cli import EXIT_SIGTERM, _Terminated
+
+        name = "SIGTERM" if signals.exit_code == EXIT_SIGTERM else "SIGINT"
+        message = f"cancelled ({name}) before a verdict"
+        try:
+            sha, publisher = self._pending_sha, self.publisher
+            self._pending_sha = None
+            if sha is not None and publisher is not None and publisher.down is None and not self._status_forbidden:
+                quick = self._cancel_publisher_for(self._repository) if self._cancel_publisher_for else None
+                try:
+                    (quick or publisher).set_status(
+                        sha,
+                        "error",
+                        f"Cancelled ({name}) before a verdict; re-run the job",
+                        context=self.settings.status_context,
+                        target_url=self.settings.run_url,
+                    )
+                    self._say(f"commit status on {sha[:12]} set to error (cancelled)")
+                except Exception as exc:  # the process is ending: say it, do not retry
+                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    commands.warning(first, title="evalaction: commit status not set", out=self.out)
+            commands.error(
+                f"evalaction was {message}; nothing was decided. Re-run the job.", title="evalaction", out=self.out
+            )
+            self._summary(f"## ⛔ CANCELLED — `{self.settings.config}`\n\nThe job was {message}.\n")
+            self._outputs(Outcome("ERROR", message, "error", signals.exit_code))
+        except (KeyboardInterrupt, _Terminated):
+            pass  # a second signal: stop here, the exit code is the first signal's
+        return signals.exit_code
 
     def _confirm_pull(self, ctx: EventContext) -> EventContext:
         """workflow_dispatch with `pr-number`: evaluate that PR's head as data under this (trusted) checkout's plan.
