@@ -518,7 +518,9 @@ class Action:
             if self.settings.baseline_ref
             else ctx.base_sha
         )
-        found = changes.model_changes(self._changed_files(ctx), globs)
+        # the plan's globs are relative to the working directory, the diff's paths to the top of the work tree
+        in_folder = changes.within_folder(self._changed_files(ctx), changes.folder_prefix(self.repo_dir))
+        found = changes.model_changes(in_folder, globs)
         notes = [f"{c.path}: deleted by this PR, nothing to evaluate" for c in found if c.status == "deleted"]
         evaluations: list[Evaluation] = []
         for change in (c for c in found if c.status != "deleted"):

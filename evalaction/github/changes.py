@@ -71,6 +71,37 @@ class FileChange:
         return self.previous_path or self.path
 
 
+def folder_prefix(repo_dir: Path) -> str:
+    """`repo_dir` relative to the top of its work tree, as git spells it (`ml/`, or empty at the top)."""
+    return _git(repo_dir, ["rev-parse", "--show-prefix"]).decode().strip()
+
+
+def within_folder(changed: Iterable[FileChange], prefix: str) -> list[FileChange]:
+    """The changes under `prefix` (`folder_prefix` of the action's `working-directory`), their paths relative to it.
+
+    `git diff` and the PR files API name paths from the top of the work tree; the plan's model globs and paths
+    are relative to the working directory. A file renamed into the folder from outside it counts as added.
+    """
+    if not prefix:
+        return list(changed)
+    out = []
+    for c in changed:
+        if not c.path.startswith(prefix):
+            continue
+        previous = c.previous_path
+        if previous is not None and not previous.startswith(prefix):
+            out.append(FileChange(path=c.path[len(prefix) :], status="added"))
+            continue
+        out.append(
+            FileChange(
+                path=c.path[len(prefix) :],
+                status=c.status,
+                previous_path=previous[len(prefix) :] if previous is not None else None,
+            )
+        )
+    return out
+
+
 # ---------------------------------------------------------------------------------------- listing
 
 
@@ -213,7 +244,8 @@ def extract_baseline(
     base_path = change.baseline_path
     if base_path is None:
         return None
-    content = _git(repo_dir, ["show", f"{base}:{base_path}"], what=f"the baseline `{base_path}` at `{base}`")
+    # `rev:./path` is relative to `repo_dir` (the working directory), as `base_path` is
+    content = _git(repo_dir, ["show", f"{base}:./{base_path}"], what=f"the baseline `{base_path}` at `{base}`")
     if is_lfs_pointer(content[: len(LFS_POINTER_PREFIX)]) and len(content) < _LFS_POINTER_MAX_BYTES:
         if git_lfs is None:
             raise LfsPointerInsteadOfWeights(

@@ -119,24 +119,26 @@ class Repo:
         self.merges[name] = git(self.path, "rev-parse", "HEAD")
 
 
-def build_repo(root: Path, *, lfs_base: bool = False) -> Repo:
-    """The repository above; with `lfs_base`, B stores the model as a Git LFS pointer instead."""
+def build_repo(root: Path, *, lfs_base: bool = False, subdir: str = "") -> Repo:
+    """The repository above; with `lfs_base`, B stores the model as a Git LFS pointer instead; with `subdir`,
+    the plan, data and models live in that folder of the repository (the action's `working-directory`)."""
     repo = root / "workspace"
     repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
-    (repo / "data").mkdir()
-    (repo / "data" / "test.csv").write_bytes((DEMO / "data" / "test.csv").read_bytes())
-    (repo / "models").mkdir()
-    (repo / "evalaction.yml").write_text(PLAN)
+    home = repo / subdir
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "test.csv").write_bytes((DEMO / "data" / "test.csv").read_bytes())
+    (home / "models").mkdir()
+    (home / "evalaction.yml").write_text(PLAN)
     (repo / ".gitignore").write_text("evalaction-report/\n")
     production = (DEMO / "models" / "candidate.onnx").read_bytes()
-    (repo / MODEL).write_bytes(LFS_POINTER if lfs_base else production)
+    (home / MODEL).write_bytes(LFS_POINTER if lfs_base else production)
     base = commit_all(repo, "production model")
     git(repo, "checkout", "-q", "-b", "changes")
-    (repo / MODEL).write_bytes((DEMO / "models" / "baseline.onnx").read_bytes())
+    (home / MODEL).write_bytes((DEMO / "models" / "baseline.onnx").read_bytes())
     (repo / "README.md").write_text("A smaller model.\n")
     p1 = commit_all(repo, "try a smaller model")
-    (repo / MODEL).write_bytes(reexported(production))
+    (home / MODEL).write_bytes(reexported(production))
     p2 = commit_all(repo, "back to the production network, re-exported")
     merges = {}
     for name, sha in (("P1", p1), ("P2", p2)):
