@@ -18,6 +18,7 @@ import copy
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,20 @@ def github_env(repo: Repo, tmp: Path, api_url: str, head: str, **inputs: str) ->
     }
     env.update({f"INPUT_{k.upper().replace('_', '-')}": v for k, v in inputs.items()})
     return env
+
+
+def run_entrypoint_process(workspace: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`entrypoint` as GitHub starts the container: in the workspace, with this checkout's evalaction (as the
+    image's installed copy would be)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "entrypoint")],
+        cwd=workspace,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def read_outputs(path: Path) -> dict[str, str]:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,13 +28,6 @@ FAST = {"EVALACTION_GITHUB_TIMEOUT_S": "1", "EVALACTION_GITHUB_ATTEMPTS": "2", "
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     return build_repo(tmp_path_factory.mktemp("cancel"))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGitHub]:
-    with FakeGitHub() as server:
-        yield server
-        assert server.violations == []
 
 
 def start_and_signal(

@@ -11,7 +11,7 @@ import io
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,6 @@ BOT = "github-actions[bot]"  # who GITHUB_TOKEN (a `ghs_` token, as in action_re
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     return build_repo(tmp_path_factory.mktemp("faults"))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGitHub]:
-    with FakeGitHub() as server:
-        yield server
-        assert server.violations == []
 
 
 class Sleeps:

@@ -12,8 +12,6 @@ with the three base-branch versions in its trend table and chart.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from evalaction.artifacts import RunResult
@@ -21,12 +19,12 @@ from tests.end_to_end.action_repo import (
     DEMO,
     MODEL,
     PLAN,
-    ROOT,
     Repo,
     commit_all,
     git,
     github_env,
     reexported,
+    run_entrypoint_process,
 )
 from tests.end_to_end.fake_github import FakeGitHub
 
@@ -84,17 +82,7 @@ def _build(root: Path) -> Repo:
 def test_history_comes_from_the_base_branch(tmp_path: Path) -> None:
     repo = _build(tmp_path)
     with FakeGitHub() as fake:
-        env = github_env(repo, tmp_path / "run", fake.base_url, "P1")
-        env["PYTHONPATH"] = str(ROOT)
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "entrypoint")],
-            cwd=repo.path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = run_entrypoint_process(repo.path, github_env(repo, tmp_path / "run", fake.base_url, "P1"))
         comments = [str(c["body"]) for c in fake.comments.get(2, [])]
     assert done.returncode in (0, 1), done.stderr
     run = RunResult.read(repo.path / "evalaction-report" / "results.json")

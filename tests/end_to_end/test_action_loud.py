@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,13 +32,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     built = build_repo(tmp_path_factory.mktemp("loud"))
     built.push("BROKEN", "P2", {"models/digits.onnx": b"these bytes are not an ONNX model"})
     return built
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGitHub]:
-    with FakeGitHub() as server:
-        yield server
-        assert server.violations == []
 
 
 def run(repo: Repo, api_url: str, tmp: Path, head: str) -> tuple[int, str, dict[str, str], float]:

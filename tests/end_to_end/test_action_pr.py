@@ -8,8 +8,6 @@ the new head gets `pending` then `success`. GITHUB_SHA is the merge commit and n
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,16 @@ from pathlib import Path
 import pytest
 
 from evalaction.artifacts import RunResult
-from tests.end_to_end.action_repo import MODEL, ROOT, RUN_ID, TOKEN, Repo, build_repo, github_env, read_outputs
+from tests.end_to_end.action_repo import (
+    MODEL,
+    RUN_ID,
+    TOKEN,
+    Repo,
+    build_repo,
+    github_env,
+    read_outputs,
+    run_entrypoint_process,
+)
 from tests.end_to_end.fake_github import FakeGitHub
 
 PR = 2
@@ -44,17 +51,7 @@ class Scenario:
 
 def run_entrypoint(repo: Repo, fake: FakeGitHub, tmp: Path, head: str) -> Run:
     repo.checkout_merge(head)
-    env = github_env(repo, tmp, fake.base_url, head)
-    env["PYTHONPATH"] = str(ROOT)  # this checkout's evalaction, as the image's installed copy would be
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "entrypoint")],
-        cwd=repo.path,  # GitHub starts the container in the workspace
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_entrypoint_process(repo.path, github_env(repo, tmp, fake.base_url, head))
     return Run(
         exit_code=done.returncode,
         stdout=done.stdout,

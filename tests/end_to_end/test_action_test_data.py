@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,13 +57,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     built.heads["B"] = built.base
     built.push("P7", "B", {"data/test.csv": planted})
     return built
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGitHub]:
-    with FakeGitHub() as server:
-        yield server
-        assert server.violations == []
 
 
 def run(repo: Repo, fake: FakeGitHub, tmp: Path, head: str) -> tuple[int, str, dict[str, str], dict]:

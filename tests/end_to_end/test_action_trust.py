@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,13 +29,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     # P3: the worse model of P1 plus a plan that loosens both gates it fails.
     built.push("P3", "P1", {"evalaction.yml": LOOSE.encode()})
     return built
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGitHub]:
-    with FakeGitHub() as server:
-        yield server
-        assert server.violations == []
 
 
 def run(repo: Repo, fake: FakeGitHub, tmp: Path, head: str, **inputs: str) -> tuple[int, str, dict[str, str]]:

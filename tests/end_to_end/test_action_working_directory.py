@@ -7,12 +7,10 @@ baseline read from the same subfolder at the base commit.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from evalaction.artifacts import RunResult
-from tests.end_to_end.action_repo import ROOT, build_repo, github_env, read_outputs
+from tests.end_to_end.action_repo import build_repo, github_env, read_outputs, run_entrypoint_process
 from tests.end_to_end.fake_github import FakeGitHub
 
 
@@ -21,16 +19,7 @@ def test_a_plan_in_a_subfolder_finds_the_changed_model_and_its_baseline(tmp_path
     with FakeGitHub() as fake:
         repo.checkout_merge("P1")  # the worse model: NO-GO against the production one
         env = github_env(repo, tmp_path / "gh", fake.base_url, "P1", working_directory="ml")
-        env["PYTHONPATH"] = str(ROOT)
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "entrypoint")],
-            cwd=repo.path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = run_entrypoint_process(repo.path, env)
         states = [s["state"] for s in fake.statuses.get(repo.heads["P1"], [])]
     assert done.returncode == 1, done.stdout + done.stderr
     outputs = read_outputs(tmp_path / "gh" / "output")
