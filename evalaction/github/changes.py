@@ -334,16 +334,17 @@ def resolve_commit(repo_dir: Path, ref: str) -> str:
     )
 
 
-def exists_at(repo_dir: Path, rev: str, path: str) -> bool:
-    """True when `path` is a file in commit `rev`."""
+def _object_exists(repo_dir: Path, spec: str) -> bool:
+    """`git cat-file -e <spec>`: True when the object is present."""
     done = subprocess.run(
-        ["git", "cat-file", "-e", f"{rev}:{path}"],
-        cwd=repo_dir,
-        capture_output=True,
-        timeout=GIT_TIMEOUT_S,
-        check=False,
+        ["git", "cat-file", "-e", spec], cwd=repo_dir, capture_output=True, timeout=GIT_TIMEOUT_S, check=False
     )
     return done.returncode == 0
+
+
+def exists_at(repo_dir: Path, rev: str, path: str) -> bool:
+    """True when `path` is a file in commit `rev`."""
+    return _object_exists(repo_dir, f"{rev}:{path}")
 
 
 def fetch_commit(repo_dir: Path, sha: str) -> bool:
@@ -367,14 +368,7 @@ def fetch_commit(repo_dir: Path, sha: str) -> bool:
 
 def has_commit(repo_dir: Path, sha: str) -> bool:
     """True when the commit object is present (a shallow clone may lack the base commit)."""
-    done = subprocess.run(
-        ["git", "cat-file", "-e", f"{sha}^{{commit}}"],
-        cwd=repo_dir,
-        capture_output=True,
-        timeout=GIT_TIMEOUT_S,
-        check=False,
-    )
-    return done.returncode == 0
+    return _object_exists(repo_dir, f"{sha}^{{commit}}")
 
 
 def read_at(repo_dir: Path, rev: str, path: str) -> bytes | None:
