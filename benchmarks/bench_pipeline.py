@@ -193,7 +193,8 @@ def _popen_wait4(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> Run:
 
 def run_evalaction(plan: Path, out: Path, debug: bool, root: Path = ROOT) -> Run:
     env = {**os.environ, "PYTHONPATH": str(root)}
-    cli = [sys.executable, "-c", "from evalaction.cli import main; main()"]
+    # the console script's function (`console`, `main` in trees older than it), as the installed command runs it
+    cli = [sys.executable, "-c", "import evalaction.cli as c; getattr(c, 'console', c.main)()"]
     argv = [*cli, *(["--debug"] if debug else []), "run", "-c", str(plan), "-o", str(out)]
     run = _popen_wait4(argv, env, cwd=root)  # `python -c` puts the working folder first on sys.path
     # the CLI prints "  <stage>  <seconds> s" to stderr as each stage ends (results.json has no report time);

@@ -26,6 +26,7 @@ import numpy as np
 
 from evalaction.exceptions import BadInput, CannotLoadModel, EvalActionError
 from evalaction.readiness.models import LatencyStats, ModelProfile, ReadinessProfile, SlownessTest
+from evalaction.runners import onnx_proto
 from evalaction.runners.onnx_session import open_onnx_session
 
 if TYPE_CHECKING:
@@ -107,10 +108,8 @@ def model_file_stats(path: Path) -> tuple[int, int]:
     are shapes and indices an exporter adds (a Reshape's target), not parameters; weights held in
     Constant nodes or subgraphs are not counted.
     """
-    import onnx
-
-    tp = onnx.TensorProto
-    weight_types = {tp.FLOAT, tp.DOUBLE, tp.FLOAT16, tp.BFLOAT16, tp.INT8, tp.UINT8}
+    weight_types = {onnx_proto.tensor_type(t) for t in ("FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "INT8", "UINT8")}
+    external_data = onnx_proto.external_location()
     model = _load_onnx(path)
     size = path.stat().st_size
     external: set[str] = set()
@@ -118,7 +117,7 @@ def model_file_stats(path: Path) -> tuple[int, int]:
     for init in model.graph.initializer:
         if init.data_type in weight_types:
             count += int(np.prod(init.dims, dtype=np.int64))
-        if init.data_location == onnx.TensorProto.EXTERNAL:
+        if init.data_location == external_data:
             external.update(e.value for e in init.external_data if e.key == "location")
     for location in sorted(external):
         data_file = path.parent / location
@@ -128,12 +127,10 @@ def model_file_stats(path: Path) -> tuple[int, int]:
 
 
 def _load_onnx(path: Path) -> Any:
-    import onnx
-
     if not path.is_file():
         raise CannotLoadModel(f"Expected an ONNX model at {path}, found no file; check the path in the plan.")
     try:
-        return onnx.load(str(path), load_external_data=False)
+        return onnx_proto.load_model(path)
     except Exception as exc:  # onnx raises DecodeError/ValueError/... for anything that is not ONNX
         raise CannotLoadModel(
             f"Expected an ONNX model at {path}, could not parse it ({type(exc).__name__}); "

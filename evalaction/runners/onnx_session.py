@@ -101,16 +101,17 @@ def check_external_data(path: Path, role: str) -> None:
 @functools.lru_cache(maxsize=64)
 def _external_locations(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
     """The `location` of every external tensor (cached per file version: a run opens a model several times)."""
-    import onnx
+    from evalaction.runners import onnx_proto
 
     try:
-        model = onnx.load(path, load_external_data=False)
+        model = onnx_proto.load_model(path)
     except Exception:  # not parseable here: ONNX Runtime's own error, one line, says more
         return ()
+    external = onnx_proto.external_location()
     found = {
         entry.value
         for tensor in _tensors(model.graph)
-        if tensor.data_location == onnx.TensorProto.EXTERNAL
+        if tensor.data_location == external
         for entry in tensor.external_data
         if entry.key == "location"
     }

@@ -56,9 +56,9 @@ def mcnemar_exact(b: int, c: int) -> McNemarResult:
     n = b + c
     if n == 0:
         return McNemarResult("exact", float(b), 1.0, b, c)
-    from scipy.stats import binom
+    from evalaction.stats.binomial import binom_cdf
 
-    p = min(1.0, 2.0 * float(binom.cdf(min(b, c), n, 0.5)))
+    p = min(1.0, 2.0 * binom_cdf(min(b, c), n, 0.5))
     return McNemarResult("exact", float(b), p, b, c)
 
 

@@ -209,6 +209,19 @@ def test_knn_distances_against_brute_force() -> None:
     assert dist[-1] > limit and (dist[:-1] > limit).sum() <= 2
 
 
+@pytest.mark.parametrize("features", [1, 30, 64, 65, 300])
+def test_euclidean_distances_equal_scipys_cdist(features: int) -> None:
+    """Both branches (numpy up to KNN_NUMPY_FEATURES features, cdist beyond) against scipy's cdist."""
+    from scipy.spatial.distance import cdist
+
+    from evalaction.stages.errors import euclidean_distances
+
+    rng = np.random.default_rng(features)
+    a, b = rng.normal(size=(120, features)), rng.normal(size=(90, features)) * 3 + 1
+    np.testing.assert_allclose(euclidean_distances(a, b), cdist(a, b), rtol=1e-13, atol=0)
+    assert euclidean_distances(a[:1], a[:1])[0, 0] == 0.0
+
+
 def test_screened_knn_decides_the_same_samples_far_as_the_full_search() -> None:
     """With screening on, the limit, the far samples and every far or `exact` sample's distance are those of a
     brute-force search (scipy's cdist); the other samples hold an upper bound below the limit."""
@@ -239,7 +252,7 @@ def test_small_knn_without_scikit_learn_agrees_with_its_search(monkeypatch: pyte
     rng = np.random.default_rng(5)
     train = rng.normal(size=(300, 5))
     test = np.vstack([rng.normal(size=(80, 5)), rng.normal(size=(6, 5)) * 4])
-    direct = knn_distances(train, test)  # small: scipy's cdist
+    direct = knn_distances(train, test)  # small: every distance directly
     monkeypatch.setattr(errors, "KNN_SMALL", 0)  # scikit-learn's search
     searched = knn_distances(train, test)
     assert direct[1] == pytest.approx(searched[1], rel=1e-9)

@@ -95,3 +95,41 @@ def test_options_are_reproducible_sequential_and_quiet() -> None:
     assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
     assert options.log_severity_level == 3
     assert session_options().intra_op_num_threads == 0  # ONNX Runtime's default
+
+
+def test_the_light_reader_gives_onnx_loads_message(tmp_path: Path) -> None:
+    """`onnx_proto.load_model` parses to the same ModelProto `onnx.load(..., load_external_data=False)` gives,
+    external-data entries included, and its classes are onnx's own."""
+    from evalaction.runners import onnx_proto
+
+    model, _ = _with_external_weights(tmp_path)
+    light = onnx_proto.load_model(model)
+    reference = onnx.load(str(model), load_external_data=False)
+    assert light.SerializeToString() == reference.SerializeToString()
+    assert isinstance(light, onnx.ModelProto)
+    assert onnx_proto.external_location() == onnx.TensorProto.EXTERNAL
+    assert onnx_proto.tensor_type("INT8") == onnx.TensorProto.INT8
+
+
+def test_opening_and_sizing_a_model_does_not_import_the_onnx_package(tmp_path: Path) -> None:
+    """`import onnx` costs ~0.7 s (issue #16): the session's external-data check and readiness's size and
+    parameter count read the file without it."""
+    import subprocess
+    import sys
+
+    model, _ = _with_external_weights(tmp_path)
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from evalaction.runners.onnx_session import open_onnx_session\n"
+        "from evalaction.readiness.profile import model_file_stats\n"
+        f"open_onnx_session(Path({str(model)!r}), role='candidate')\n"
+        f"size, params = model_file_stats(Path({str(model)!r}))\n"
+        "print(params, 'onnx' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    reference = onnx.load(str(model), load_external_data=False)
+    params = sum(
+        int(np.prod(t.dims)) for t in reference.graph.initializer if t.data_type == onnx.TensorProto.FLOAT
+    )
+    assert out.stdout.split() == [str(params), "False"]

@@ -125,3 +125,28 @@ def test_the_sentence_says_why_quantization_does_not_pay() -> None:
     pays, note = _verdict_sentence("static", 1.2, fast, -0.03, 0.01)
     assert not pays
     assert "not smaller (120% of the fp32 size)" in note and "accuracy drops 3.0 pt (tolerance 1.0 pt)" in note
+
+
+def test_a_scikit_learn_export_is_skipped_as_nothing_to_quantize_without_importing_the_quantizer(
+    tmp_path: Path,
+) -> None:
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.tree import DecisionTreeClassifier
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = x.astype(np.float32)
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(x, y)
+    model = tmp_path / "tree.onnx"
+    model.write_bytes(to_onnx(tree, x[:1], options={"zipmap": False}, target_opset=17).SerializeToString())
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    predicted = session.run([session.get_outputs()[0].name], {session.get_inputs()[0].name: x})[0]
+
+    report = quantization_trial(model, inputs=x, labels=y, workdir=tmp_path / "q", timing=TIMING)
+
+    assert [t.status for t in report.trials] == ["skipped", "skipped"]
+    assert report.preprocessed is False and not list((tmp_path / "q").glob("*.onnx"))
+    _, evaluation = calibration_split(len(y), 128, seed=TIMING.seed)
+    for trial in report.trials:
+        assert trial.reason is not None and "ai.onnx.ml: TreeEnsembleClassifier" in trial.reason
+        assert trial.fp32_accuracy == pytest.approx(accuracy_score(y[evaluation], predicted[evaluation]))
