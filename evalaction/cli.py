@@ -22,6 +22,7 @@ EXIT_GO, EXIT_NO_GO, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 128 + 2, 128 + 15  # the shell's convention: 128 + the signal's number
 
 F = TypeVar("F", bound=Callable[..., Any])
+_FIGURE_PROCESS = "figure_process"  # key of the root context's `obj` that `console` sets
 
 
 class _Terminated(BaseException):
@@ -249,6 +250,15 @@ def schema() -> None:
 @_handle_errors
 def run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, untrusted: bool) -> None:
     """Run every stage: plan, inference, metrics, errors, compare, readiness, verdict, report."""
+    from evalaction.report import drawing
+
+    # the console script draws figures in a second process, started first so it is ready by the metrics stage;
+    # `main` called in-process (tests, CliRunner) draws them inline
+    with drawing.in_background(bool((click.get_current_context().find_root().obj or {}).get(_FIGURE_PROCESS))):
+        _run(config, out, candidate, baseline, untrusted)
+
+
+def _run(config: Path, out: Path, candidate: Path | None, baseline: Path | None, untrusted: bool) -> None:
     from evalaction.pipeline import PipelineHooks, check_output_folder, run_pipeline
     from evalaction.plan import load_plan
     from evalaction.runners.progress import terminal_progress
@@ -321,18 +331,19 @@ def report(out: Path) -> None:
 
 
 def console() -> None:
-    """The `evalaction` console script: `main`, then `gc.freeze()` before the interpreter exits.
+    """The `evalaction` console script: `main` drawing the run's figures in a second process
+    (`evalaction.report.drawing`), then `gc.freeze()` before the interpreter exits.
 
     At exit CPython collects garbage over every object the run created or imported (ONNX Runtime, pyarrow,
     matplotlib, ...): ~0.5 s of a 4 s small run (issue #16). Frozen objects are skipped; nothing is lost, since
     every report, artifact and log handler is written and closed before the command returns (atexit handlers,
-    logging's included, still run). Only the console script does this: `main` called in-process (tests,
-    CliRunner) leaves the caller's garbage collector alone.
+    logging's included, still run). Only the console script does either: `main` called in-process (tests,
+    CliRunner) draws inline and leaves the caller's garbage collector alone.
     """
     import gc
 
     try:
-        main()
+        main(obj={_FIGURE_PROCESS: True})
     finally:
         gc.freeze()
 

@@ -182,6 +182,9 @@ def run_pipeline(
     applies it only when the plan names it.
     `inference_options` carries what the caller decides for inference: fork PR (`untrusted`), progress, Modal.
     `history_ref` overrides the plan's `history.ref` (the action passes the base branch).
+    Inside `report.drawing.in_background()` (the CLI and the action open it) figures are drawn in a second
+    process while the stages go on; readiness waits for them before it times anything (while its memory probes
+    run), and the pipeline before the report ("figures" in the timings), so the report embeds finished files.
     The output folder is marked in progress and cleared of the previous run's files first (`output_run`).
     """
     hooks = hooks or PipelineHooks()
@@ -298,9 +301,13 @@ def _run_stages(
                 history.write(out_dir / "history.json")
             if compare is not None:
                 compare.write(out_dir / "compare.json")
-    with hooks.stage("readiness"):
+    from evalaction.report import drawing
+
+    with hooks.stage("readiness"):  # it waits for the figures before it times anything (`profile_models`)
         readiness = task.readiness()
         readiness.write(out_dir / "readiness.json")
+    with hooks.stage("figures"):
+        drawing.wait()  # readiness off or skipped: the report embeds finished files
     with hooks.stage("verdict"):
         verdict = run_verdict(
             plan=plan, metrics=metrics, compare=compare, readiness=readiness, override=override, history=history

@@ -162,7 +162,12 @@ def heatmap_figure(path: Path, *, image: np.ndarray, rows: Sequence[Sequence[Pan
 
 
 def feature_bars_figure(
-    path: Path, *, feature_names: Sequence[str], rows: Sequence[Sequence[Panel]], title: str
+    path: Path,
+    *,
+    feature_names: Sequence[str],
+    rows: Sequence[Sequence[Panel]],
+    title: str,
+    legend: str = "red raises the class's probability, blue lowers it",
 ) -> Path:
     """Horizontal bars of the features with the largest |attribution| in any panel of a row, in one order for
     all panels of that row, so the names are written once (red: raises the target probability, blue: lowers
@@ -178,11 +183,11 @@ def feature_bars_figure(
     ]
     label_in = 0.06 * max(len(feature_names[i]) for order in shown for i in order) + 0.2  # ~7-pt characters
     width, row_h = label_in + 2.6 * n_cols, 2.4
-    height = row_h * len(rows) + 0.5
+    height = row_h * len(rows) + 0.65
     fig = _figure(figsize=(width, height), dpi=80)
     axes = fig.subplots(len(rows), n_cols, squeeze=False, sharey="row")
     fig.subplots_adjust(
-        left=label_in / width, right=0.98, top=1 - 0.45 / height, bottom=0.3 / height, wspace=0.08, hspace=0.45
+        left=label_in / width, right=0.98, top=1 - 0.6 / height, bottom=0.3 / height, wspace=0.08, hspace=0.45
     )
     for r, panels in enumerate(rows):
         order = shown[r]
@@ -200,7 +205,8 @@ def feature_bars_figure(
             ax.set_title(panel.title.replace("\n", ", "), fontsize=7, y=1.0)  # y fixed: no layout pass to place it
         for c in range(len(panels), n_cols):
             axes[r][c].set_visible(False)
-    fig.suptitle(f"{title}  (red raises the class's probability, blue lowers it)", fontsize=8)
+    # two lines: with one or two panels a single line ran past the figure's edges
+    fig.suptitle(f"{title}\n{legend}", fontsize=8)
     fig.savefig(path, dpi=80)
     return path
 

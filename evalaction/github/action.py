@@ -85,8 +85,9 @@ class Outcome:
     runs: list[tuple[Evaluation, RunResult]] = field(default_factory=list)
 
 
-def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> int:
-    """Run the action from the environment GitHub sets; returns the process exit code."""
+def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None, figure_process: bool = False) -> int:
+    """Run the action from the environment GitHub sets; returns the process exit code. `figure_process`: draw
+    the figures in a second process (`report.drawing`; the container's entrypoint turns it on)."""
     env = os.environ if env is None else env
     stream = out if out is not None else sys.stdout
     try:
@@ -144,6 +145,7 @@ def main(env: Mapping[str, str] | None = None, *, out: TextIO | None = None) -> 
         sources=sources,
         modal_credentials=modal,
         comment_author=env.get("EVALACTION_COMMENT_AUTHOR", "").strip() or token_login(token),
+        figure_process=figure_process,
     ).run()
 
 
@@ -177,8 +179,10 @@ class Action:
         modal_credentials: ModalCredentials | None = None,
         comment_author: str | None = GITHUB_ACTIONS_BOT,
         cancel_publisher_for: Callable[[str], GitHubPublisher | None] | None = None,
+        figure_process: bool = False,
     ) -> None:
         self.settings = settings
+        self.figure_process = figure_process
         self.comment_author = comment_author  # None: ask GitHub (GET /user) on first use
         self.sources = sources
         self.modal_credentials = modal_credentials
@@ -698,22 +702,27 @@ class Action:
             self._say(f"{stage} took {seconds:.2f} s")
             self._say(commands.command("endgroup"))
 
-        return run_pipeline(
-            loaded=loaded,
-            out_dir=out_dir,
-            candidate_path=evaluation.candidate,
-            baseline_path=evaluation.baseline,
-            hooks=PipelineHooks(stage_started=started, stage_finished=finished),
-            run_url=self.settings.run_url,
-            sources=self.sources,
-            pr_number=ctx.pr_number,
-            commit=ctx.head_sha,
-            override=override,
-            # A fork's weights are untrusted: pickle-based formats are refused even when the plan allows them.
-            inference_options=InferenceOptions(untrusted=ctx.is_fork, modal_credentials=self.modal_credentials),
-            # plan `history:`: a PR's base branch; workflow_dispatch: the evaluated ref ("how did we get here")
-            history_ref=ctx.base_sha if ctx.is_pull_request else _dispatch_history_ref(ctx, self.repo_dir),
-        )
+        from evalaction.report import drawing
+
+        with drawing.in_background(self.figure_process):  # figures drawn in a second process (entrypoint)
+            return run_pipeline(
+                loaded=loaded,
+                out_dir=out_dir,
+                candidate_path=evaluation.candidate,
+                baseline_path=evaluation.baseline,
+                hooks=PipelineHooks(stage_started=started, stage_finished=finished),
+                run_url=self.settings.run_url,
+                sources=self.sources,
+                pr_number=ctx.pr_number,
+                commit=ctx.head_sha,
+                override=override,
+                # A fork's weights are untrusted: pickle-based formats are refused even when the plan allows them.
+                inference_options=InferenceOptions(
+                    untrusted=ctx.is_fork, modal_credentials=self.modal_credentials
+                ),
+                # plan `history:`: a PR's base branch; workflow_dispatch: the evaluated ref ("how did we get here")
+                history_ref=ctx.base_sha if ctx.is_pull_request else _dispatch_history_ref(ctx, self.repo_dir),
+            )
 
     # ------------------------------------------------------------------ publishing
 

@@ -11,6 +11,7 @@ onnx and onnxruntime are imported inside the functions: `evalaction --help` neve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -26,6 +27,7 @@ import numpy as np
 
 from evalaction.exceptions import BadInput, CannotLoadModel, EvalActionError
 from evalaction.readiness.models import LatencyStats, ModelProfile, ReadinessProfile, SlownessTest
+from evalaction.report import drawing
 from evalaction.runners import onnx_proto
 from evalaction.runners.onnx_session import open_onnx_session
 
@@ -352,26 +354,61 @@ def measure_peak_memory(
     for why the peak is read from /proc/self/status and not from ru_maxrss). Negative differences
     (allocator noise on tiny models) are reported as 0.
     """
-    with tempfile.TemporaryDirectory(prefix="evalaction-mem-") as tmp:
-        files = []
-        for k, sample in enumerate(samples):
-            files.append(Path(tmp) / f"sample{k}.npy")
-            np.save(files[-1], check_sample(sample), allow_pickle=False)
-        labels = ["the bare interpreter", *(str(m) for m in models)]
-        commands = [_probe_command(files[0], threads, None, batch_sizes)]
-        commands += [_probe_command(f, threads, m, batch_sizes) for f, m in zip(files, models, strict=True)]
-        children = [
-            subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands
-        ]
+    with MemoryProbes(models, samples, batch_sizes=batch_sizes, threads=threads, timeout_s=timeout_s) as probes:
+        return probes.peaks()
+
+
+class MemoryProbes:
+    """The children of `measure_peak_memory`, started on construction, so the caller can do other untimed work
+    (wait for the figure process) while they run; `peaks()` collects them, leaving the block stops any left."""
+
+    def __init__(
+        self,
+        models: Sequence[Path],
+        samples: Sequence[np.ndarray],
+        *,
+        batch_sizes: Sequence[int],
+        threads: int,
+        timeout_s: float = 300.0,
+    ) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="evalaction-mem-")
+        self.timeout_s = timeout_s
+        self.children: list[subprocess.Popen[str]] = []
         try:
-            peaks = [_probe_peak(child, label, timeout_s) for child, label in zip(children, labels, strict=True)]
-        finally:
-            for child in children:  # after a failure, stop the probes still running
-                if child.poll() is None:
-                    child.kill()
-                    child.communicate()
-    bare = peaks[0]
-    return [max(0, p - bare) for p in peaks[1:]]
+            files = []
+            for k, sample in enumerate(samples):
+                files.append(Path(self._tmp.name) / f"sample{k}.npy")
+                np.save(files[-1], check_sample(sample), allow_pickle=False)
+            self.labels = ["the bare interpreter", *(str(m) for m in models)]
+            commands = [_probe_command(files[0], threads, None, batch_sizes)]
+            commands += [_probe_command(f, threads, m, batch_sizes) for f, m in zip(files, models, strict=True)]
+            for c in commands:
+                self.children.append(
+                    subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                )
+        except BaseException:
+            self.close()
+            raise
+
+    def peaks(self) -> list[int]:
+        """Each model's peak minus the bare child's, in bytes (0 when negative)."""
+        peaks = [
+            _probe_peak(c, label, self.timeout_s) for c, label in zip(self.children, self.labels, strict=True)
+        ]
+        return [max(0, p - peaks[0]) for p in peaks[1:]]
+
+    def close(self) -> None:
+        for child in self.children:  # after a failure, stop the probes still running
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> MemoryProbes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _probe_peak(child: subprocess.Popen[str], label: str, timeout_s: float) -> int:
@@ -468,15 +505,24 @@ def profile_models(
     if baseline is not None:
         samples.append(check_sample(sample if baseline_sample is None else baseline_sample))
     stats_on_disk = [model_file_stats(p) for p in paths]
-    load_ms, sessions = _load_time_ms(paths, timing.threads, load_repeats)
-    names = [input_name(s, x, p) for s, x, p in zip(sessions, samples, paths, strict=True)]
-    for session, path in zip(sessions, paths, strict=True):
+    for m, (path, x) in enumerate(zip(paths, samples, strict=True)):  # the input checks, before any child starts
+        session = open_onnx_session(path, role=ROLES[m], threads=timing.threads)
+        input_name(session, x, path)
         _check_batch_sizes(session, path, sizes)
     peaks: list[int | None] = [None] * len(paths)
     memory_note: str | None = "memory measurement turned off in the plan"
-    if measure_memory:
-        peaks = list(measure_peak_memory(paths, samples, batch_sizes=sizes, threads=timing.threads))
-        memory_note = None
+    with contextlib.ExitStack() as stack:
+        probes = None
+        if measure_memory:
+            probes = stack.enter_context(MemoryProbes(paths, samples, batch_sizes=sizes, threads=timing.threads))
+        # nothing is timed beside another process: the figures (drawn in a second process by the CLI and the
+        # action) are finished while the memory probes run, and both are done before the first timing
+        drawing.wait()
+        if probes is not None:
+            peaks = list(probes.peaks())
+            memory_note = None
+    load_ms, sessions = _load_time_ms(paths, timing.threads, load_repeats)
+    names = [input_name(s, x, p) for s, x, p in zip(sessions, samples, paths, strict=True)]
 
     latency: list[list[LatencyStats]] = [[] for _ in paths]
     slowness: list[SlownessTest] = []

@@ -469,15 +469,8 @@ def run_errors(
     )
 
     train_x = _train_features(plan, train, dataset)
-    listed.append(_ood_category(cand, conf, wrong, spec, dataset, train_x, sample))
-
-    slice_rates = slice_error_rates(wrong, cand.slices, alpha) if cand.slices else []
-    listed.append(_weak_slices_category(cand, wrong, slice_rates, alpha, cap, sample))
-
-    image_shape = _image_shape(plan, dataset)
-    if image_shape is not None and dataset is not None and _aligned(dataset, cand):
-        listed = [_with_gallery(item, dataset, image_shape, out_dir) for item in listed]
-
+    # before the k-NN search below (the stage's longest step on large test sets), so the figure process draws
+    # the attribution figures while it runs
     attributions = _attributions(
         plan=plan,
         inference=inference,
@@ -492,6 +485,15 @@ def run_errors(
         out_dir=out_dir,
         torch_models=torch_models,
     )
+    listed.append(_ood_category(cand, conf, wrong, spec, dataset, train_x, sample))
+
+    slice_rates = slice_error_rates(wrong, cand.slices, alpha) if cand.slices else []
+    listed.append(_weak_slices_category(cand, wrong, slice_rates, alpha, cap, sample))
+
+    image_shape = _image_shape(plan, dataset)
+    if image_shape is not None and dataset is not None and _aligned(dataset, cand):
+        listed = [_with_gallery(item, dataset, image_shape, out_dir) for item in listed]
+
     return ErrorsResult(
         n_errors=int(wrong.sum()),
         error_rate=float(wrong.mean()),
@@ -729,6 +731,7 @@ def _image_shape(plan: PlanResult | None, dataset: Dataset | None) -> tuple[int,
 
 def _with_gallery(item: _Listed, dataset: Dataset, shape: tuple[int, ...], out_dir: Path) -> _Listed:
     from evalaction.explain.visuals import as_image, gallery_figure
+    from evalaction.report.drawing import draw
 
     cat = item.category
     if not item.indices:
@@ -736,7 +739,7 @@ def _with_gallery(item: _Listed, dataset: Dataset, shape: tuple[int, ...], out_d
     rel = f"{ERRORS_DIR}/gallery_{cat.key}.png"
     images = [as_image(dataset.features[i], shape) for i in item.indices]
     captions = [f"{e.id}\n{e.label}→{e.predicted} {e.confidence:.2f}" for e in cat.examples[: len(item.indices)]]
-    gallery_figure(out_dir / rel, images=images, captions=captions, title=f"{cat.title} ({cat.count})")
+    draw(gallery_figure, out_dir / rel, images=images, captions=captions, title=f"{cat.title} ({cat.count})")
     return _Listed(cat.model_copy(update={"gallery": rel}), item.indices)
 
 
@@ -797,6 +800,7 @@ def _attributions(
     from evalaction.explain.forward import not_explainable, open_explainable
     from evalaction.explain.methods import GRADIENT, attribute, mid_grey
     from evalaction.explain.visuals import Panel, as_image, feature_bars_figure, heatmap_figure
+    from evalaction.report.drawing import draw
 
     if plan is not None and not plan.plan.errors.attributions.on:
         return AttributionReport(enabled=False, skipped="switched off in the plan (`errors.attributions.enabled`)")
@@ -902,9 +906,15 @@ def _attributions(
         )
         rel = f"{ERRORS_DIR}/explain_{j:02d}.png"
         if image_shape is not None:
-            heatmap_figure(out_dir / rel, image=as_image(dataset.features[i], image_shape), rows=rows, title=title)
+            draw(
+                heatmap_figure,
+                out_dir / rel,
+                image=as_image(dataset.features[i], image_shape),
+                rows=rows,
+                title=title,
+            )
         else:
-            feature_bars_figure(out_dir / rel, feature_names=names, rows=rows, title=title)
+            draw(feature_bars_figure, out_dir / rel, feature_names=names, rows=rows, title=title)
         samples.append(
             ExplainedSample(
                 id=str(cand.ids[i]),

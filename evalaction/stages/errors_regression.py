@@ -155,13 +155,14 @@ def run_regression_errors(
     plots: dict[str, str] = {}
     draw = plan is None or plan.plan.metrics.plots
     if draw and len(y):
+        from evalaction.report import drawing
         from evalaction.report.plots import predicted_vs_actual
 
         rel = f"{ERRORS_DIR}/predicted_vs_actual.png"
         preds = {"candidate": pred} if base_pred is None else {"baseline": base_pred, "candidate": pred}
-        predicted_vs_actual(out_dir / rel, y, preds, marked=by_size[: min(cap, 10)])
+        drawing.draw(predicted_vs_actual, out_dir / rel, y, preds, marked=by_size[: min(cap, 10)])
         plots["predicted_vs_actual"] = rel
-        if (out_dir / "plots" / "residuals.png").is_file():
+        if drawing.exists(out_dir / "plots" / "residuals.png"):  # drawn by the metrics stage
             plots["residuals"] = "plots/residuals.png"
     regression = RegressionErrors(
         mae=float(np.mean(np.abs(residual))) if len(y) else 0.0,
@@ -232,6 +233,7 @@ def _attributions(
     from evalaction.explain.forward import not_explainable, open_explainable
     from evalaction.explain.methods import GRADIENT, attribute
     from evalaction.explain.visuals import Panel, feature_bars_figure
+    from evalaction.report.drawing import draw
     from evalaction.stages.errors import _aligned, _methods
 
     if plan is not None and not plan.plan.errors.attributions.on:
@@ -318,7 +320,14 @@ def _attributions(
             f"; {role} {float(preds.pred[i]):.4g}" for role, _, preds in roles
         )
         rel = f"{ERRORS_DIR}/explain_{j:02d}.png"
-        feature_bars_figure(out_dir / rel, feature_names=names, rows=rows, title=title)
+        draw(
+            feature_bars_figure,
+            out_dir / rel,
+            feature_names=names,
+            rows=rows,
+            title=title,
+            legend="red raises the predicted value, blue lowers it",
+        )
         samples.append(
             ExplainedSample(
                 id=str(cand.ids[i]),

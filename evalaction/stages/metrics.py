@@ -192,31 +192,36 @@ def draw_plots(
 ) -> dict[str, str]:
     """Every plot of the task under `<out>/plots/`; returns name -> path relative to `out_dir`."""
     from evalaction.report import plots
+    from evalaction.report.drawing import draw
 
     folder = out_dir / PLOTS_DIR
     paths: dict[str, Path] = {}
     if task == "regression":
         y = next(iter(models.values()))[0].y
-        paths["residuals"] = plots.residual_plots(
-            folder / "residuals.png", y, {label: m[0].pred for label, m in models.items()}
+        paths["residuals"] = draw(
+            plots.residual_plots, folder / "residuals.png", y, {label: m[0].pred for label, m in models.items()}
         )
     else:
         y = next(iter(models.values()))[0].y
-        paths["confusion"] = plots.confusion_matrices(
-            folder / "confusion.png", {label: m[1].confusion for label, m in models.items()}, classes
+        paths["confusion"] = draw(
+            plots.confusion_matrices,
+            folder / "confusion.png",
+            {label: m[1].confusion for label, m in models.items()},
+            classes,
         )
-        paths["per_class_f1"] = plots.per_class_bars(
+        paths["per_class_f1"] = draw(
+            plots.per_class_bars,
             folder / "per_class_f1.png",
             {label: m[2].per_class.get("f1", {}) for label, m in models.items()},
             classes,
         )
         scores = {label: m[0].scores for label, m in models.items() if m[0].scores is not None}
         if scores:
-            paths["roc"] = plots.roc_curves(folder / "roc.png", y, scores, classes)
-            paths["pr"] = plots.pr_curves(folder / "pr.png", y, scores, classes)
+            paths["roc"] = draw(plots.roc_curves, folder / "roc.png", y, scores, classes)
+            paths["pr"] = draw(plots.pr_curves, folder / "pr.png", y, scores, classes)
             positive = classes[1] if task == "binary" and len(classes) == 2 else None
-            paths["reliability"] = plots.reliability_diagram(
-                folder / "reliability.png", task, y, scores, positive=positive
+            paths["reliability"] = draw(
+                plots.reliability_diagram, folder / "reliability.png", task, y, scores, positive=positive
             )
     return {name: path.relative_to(out_dir).as_posix() for name, path in paths.items()}
 

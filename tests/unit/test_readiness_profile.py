@@ -216,3 +216,37 @@ def test_timing_stops_once_the_p95_is_tight_and_not_before(monkeypatch: pytest.M
     monkeypatch.setattr(profile.time, "perf_counter_ns", clock_with(steady))
     t = profile.interleaved_latencies([Session()], [{}], repeats=300, warmup=0, stop_when_tight=False)
     assert t.shape[1] == 300
+
+
+def _late_figure(path: Path) -> Path:
+    import time
+
+    time.sleep(1.0)
+    path.write_bytes(b"png")
+    return path
+
+
+def test_nothing_is_timed_while_figures_are_still_being_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The figure process is finished (and the memory probes collected) before the first session is timed."""
+    from evalaction.readiness import profile
+    from evalaction.report import drawing
+
+    model = mlp(tmp_path / "m.onnx", hidden=8)
+    figure = tmp_path / "late.png"
+    seen: list[bool] = []
+    real = profile._load_time_ms
+
+    def load_time_ms(*args: object, **kwargs: object) -> object:
+        seen.append(figure.is_file())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(profile, "_load_time_ms", load_time_ms)
+    with drawing.in_background():
+        drawing.draw(_late_figure, figure)
+        result = profile.profile_models(
+            candidate=model, baseline=None, sample=digits_like(8), timing=Timing(batch_sizes=(4,), repeats=20)
+        )
+    assert seen == [True]
+    assert result.candidate.peak_memory_bytes is not None

@@ -109,6 +109,23 @@ def test_feature_bars_are_red_for_raises_and_blue_for_lowers(tmp_path: Path) -> 
     assert _near(img, "#1a7f37").sum() == 0  # no green: the caption speaks of red and blue
 
 
+def test_feature_bars_title_stays_inside_the_figure(tmp_path: Path) -> None:
+    """A two-panel figure with the usual title: its text used to run past both edges (the legend sentence on the
+    same line), clipped in the report. No dark pixel may touch the left or right edge in the title band."""
+    from evalaction.explain.visuals import Panel, feature_bars_figure
+
+    rng = np.random.default_rng(0)
+    rows = [
+        [Panel(title=f"{m} → 1\nfeature ablation", values=rng.normal(size=30), signed=True) for m in ("a", "b")]
+    ]
+    title = "t127: label 0; baseline 0 (0.76); candidate 1 (1.00)"
+    names = [f"f{i:02d}" for i in range(30)]
+    img = _rgb(feature_bars_figure(tmp_path / "b.png", feature_names=names, rows=rows, title=title))
+    band = img[:40].min(axis=-1) < 0.5  # dark (text) pixels in the top 40 px
+    assert band.any()  # the title is drawn
+    assert not band[:, :4].any() and not band[:, -4:].any()
+
+
 def test_heatmap_small_panel_is_not_blank_and_has_a_colour_bar(tmp_path: Path) -> None:
     from evalaction.explain.visuals import Panel, heatmap_figure
 

@@ -1,0 +1,103 @@
+"""Figures drawn in a second process (`evalaction.report.drawing`): the same PNG bytes as drawn inline, a failure
+raised in the parent, an error that stops the child at once, and the console script's whole run equal to an
+in-process one (figures, results.json), with readiness timing nothing beside the drawing process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evalaction.explain.visuals import Panel, feature_bars_figure
+from evalaction.report import drawing, plots
+from tests.conftest import DEMO, ROOT
+
+
+def _figures(out: Path) -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    scores = {"baseline": rng.dirichlet([1, 1], 300), "candidate": rng.dirichlet([2, 1], 300)}
+    drawing.draw(plots.roc_curves, out / "roc.png", y, scores, ["no", "yes"])
+    drawing.draw(
+        plots.confusion_matrices, out / "confusion.png", {"candidate": np.array([[5, 2], [1, 7]])}, ["a", "b"]
+    )
+    rows = [[Panel(title="candidate → yes\nfeature ablation", values=rng.normal(size=12), signed=True)]]
+    drawing.draw(
+        feature_bars_figure, out / "bars.png", feature_names=[f"f{i}" for i in range(12)], rows=rows, title="t1"
+    )
+
+
+def _fail(path: Path) -> Path:
+    raise ValueError(f"cannot draw {path.name}: the data has no rows")
+
+
+def _slow(path: Path) -> Path:
+    time.sleep(30)
+    path.write_bytes(b"late")
+    return path
+
+
+def test_background_figures_are_the_bytes_drawn_inline(tmp_path: Path) -> None:
+    inline, background = tmp_path / "inline", tmp_path / "background"
+    _figures(inline)
+    with drawing.in_background():
+        _figures(background)
+        assert drawing.exists(background / "roc.png")  # queued counts as there: the report will find it
+        drawing.wait()
+    names = sorted(p.name for p in inline.iterdir())
+    assert names == ["bars.png", "confusion.png", "roc.png"]
+    for name in names:
+        assert (background / name).read_bytes() == (inline / name).read_bytes(), name
+
+
+def test_a_figure_that_fails_in_the_child_is_raised_in_the_parent(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot draw x.png: the data has no rows"), drawing.in_background():
+        drawing.draw(_fail, tmp_path / "x.png")
+        drawing.wait()
+
+
+def test_an_error_in_the_block_stops_the_child_without_waiting_for_its_figures(tmp_path: Path) -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt), drawing.in_background():
+        drawing.draw(_slow, tmp_path / "slow.png")
+        time.sleep(1.5)  # the child has started the 30 s figure
+        raise KeyboardInterrupt
+    assert time.perf_counter() - t0 < 10
+    time.sleep(0.5)
+    assert not (tmp_path / "slow.png").exists()
+
+
+@pytest.mark.slow
+def test_the_console_script_run_equals_an_in_process_run(tmp_path: Path, demo_run: object) -> None:
+    """The installed command (figures in a second process) against CliRunner's in-process run (inline)."""
+    inline = demo_run.out  # type: ignore[attr-defined]
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = "import evalaction.cli as c; c.console()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "run", "-c", str(DEMO / "evalaction.yml"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == demo_run.exit_code, done.stderr  # type: ignore[attr-defined]
+    pngs = sorted(p.relative_to(inline).as_posix() for p in inline.rglob("*.png"))
+    assert pngs and pngs == sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    for rel in pngs:
+        assert (out / rel).read_bytes() == (inline / rel).read_bytes(), rel
+    same = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_results.py"), str(inline), str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert same.returncode == 0, same.stdout
+    b = json.loads((out / "results.json").read_text())
+    stages = [t["stage"] for t in b["timings"]]
+    assert stages.index("readiness") < stages.index("figures")  # the figures wait comes after readiness
