@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,16 +15,27 @@ if TYPE_CHECKING:
 
 def read_arrays(path: Path, spec: DatasetSpec, fmt: str, task: str, options: ReadOptions | None = None) -> Dataset:
     """Read an .npz (named arrays) or .npy (2-D, label last) test set; arrays are loaded whole."""
-    import numpy as np
-
     options = options or ReadOptions()
     if path.is_dir():
         raise InvalidDataset(
             f"{path}: expected a {fmt} file, found a folder; fix `dataset.path` or `dataset.format`"
         )
+    with contextlib.ExitStack() as stack:  # the file is ours to close: np.load(path) leaks it on a broken .npz
+        try:
+            file = stack.enter_context(open(path, "rb"))
+        except OSError as exc:
+            raise InvalidDataset(
+                f"{path.name}: cannot read as {fmt} ({safe_cause(exc)}); check `dataset.path`"
+            ) from None
+        return _read_open(file, path, spec, fmt, task, options)
+
+
+def _read_open(file: Any, path: Path, spec: DatasetSpec, fmt: str, task: str, options: ReadOptions) -> Dataset:
+    import numpy as np
+
     try:
         # allow_pickle=False: an object array in a test set could run code when loaded
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(file, allow_pickle=False)
     except Exception as exc:
         raise InvalidDataset(
             f"{path.name}: cannot read as {fmt} ({safe_cause(exc)}); object arrays are refused, save plain arrays"
