@@ -15,7 +15,8 @@ same function on the same inputs, so the PNG files are the same bytes either way
 before it times anything (latency is timed on a quiet machine, not beside a drawing process), while its memory
 probes run; the pipeline waits again before the report, which embeds the files. The child is a fresh interpreter
 (`spawn`: no copy of ONNX Runtime's threads), ignores SIGINT (the parent handles it and stops the child), and a
-failure in it is raised in the parent as if drawn here.
+failure of a figure function in it is raised in the parent as if drawn here. The child only adds speed: if it
+cannot start or stops, the figures are drawn in this process.
 
 One child, not two: a second one paid for itself on the smallest runs (2.10 s against 2.21 s at 228 rows) and
 cost more at 1e5 rows (4.52 s against 4.17 s), where the cores are busy with the k-NN search anyway.
@@ -23,21 +24,19 @@ cost more at 1e5 rows (4.52 s against 4.17 s), where the cores are busy with the
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalaction.exceptions import EvalActionError
-
 _background: ContextVar[_Drawer | None] = ContextVar("evalaction_drawer", default=None)
-
-
-class FigureProcessFailed(EvalActionError):
-    """The child process that draws the figures stopped before writing them (exit 3, as any internal error)."""
+log = logging.getLogger(__name__)
 
 
 def _prepare() -> None:
@@ -56,35 +55,57 @@ def _ready() -> None:
     """A first task, so the child starts (and imports) now rather than at the first figure."""
 
 
+@dataclass
+class _Job:
+    fn: Callable[..., Any]
+    path: Path
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    future: Future[Any] | None  # None: drawn here (the child had stopped when it was submitted)
+
+
 class _Drawer:
+    """One child process drawing figures. Speed is all it adds: if the child cannot start or stops (killed, out
+    of memory), the figures it had not written are drawn in this process, with a warning in the log; a figure
+    function's own error is raised as if it had been drawn here."""
+
     def __init__(self) -> None:
         import multiprocessing
 
         self._pool = ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_prepare
         )
-        self._pending: list[tuple[Path, Future[Any]]] = []
+        self._pending: list[_Job] = []
+        self._broken = False
         self._pool.submit(_ready)
 
     def submit(self, fn: Callable[..., Any], path: Path, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self._pending.append((path, self._pool.submit(fn, path, *args, **kwargs)))
+        future = None
+        if not self._broken:
+            try:
+                future = self._pool.submit(fn, path, *args, **kwargs)
+            except BrokenProcessPool as exc:
+                self._stopped(exc)
+        self._pending.append(_Job(fn, path, args, kwargs, future))
 
     def wait(self) -> None:
-        from concurrent.futures.process import BrokenProcessPool
-
         pending, self._pending = self._pending, []
-        try:
-            for _, future in pending:
-                future.result()
-        except BrokenProcessPool as exc:
-            names = ", ".join(p.name for p, _ in pending)
-            raise FigureProcessFailed(
-                f"the process drawing the figures ({names}) stopped before writing them ({exc}); re-run, and "
-                "look at the machine's memory if it happens again"
-            ) from None
+        for job in pending:
+            if job.future is not None:
+                try:
+                    job.future.result()
+                    continue
+                except BrokenProcessPool as exc:
+                    self._stopped(exc)
+            job.fn(job.path, *job.args, **job.kwargs)
+
+    def _stopped(self, exc: BaseException) -> None:
+        if not self._broken:
+            log.warning("the figure process stopped (%s); the remaining figures are drawn in this process", exc)
+        self._broken = True
 
     def queued(self, path: Path) -> bool:
-        return any(p == path for p, _ in self._pending)
+        return any(job.path == path for job in self._pending)
 
     def close(self, *, cancel: bool) -> None:
         """Wait for the child to exit; with `cancel`, stop it now (an error or an interrupt: its figures are
@@ -113,7 +134,12 @@ def in_background(enabled: bool = True) -> Iterator[None]:
     if not enabled or _cpus() < 2 or _background.get() is not None:
         yield
         return
-    drawer = _Drawer()
+    try:
+        drawer = _Drawer()
+    except OSError as exc:  # no process or semaphore to be had (a sandbox without /dev/shm): draw here
+        log.warning("no figure process (%s); the figures are drawn in this process", exc)
+        yield
+        return
     token = _background.set(drawer)
     try:
         yield

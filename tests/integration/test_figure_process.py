@@ -62,6 +62,40 @@ def test_a_figure_that_fails_in_the_child_is_raised_in_the_parent(tmp_path: Path
         drawing.wait()
 
 
+def _dies_in_the_child(path: Path) -> Path:
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:  # the figure process: killed, as by the OOM killer
+        os._exit(9)
+    path.write_bytes(b"drawn here")
+    return path
+
+
+def test_a_figure_process_that_dies_leaves_its_figures_to_this_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with drawing.in_background():
+        drawing.draw(_dies_in_the_child, tmp_path / "a.png")
+        drawing.wait()
+        _figures(tmp_path)  # submitted to the stopped child: drawn here too
+    assert (tmp_path / "a.png").read_bytes() == b"drawn here"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "bars.png", "confusion.png", "roc.png"]
+    assert "the figure process stopped" in caplog.text
+
+
+def test_no_process_to_be_had_draws_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_semaphores(*args: object, **kwargs: object) -> None:
+        raise OSError(38, "Function not implemented")  # what SemLock raises without /dev/shm
+
+    monkeypatch.setattr(drawing, "ProcessPoolExecutor", no_semaphores)
+    with drawing.in_background():
+        _figures(tmp_path)
+        assert (tmp_path / "roc.png").is_file()  # drawn at once
+    assert "no figure process" in caplog.text
+
+
 def test_an_error_in_the_block_stops_the_child_without_waiting_for_its_figures(tmp_path: Path) -> None:
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt), drawing.in_background():
