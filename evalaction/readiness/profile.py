@@ -6,7 +6,9 @@ order alternates every iteration so neither model always runs second on a warm c
 gives a pair of latencies, and `paired_slowness` decides on the pairs whether the candidate is
 significantly slower, so runner noise does not flip a gate.
 
-onnx and onnxruntime are imported inside the functions: `evalaction --help` never loads them.
+onnxruntime is imported inside the functions (`evalaction --help` never loads it); the model file is read as a
+ModelProto without the `onnx` package (`runners/onnx_proto.py`). Nothing is timed while the figure process is
+drawing: `profile_models` waits for it, while the memory probes run, before its first timing.
 """
 
 from __future__ import annotations

@@ -106,6 +106,11 @@ def _headline_rows(heads: list[ModelReadiness]) -> list[tuple[str, list[str]]]:
 
 def _int8(view: ReadinessView, q: QuantizationReport) -> None:
     ok = [t for t in q.trials if t.status == "ok"]
+    reasons = {t.reason for t in q.trials}
+    if not ok and len(reasons) == 1 and None not in reasons:  # one reason for every method: say it once
+        view.int8_caption = f"INT8 trial of the candidate: not run, {next(iter(reasons))}."
+        view.int8_notes = []
+        return
     view.int8_caption = (
         f"INT8 trial of the candidate: static calibrated on {q.calibration_size} test rows, "
         f"accuracies on the other {q.n_eval}" + ("" if q.preprocessed else f" ({q.preprocess_note})") + "."

@@ -150,3 +150,42 @@ def test_a_scikit_learn_export_is_skipped_as_nothing_to_quantize_without_importi
     for trial in report.trials:
         assert trial.reason is not None and "ai.onnx.ml: TreeEnsembleClassifier" in trial.reason
         assert trial.fp32_accuracy == pytest.approx(accuracy_score(y[evaluation], predicted[evaluation]))
+
+
+def _skipped_report(reasons: list[str]) -> object:
+    from evalaction.readiness.models import QuantizationReport, QuantizationTrial
+
+    return QuantizationReport(
+        candidate_path="m.onnx",
+        fp32_file_size_bytes=100,
+        preprocessed=False,
+        preprocess_note="not run: nothing to quantize",
+        calibration_size=64,
+        n_eval=64,
+        accuracy_tolerance=0.01,
+        trials=tuple(
+            QuantizationTrial(
+                method=m, status="skipped", reason=r, fp32_accuracy=0.9, note=f"{m} INT8 skipped: {r}."
+            )
+            for m, r in zip(("dynamic", "static"), reasons, strict=True)
+        ),
+    )
+
+
+def test_the_report_says_once_why_no_int8_trial_ran_and_never_claims_a_calibration() -> None:
+    from evalaction.report.readiness_view import ReadinessView, _int8
+
+    view = ReadinessView()
+    _int8(view, _skipped_report(["nothing to quantize: every operator is ai.onnx.ml"] * 2))  # type: ignore[arg-type]
+    assert (
+        view.int8_caption
+        == "INT8 trial of the candidate: not run, nothing to quantize: every operator is ai.onnx.ml."
+    )
+    assert view.int8_notes == [] and "calibrated" not in view.int8_caption
+
+    view = ReadinessView()
+    _int8(view, _skipped_report(["float16 weights", "ONNX Runtime refused the QDQ graph"]))  # type: ignore[arg-type]
+    assert view.int8_notes == [
+        "dynamic INT8 skipped: float16 weights.",
+        "static INT8 skipped: ONNX Runtime refused the QDQ graph.",
+    ]
