@@ -19,7 +19,9 @@ failure of a figure function in it is raised in the parent as if drawn here. The
 cannot start or stops, the figures are drawn in this process.
 
 One child, not two: a second one paid for itself on the smallest runs (2.10 s against 2.21 s at 228 rows) and
-cost more at 1e5 rows (4.52 s against 4.17 s), where the cores are busy with the k-NN search anyway.
+cost more at 1e5 rows (4.52 s against 4.17 s), where the cores are busy with the k-NN search anyway. Instead, a
+pipeline that has to wait for many figures draws some itself (`_share`): 0.91x [0.85, 0.97] the wall time at
+228 rows, no change at 1e5 (benchmarks/bench_pipeline.py --against).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any
 
 _background: ContextVar[_Drawer | None] = ContextVar("evalaction_drawer", default=None)
 log = logging.getLogger(__name__)
+STEAL_FROM = 4  # figures not started yet when the pipeline waits: this process draws some of them too
 
 
 def _prepare() -> None:
@@ -65,6 +68,7 @@ class _Job:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     future: Future[Any] | None  # None: drawn here (the child had stopped when it was submitted)
+    drawn: bool = False  # drawn here while waiting (`_share`)
 
 
 class _Drawer:
@@ -93,7 +97,10 @@ class _Drawer:
 
     def wait(self) -> None:
         pending, self._pending = self._pending, []
+        self._share(pending)
         for job in pending:
+            if job.drawn:
+                continue
             if job.future is not None:
                 try:
                     job.future.result()
@@ -101,6 +108,19 @@ class _Drawer:
                 except BrokenProcessPool as exc:
                     self._stopped(exc)
             job.fn(job.path, *job.args, **job.kwargs)
+
+    def _share(self, pending: list[_Job]) -> None:
+        """With many figures not started yet, this process draws from the back of the queue while the child
+        goes on from the front, until they meet (a started figure cannot be cancelled). Fewer than STEAL_FROM
+        are not worth this process's own matplotlib import (~0.4 s)."""
+        queued = [(job, job.future) for job in pending if job.future is not None]
+        if len([f for _, f in queued if not (f.running() or f.done())]) < STEAL_FROM:
+            return
+        for job, future in reversed(queued):
+            if not future.cancel():
+                return
+            job.fn(job.path, *job.args, **job.kwargs)
+            job.drawn = True
 
     def _stopped(self, exc: BaseException) -> None:
         if not self._broken:

@@ -47,13 +47,31 @@ def test_background_figures_are_the_bytes_drawn_inline(tmp_path: Path) -> None:
     inline, background = tmp_path / "inline", tmp_path / "background"
     _figures(inline)
     with drawing.in_background():
-        _figures(background)
+        _figures(background)  # fewer than STEAL_FROM: the child draws them all
         assert drawing.exists(background / "roc.png")  # queued counts as there: the report will find it
         drawing.wait()
     names = sorted(p.name for p in inline.iterdir())
     assert names == ["bars.png", "confusion.png", "roc.png"]
     for name in names:
         assert (background / name).read_bytes() == (inline / name).read_bytes(), name
+
+
+def _pid_figure(path: Path) -> Path:
+    time.sleep(0.05)
+    path.write_text(str(os.getpid()))
+    return path
+
+
+def test_waiting_with_many_figures_queued_draws_some_here(tmp_path: Path) -> None:
+    """At `wait`, figures the child has not started are drawn here from the back of the queue."""
+    with drawing.in_background():
+        for k in range(12):
+            drawing.draw(_pid_figure, tmp_path / f"{k:02d}.png")
+        drawing.wait()
+    drawn_by = [int((tmp_path / f"{k:02d}.png").read_text()) for k in range(12)]
+    assert os.getpid() in drawn_by
+    here = [k for k, pid in enumerate(drawn_by) if pid == os.getpid()]
+    assert here == list(range(12 - len(here), 12))  # the back of the queue
 
 
 def test_a_figure_that_fails_in_the_child_is_raised_in_the_parent(tmp_path: Path) -> None:
