@@ -281,7 +281,8 @@ def attribute(
 
     # gradients and perturbation differences of probabilities are small: float64 keeps them exact
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
-    bt = torch.from_numpy(np.ascontiguousarray(np.broadcast_to(baseline, x.shape), dtype=np.float64))
+    # a writable copy: broadcast_to gives a read-only view, which torch warns about sharing
+    bt = torch.from_numpy(np.array(np.broadcast_to(baseline, x.shape), dtype=np.float64))
     delta = None
     if method == "integrated_gradients":
         values, d = integrated_gradients(forward, xt, targets, bt)
