@@ -2,7 +2,8 @@
 
 `load_dataset` picks the reader (tables, arrays, image folders, COCO JSON), fetching a Roboflow version into the
 cache first when the plan names one. `load_plan_datasets` loads the test set and, for the leakage check, the
-training data (ids and content hashes only: a training set's features are never kept). The readers import
+training data (ids and content hashes; the features too when it is a table or an array file, small beside the
+test set, which the errors stage's distance check would otherwise read again). The readers import
 `evalaction.datasets.base`, never this module, so the import graph has no cycle.
 """
 
@@ -112,7 +113,8 @@ def read_options_for(plan: Plan) -> ReadOptions:
 
 
 def load_plan_datasets(loaded: LoadedPlan, sources: DataSources | None = None) -> tuple[Dataset, Dataset | None]:
-    """The test set, and the training data named by `train_path` or `train_split` (hashes only) for leakage."""
+    """The test set, and the training data named by `train_path` or `train_split` for leakage (hashes; for a
+    `train_path` table or array file the features too, which the errors stage's distance check uses)."""
     p = loaded.plan
     options = read_options_for(p)
     dataset = load_dataset(p.dataset, loaded.base_dir, p.task, options=options, sources=sources)
@@ -120,6 +122,8 @@ def load_plan_datasets(loaded: LoadedPlan, sources: DataSources | None = None) -
     train_options = _replace(options, features=False)
     if p.dataset.train_path:
         spec = p.dataset.model_copy(update={"path": p.dataset.train_path, "roboflow": None, "split": None})
+        if spec.resolved_format in ("csv", "parquet", "npz", "npy"):  # kept for the errors stage's k-NN
+            train_options = options
         train = load_dataset(spec, loaded.base_dir, p.task, options=train_options, sources=sources)
     elif p.dataset.train_split:
         train = load_dataset(

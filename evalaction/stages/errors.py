@@ -654,7 +654,8 @@ def _weak_slices_category(
 
 def _train_features(plan: PlanResult | None, train: Dataset | None, dataset: Dataset | None) -> np.ndarray | None:
     """The training set's features for the distance check: those already read, else read from
-    `dataset.train_path` (the plan stage reads a training set for its hashes only, to check leakage)."""
+    `dataset.train_path` or the training split (the plan stage keeps the features of a table or array file only;
+    of images it keeps the hashes, to check leakage)."""
     if train is not None and train.features.ndim == 2 and train.features.shape[1] > 0:
         return train.features
     has_split = plan is not None and plan.plan.dataset.train_split and plan.plan.dataset.roboflow is None

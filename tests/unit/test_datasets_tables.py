@@ -97,10 +97,15 @@ def test_float32_only_when_exact_for_every_model(demo_dir: Path) -> None:
     assert read_options_for(plan).float32 is True
 
 
-def test_train_set_is_read_without_features(demo_dir: Path) -> None:
+def test_a_table_train_set_keeps_its_features_for_the_distance_check(demo_dir: Path) -> None:
+    """Read once by the plan stage (hashes for leakage, features for the errors stage's k-NN), as pandas reads it."""
+    import pandas as pd
+
     loaded = load_plan(demo_dir / "evalaction.yml")
     test, train = load_plan_datasets(loaded)
-    assert train is not None and train.features.shape == (len(train), 0)
+    assert train is not None and train.features.shape == (len(train), 64)
+    frame = pd.read_csv(demo_dir / loaded.plan.dataset.train_path)
+    np.testing.assert_array_equal(train.features, frame[train.feature_names].to_numpy(dtype=train.features.dtype))
     assert len(train.hashes()) == len(train) == 1437 and test.features.shape == (360, 64)
 
 
