@@ -90,7 +90,8 @@ class _Drawer:
         future = None
         if not self._broken:
             try:
-                future = self._pool.submit(fn, path, *args, **kwargs)
+                # absolute: the child keeps the working folder it started in, should this process change its own
+                future = self._pool.submit(fn, Path(path).absolute(), *args, **kwargs)
             except BrokenProcessPool as exc:
                 self._stopped(exc)
         self._pending.append(_Job(fn, path, args, kwargs, future))

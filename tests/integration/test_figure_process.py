@@ -74,6 +74,19 @@ def test_waiting_with_many_figures_queued_draws_some_here(tmp_path: Path) -> Non
     assert here == list(range(12 - len(here), 12))  # the back of the queue
 
 
+def test_a_relative_path_means_this_process_s_working_folder_at_draw_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    with drawing.in_background():  # the child starts in a/
+        monkeypatch.chdir(tmp_path / "b")
+        drawing.draw(_pid_figure, Path("x.png"))
+        drawing.wait()
+    assert (tmp_path / "b" / "x.png").is_file() and not (tmp_path / "a" / "x.png").exists()
+
+
 def test_a_figure_that_fails_in_the_child_is_raised_in_the_parent(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot draw x.png: the data has no rows"), drawing.in_background():
         drawing.draw(_fail, tmp_path / "x.png")
