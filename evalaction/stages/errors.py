@@ -126,8 +126,8 @@ def slice_error_rates(wrong: np.ndarray, slices: dict[str, np.ndarray], alpha: f
 
     H0: the value's errors ~ Binomial(n, overall rate); H1: its error rate is higher. Exact one-sided binomial
     test (`binom_test_greater`: scipy.stats.binomtest's p-value), Holm-adjusted over all slice values of all
-    columns, so the chance of calling any slice weak by luck stays below alpha. The overall rate includes the slice itself, which makes the test
-    conservative for large slices.
+    columns, so the chance of calling any slice weak by luck stays below alpha. The overall rate includes the
+    slice itself, which makes the test conservative for large slices.
     """
     import numpy as np
 
