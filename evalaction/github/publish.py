@@ -403,12 +403,11 @@ class GitHubPublisher:
         except _GaveUp as gave_up:
             kind = _classify(gave_up.exc)
             tries = f" after {gave_up.attempts} attempts" if gave_up.attempts > 1 else ""
-            fix = {
-                "forbidden": "the token may not write commit statuses (a fork PR's token is read-only; "
+            fix = _fix(
+                kind,
+                forbidden="the token may not write commit statuses (a fork PR's token is read-only; "
                 "otherwise give the workflow `permissions: statuses: write`)",
-                "unreachable": _NETWORK_FIX,
-                "timeout": _NETWORK_FIX,
-            }.get(kind, "GitHub may be degraded; re-run the job")
+            )
             raise self._failed(
                 f"Cannot set the `{state}` commit status on {sha[:12]} of {self._repository}: "
                 f"{self._cause(gave_up.exc)}{tries}; {fix}.",
@@ -509,12 +508,11 @@ class GitHubPublisher:
     ) -> PublishFailed:
         kind = _classify(exc)
         tries = f" after {attempts} attempts" if attempts else ""
-        fix = {
-            "forbidden": "the token is read-only (fork PRs get one) or lacks `pull-requests: write`: grant it, or "
+        fix = _fix(
+            kind,
+            forbidden="the token is read-only (fork PRs get one) or lacks `pull-requests: write`: grant it, or "
             "post the saved comment from a `workflow_run` job",
-            "unreachable": _NETWORK_FIX,
-            "timeout": _NETWORK_FIX,
-        }.get(kind, "GitHub may be degraded; re-run the job")
+        )
         return self._failed(
             f"Cannot {verb} PR #{pr_number} in {self._repository}{tries}: {self._cause(exc)}; {fix}.",
             exc,
@@ -532,6 +530,15 @@ class _GaveUp(Exception):
 
 
 _NETWORK_FIX = "check GITHUB_API_URL and https://www.githubstatus.com, then re-run the job"
+
+
+def _fix(kind: str, *, forbidden: str) -> str:
+    """What to do about a failed request of this kind (`_classify`); `forbidden` is the call's own advice."""
+    return {"forbidden": forbidden, "unreachable": _NETWORK_FIX, "timeout": _NETWORK_FIX}.get(
+        kind, "GitHub may be degraded; re-run the job"
+    )
+
+
 _T = TypeVar("_T")
 
 
